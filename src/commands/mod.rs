@@ -1,0 +1,81 @@
+//! One module per subcommand, each with a clap `Args` struct and a `run`.
+//!
+//! `run` returns the process exit code on success (0, or a monitoring status
+//! for `health`) and an [`Error`] otherwise, which `main` prints and maps to
+//! its exit code (2 for config/usage, 1 for a failed run).
+
+pub mod snapshot;
+
+use crate::config::{self, Config};
+use crate::error::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Hot, consistent, off-machine snapshots of vital SQLite databases.
+///
+/// Exit codes: 0 success, 1 the run failed, 2 usage or configuration error
+/// (nothing was attempted). `health` uses monitoring-plugin codes 0-3.
+#[derive(Debug, Parser)]
+#[command(name = "lifeboat", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted before or after the subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// Configuration file (default: $LIFEBOAT_CONFIG, else ./lifeboat.toml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors; no progress bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Global {
+    /// Locate and load the configuration (exit code 2 on any problem).
+    pub fn load_config(&self) -> Result<Config> {
+        Config::load(&config::locate(self.config.as_deref()))
+    }
+
+    /// Print a serialisable result as JSON on stdout.
+    pub fn print_json<T: serde::Serialize>(&self, value: &T) {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).expect("results serialise")
+        );
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Take a scheduled snapshot, push it, and sweep old ones (the hourly job).
+    Snapshot(snapshot::SnapshotArgs),
+    /// Take a manual snapshot now, before a risky operation.
+    BackupNow(snapshot::BackupNowArgs),
+}
+
+pub fn run(global: &Global, command: Command) -> Result<i32> {
+    match command {
+        Command::Snapshot(args) => snapshot::run_scheduled(global, args),
+        Command::BackupNow(args) => snapshot::run_manual(global, args),
+    }
+}

@@ -1,0 +1,70 @@
+//! Progress bars for long work, on an interactive terminal only: nothing is
+//! drawn under cron, systemd, a pipe, or with `-q`/`--json`.
+
+use crate::commands::Global;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+/// Whether progress may be drawn for this invocation.
+pub fn enabled(global: &Global) -> bool {
+    !global.quiet && !global.json && std::io::stderr().is_terminal()
+}
+
+/// Pages copied, one bar per database.
+pub struct Copying {
+    multi: Option<MultiProgress>,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Copying {
+    pub fn new(global: &Global) -> Copying {
+        let multi =
+            enabled(global).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Copying {
+            multi,
+            bars: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn update(&self, db: &str, done: u64, total: u64) {
+        let Some(multi) = &self.multi else { return };
+        let mut bars = self.bars.lock().unwrap();
+        let bar = bars.entry(db.to_string()).or_insert_with(|| {
+            let bar = multi.add(ProgressBar::new(total));
+            bar.set_style(
+                ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} pages")
+                    .expect("static template")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(db.to_string());
+            bar
+        });
+        bar.set_length(total);
+        bar.set_position(done);
+    }
+
+    pub fn finish(&self) {
+        for bar in self.bars.lock().unwrap().values() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// A byte counter (compressing, downloading).
+pub fn bytes(global: &Global, what: &str, total: Option<u64>) -> ProgressBar {
+    if !enabled(global) {
+        return ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(t) => ProgressBar::new(t),
+        None => ProgressBar::new_spinner(),
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>12} {bytes}/{total_bytes} {bytes_per_sec}")
+            .expect("static template"),
+    );
+    bar.set_prefix(what.to_string());
+    bar
+}

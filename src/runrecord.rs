@@ -1,0 +1,202 @@
+//! `last_run.json`: what the last run did, written atomically after every
+//! run, successful or not. `lifeboat health` reads only this file (and
+//! `drill.json`), so a monitoring probe never touches the network.
+//!
+//! Facts a monitor needs even after a failed run (the last successful
+//! snapshot, whether it was pushed) are carried forward from the previous
+//! record in `last_success`.
+
+use crate::error::{Error, Result};
+use crate::tag::{Kind as TagKind, Tag};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+pub const RECORD_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Success,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub record_version: u32,
+    /// The subcommand that ran: `snapshot`, `backup-now`, `prune`, `restore`, ...
+    pub command: String,
+    pub status: Status,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub duration_secs: f64,
+    #[serde(default)]
+    pub error: Option<ErrorRecord>,
+    #[serde(default)]
+    pub snapshot: Option<SnapshotResult>,
+    #[serde(default)]
+    pub push: Option<PushResult>,
+    #[serde(default)]
+    pub retention: Option<RetentionResult>,
+    /// The newest successful snapshot, carried forward across failed runs.
+    #[serde(default)]
+    pub last_success: Option<LastSuccess>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorRecord {
+    pub kind: crate::error::Kind,
+    pub message: String,
+    #[serde(default)]
+    pub hint: Option<String>,
+}
+
+impl From<&Error> for ErrorRecord {
+    fn from(e: &Error) -> Self {
+        ErrorRecord {
+            kind: e.kind,
+            message: e.message.clone(),
+            hint: e.hint.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotResult {
+    pub tag: Tag,
+    pub kind: TagKind,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The archive's file name inside `backup_dir`.
+    pub archive: String,
+    pub archive_bytes: u64,
+    pub databases: Vec<DatabaseResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseResult {
+    pub name: String,
+    pub path: String,
+    pub bytes: u64,
+    pub schema_version: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushStatus {
+    Pushed,
+    Failed,
+    /// No remote configured.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PushResult {
+    /// The remote's description, e.g. `github:owner/name` or `dir:/mnt/nas`.
+    pub remote: String,
+    pub status: PushStatus,
+    /// Attempts used by the last push of this run.
+    pub attempts: u32,
+    /// Tags pushed by this run (earlier unpushed ones first).
+    #[serde(default)]
+    pub pushed: Vec<Tag>,
+    #[serde(default)]
+    pub error: Option<ErrorRecord>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RetentionResult {
+    #[serde(default)]
+    pub local: Option<SweepResult>,
+    #[serde(default)]
+    pub remote: Option<SweepResult>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SweepResult {
+    pub kept: usize,
+    pub deleted: Vec<Tag>,
+    /// Deletions that failed; the next run tries again.
+    pub failed: Vec<FailedDeletion>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FailedDeletion {
+    pub tag: Tag,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastSuccess {
+    pub tag: Tag,
+    pub finished_at: DateTime<Utc>,
+    pub archive_bytes: u64,
+    /// Whether the snapshot reached the remote (false when none is configured).
+    pub pushed: bool,
+}
+
+impl RunRecord {
+    /// A record for a run of `command` that started at `started_at`; fill in
+    /// the results, then [`RunRecord::finish`].
+    pub fn start(command: &str, started_at: DateTime<Utc>) -> RunRecord {
+        RunRecord {
+            record_version: RECORD_VERSION,
+            command: command.to_string(),
+            status: Status::Success,
+            started_at,
+            finished_at: started_at,
+            duration_secs: 0.0,
+            error: None,
+            snapshot: None,
+            push: None,
+            retention: None,
+            last_success: None,
+        }
+    }
+
+    /// Read `last_run.json`. `Ok(None)` when it does not exist.
+    pub fn load(path: &Path) -> Result<Option<RunRecord>> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::new(
+                crate::error::Kind::Io,
+                format!("{} is not a valid run record: {e}", path.display()),
+            )
+            .with_hint("the next successful run rewrites it")
+        })
+    }
+
+    /// Set the outcome, carry `last_success` forward from `previous`, and
+    /// write the record atomically to `path`.
+    pub fn finish(
+        mut self,
+        outcome: Result<(), &Error>,
+        previous: Option<&RunRecord>,
+        path: &Path,
+    ) -> Result<RunRecord> {
+        self.finished_at = Utc::now();
+        self.duration_secs = (self.finished_at - self.started_at)
+            .num_milliseconds()
+            .max(0) as f64
+            / 1000.0;
+        match outcome {
+            Ok(()) => self.status = Status::Success,
+            Err(e) => {
+                self.status = Status::Failed;
+                self.error = Some(e.into());
+            }
+        }
+        if self.last_success.is_none() {
+            self.last_success = previous.and_then(|p| p.last_success.clone());
+        }
+        if let (Some(parent), true) = (path.parent(), true) {
+            crate::fsutil::private_dir(parent)?;
+        }
+        crate::fsutil::write_json_atomic(path, &self)?;
+        Ok(self)
+    }
+}

@@ -1,0 +1,453 @@
+//! The snapshot archive: one tar stream, gzip- or zstd-compressed, holding
+//! `<tag>/MANIFEST.json` first and then `<tag>/<database path>` for each
+//! database. Plain `tar xzf` (or `tar --zstd -xf`) extracts it.
+//!
+//! Reading is the security boundary of restore: an archive may come from a
+//! compromised account or a corrupted disk. [`read`] accepts only regular
+//! files at the paths the manifest declares, no larger than declared, and
+//! checks every sha256 before anything is trusted.
+
+use super::manifest::{MAX_MANIFEST_BYTES, Manifest};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::tag::Tag;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Gzip,
+    Zstd,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Gzip => "tar.gz",
+            Format::Zstd => "tar.zst",
+        }
+    }
+
+    /// Recognise a compressed stream by its magic bytes, not its name.
+    pub fn sniff(head: &[u8]) -> Option<Format> {
+        match head {
+            [0x1f, 0x8b, ..] => Some(Format::Gzip),
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Some(Format::Zstd),
+            _ => None,
+        }
+    }
+}
+
+/// Mode and ownership of every entry: private to whoever extracts it.
+const ENTRY_MODE: u32 = 0o600;
+
+/// Writes an archive to a temporary file; [`ArchiveWriter::finish`] fsyncs
+/// it and renames it into place, so an interrupted run leaves only a `.tmp`.
+pub struct ArchiveWriter {
+    tar: tar::Builder<Box<dyn FinishWrite>>,
+    tmp: PathBuf,
+    target: PathBuf,
+    tag: Tag,
+    mtime: u64,
+}
+
+/// A compressing writer that must be told when the stream ends.
+trait FinishWrite: Write + Send {
+    fn finish_stream(self: Box<Self>) -> io::Result<File>;
+}
+
+impl FinishWrite for flate2::write::GzEncoder<BufWriter<File>> {
+    fn finish_stream(self: Box<Self>) -> io::Result<File> {
+        (*self).finish()?.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+impl FinishWrite for zstd::stream::write::Encoder<'static, BufWriter<File>> {
+    fn finish_stream(self: Box<Self>) -> io::Result<File> {
+        (*self).finish()?.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+impl ArchiveWriter {
+    pub fn create(target: &Path, tag: &Tag, format: Format, level: u32) -> Result<ArchiveWriter> {
+        let tmp = fsutil::temp_sibling(target);
+        let _ = std::fs::remove_file(&tmp);
+        let file = BufWriter::with_capacity(1 << 20, fsutil::create_private(&tmp)?);
+        let out: Box<dyn FinishWrite> = match format {
+            Format::Gzip => Box::new(flate2::write::GzEncoder::new(
+                file,
+                flate2::Compression::new(level),
+            )),
+            Format::Zstd => {
+                let mut enc = zstd::stream::write::Encoder::new(file, level as i32)
+                    .ctx("cannot start zstd compression")?;
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+                enc.multithread(threads)
+                    .ctx("cannot start zstd worker threads")?;
+                Box::new(enc)
+            }
+        };
+        let mut tar = tar::Builder::new(out);
+        tar.mode(tar::HeaderMode::Deterministic);
+        Ok(ArchiveWriter {
+            tar,
+            tmp,
+            target: target.to_path_buf(),
+            tag: *tag,
+            mtime: tag.time().timestamp().max(0) as u64,
+        })
+    }
+
+    fn header(&self, size: u64) -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(size);
+        h.set_mode(ENTRY_MODE);
+        h.set_mtime(self.mtime);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        h
+    }
+
+    /// Append the manifest. Must be the first entry.
+    pub fn append_manifest(&mut self, manifest: &Manifest) -> Result<()> {
+        let bytes = manifest.to_json();
+        let mut h = self.header(bytes.len() as u64);
+        let name = Manifest::entry_name(&self.tag);
+        self.tar
+            .append_data(&mut h, &name, &bytes[..])
+            .ctx(format!("cannot write {}", self.tmp.display()))
+    }
+
+    /// Stream a database file into the archive as `<tag>/<archive_path>`.
+    pub fn append_file(&mut self, archive_path: &str, source: &Path) -> Result<()> {
+        let file = File::open(source).ctx(format!("cannot open {}", source.display()))?;
+        let len = file
+            .metadata()
+            .ctx(format!("cannot stat {}", source.display()))?
+            .len();
+        let mut h = self.header(len);
+        let name = format!("{}/{archive_path}", self.tag);
+        // Limit the read to the length in the header: the file is ours and
+        // should not change, but the header must never lie.
+        self.tar
+            .append_data(
+                &mut h,
+                &name,
+                BufReader::with_capacity(1 << 20, file).take(len),
+            )
+            .ctx(format!("cannot write {}", self.tmp.display()))
+    }
+
+    /// Finish the stream, fsync, and rename into place. Returns the size.
+    pub fn finish(self) -> Result<u64> {
+        let tmp = self.tmp.clone();
+        let result = (|| {
+            let out = self
+                .tar
+                .into_inner()
+                .ctx(format!("cannot write {}", tmp.display()))?;
+            let file = out
+                .finish_stream()
+                .ctx(format!("cannot write {}", tmp.display()))?;
+            file.sync_all()
+                .ctx(format!("cannot sync {}", tmp.display()))?;
+            let len = file
+                .metadata()
+                .ctx(format!("cannot stat {}", tmp.display()))?
+                .len();
+            drop(file);
+            fsutil::commit(&tmp, &self.target)?;
+            Ok(len)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Give up: remove the temporary file.
+    pub fn abandon(self) {
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+/// Open an archive and return a reader of its decompressed tar stream,
+/// choosing the decompressor by content.
+pub fn open(path: &Path) -> Result<(Format, Box<dyn Read>)> {
+    let mut file = File::open(path).ctx(format!("cannot open archive {}", path.display()))?;
+    let mut head = [0u8; 4];
+    let n = read_up_to(&mut file, &mut head).ctx(format!("cannot read {}", path.display()))?;
+    let format = Format::sniff(&head[..n]).ok_or_else(|| {
+        Error::archive(format!(
+            "{} is neither gzip nor zstd compressed",
+            path.display()
+        ))
+    })?;
+    use std::io::Seek;
+    file.rewind()
+        .ctx(format!("cannot read {}", path.display()))?;
+    let file = BufReader::with_capacity(1 << 20, file);
+    let reader: Box<dyn Read> = match format {
+        // Multi-member: parallel compressors write one gzip member per block.
+        Format::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
+        Format::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(file).ctx("cannot start zstd")?)
+        }
+    };
+    Ok((format, reader))
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Limits for reading an untrusted archive.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Refuse a manifest that declares more than this in total.
+    pub max_total_bytes: u64,
+}
+
+/// What [`read`] found.
+#[derive(Debug)]
+pub struct ReadResult {
+    pub format: Format,
+    pub manifest: Manifest,
+}
+
+/// Read and check a whole archive: manifest first and valid, then exactly the
+/// declared files, each a regular file no larger than declared with the
+/// declared sha256. With `dest`, files are written under `dest/<path>`
+/// (`dest` must be an empty directory lifeboat created); without it they are
+/// only hashed. `expect_tag` refuses an archive of another snapshot.
+pub fn read(
+    path: &Path,
+    expect_tag: Option<&Tag>,
+    dest: Option<&Path>,
+    limits: Limits,
+) -> Result<ReadResult> {
+    let (format, stream) = open(path)?;
+    let shown = path.display().to_string();
+    let broken = |e: io::Error| {
+        Error::archive(format!("{shown} is damaged or truncated: {e}"))
+            .with_hint("use another snapshot (`lifeboat list`), or download it again")
+    };
+    let mut tar = tar::Archive::new(stream);
+    let mut entries = tar.entries().map_err(broken)?;
+
+    // 1. The manifest, first.
+    let mut first = entries
+        .next()
+        .ok_or_else(|| Error::archive(format!("{shown} is empty: no MANIFEST.json")))?
+        .map_err(broken)?;
+    let first_name = entry_name(&first);
+    if !first_name.ends_with("/MANIFEST.json")
+        || first.header().entry_type() != tar::EntryType::Regular
+    {
+        return Err(Error::archive(format!(
+            "{shown}: the first entry is `{first_name}`, not <tag>/MANIFEST.json"
+        )));
+    }
+    if first.size() > MAX_MANIFEST_BYTES {
+        return Err(Error::archive(format!(
+            "{shown}: MANIFEST.json is implausibly large ({} bytes)",
+            first.size()
+        )));
+    }
+    let mut manifest_bytes = Vec::new();
+    (&mut first)
+        .take(MAX_MANIFEST_BYTES)
+        .read_to_end(&mut manifest_bytes)
+        .map_err(broken)?;
+    drop(first);
+    let manifest = Manifest::from_json(&manifest_bytes).map_err(|e| e.context(&shown))?;
+    if first_name != Manifest::entry_name(&manifest.tag) {
+        return Err(Error::archive(format!(
+            "{shown}: manifest entry `{first_name}` does not match its tag {}",
+            manifest.tag
+        )));
+    }
+    if let Some(tag) = expect_tag {
+        if manifest.tag != *tag {
+            return Err(Error::archive(format!(
+                "{shown} holds snapshot {}, not {tag}",
+                manifest.tag
+            )));
+        }
+    }
+    let total = manifest.total_bytes();
+    if total > limits.max_total_bytes {
+        return Err(Error::archive(format!(
+            "{shown} declares {total} bytes of databases, more than the limit of {} bytes",
+            limits.max_total_bytes
+        ))
+        .with_hint("raise [restore] max_unpacked_bytes if this snapshot is genuine"));
+    }
+
+    // 2. Exactly the declared files.
+    let prefix = format!("{}/", manifest.tag);
+    let mut expected: HashMap<String, &super::manifest::DatabaseEntry> = manifest
+        .databases
+        .iter()
+        .map(|d| (format!("{prefix}{}", d.path), d))
+        .collect();
+    for entry in entries {
+        let mut entry = entry.map_err(broken)?;
+        let name = entry_name(&entry);
+        let kind = entry.header().entry_type();
+        if kind != tar::EntryType::Regular {
+            let what = match kind {
+                tar::EntryType::Symlink => "a symbolic link",
+                tar::EntryType::Link => "a hard link",
+                tar::EntryType::Char | tar::EntryType::Block => "a device",
+                tar::EntryType::Fifo => "a FIFO",
+                tar::EntryType::Directory => "a directory",
+                _ => "not a regular file",
+            };
+            return Err(hostile(
+                &shown,
+                &name,
+                &format!("is {what}; only regular files are allowed"),
+            ));
+        }
+        let Some(db) = expected.remove(&name) else {
+            return Err(hostile(
+                &shown,
+                &name,
+                "is not declared in MANIFEST.json (or appears twice)",
+            ));
+        };
+        let size = entry.size();
+        if size != db.bytes {
+            return Err(hostile(
+                &shown,
+                &name,
+                &format!("is {size} bytes but MANIFEST.json declares {}", db.bytes),
+            ));
+        }
+        let mut out: Box<dyn Write> = match dest {
+            Some(dest) => {
+                let target = dest.join(&db.path);
+                if let Some(parent) = target.parent() {
+                    fsutil::create_dir_all_private(parent)?;
+                }
+                Box::new(BufWriter::with_capacity(1 << 20, create_nofollow(&target)?))
+            }
+            None => Box::new(io::sink()),
+        };
+        let mut hasher = HashingWriter {
+            inner: &mut out,
+            hasher: Sha256::new(),
+            written: 0,
+        };
+        // `take` bounds the read even if the header lied about the size.
+        io::copy(&mut (&mut entry).take(db.bytes), &mut hasher).map_err(broken)?;
+        let written = hasher.written;
+        let digest = hex(&hasher.hasher.finalize());
+        out.flush().ctx(format!("cannot write {}", db.path))?;
+        drop(out);
+        if written != db.bytes {
+            return Err(hostile(
+                &shown,
+                &name,
+                &format!("holds {written} bytes, expected {}", db.bytes),
+            ));
+        }
+        if digest != db.sha256 {
+            return Err(Error::archive(format!(
+                "{shown}: `{name}` has sha256 {digest}, but MANIFEST.json says {}",
+                db.sha256
+            ))
+            .with_hint("the archive was damaged or altered; use another snapshot"));
+        }
+        if let Some(dest) = dest {
+            File::open(dest.join(&db.path))
+                .and_then(|f| f.sync_all())
+                .ctx(format!("cannot sync {}", db.path))?;
+        }
+    }
+    if let Some(missing) = expected.keys().next() {
+        return Err(Error::archive(format!(
+            "{shown}: `{missing}` is declared in MANIFEST.json but missing"
+        )));
+    }
+    Ok(ReadResult { format, manifest })
+}
+
+fn hostile(archive: &str, entry: &str, why: &str) -> Error {
+    tracing::warn!(
+        archive,
+        entry,
+        why,
+        "hostile or malformed archive entry refused"
+    );
+    Error::archive(format!("{archive}: refusing entry `{entry}`: it {why}")).with_hint(
+        "this archive was not written by lifeboat or was altered; nothing was restored from it",
+    )
+}
+
+fn entry_name<R: Read>(entry: &tar::Entry<'_, R>) -> String {
+    String::from_utf8_lossy(&entry.path_bytes()).into_owned()
+}
+
+fn create_nofollow(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .ctx(format!("cannot create {}", path.display()))
+}
+
+struct HashingWriter<'a, W: Write> {
+    inner: &'a mut W,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl<W: Write> Write for HashingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// sha256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = File::open(path).ctx(format!("cannot open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .ctx(format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}

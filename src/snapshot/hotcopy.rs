@@ -1,0 +1,235 @@
+//! The hot copy: SQLite's online backup API from a live database into a
+//! private single-file copy, while the application keeps writing.
+//!
+//! Consistency comes from the read transaction opened on the source before
+//! the first page is copied:
+//! - In WAL mode it pins one snapshot of the database. Writers in other
+//!   processes keep committing to the WAL, but the backup reads through the
+//!   pinned snapshot, so it never restarts and never blocks them.
+//! - In rollback-journal mode it holds a SHARED lock, so writers cannot
+//!   commit until the copy is done: a rollback-journal database cannot be
+//!   copied consistently any other way. The mode is recorded in the manifest.
+
+use super::manifest::DatabaseEntry;
+use crate::error::{Error, IoContext, Result};
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, OpenFlags};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Pages copied per backup step: large enough that stepping costs nothing,
+/// small enough for smooth progress.
+const PAGES_PER_STEP: i32 = 4096;
+
+/// Progress callback: (pages copied, total pages).
+pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
+
+/// Check that `path` is a readable SQLite database before opening it:
+/// SQLite opens lazily and would only fail at the first read, with a vaguer
+/// message.
+pub fn check_source(name: &str, path: &Path) -> Result<()> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::database(format!("database `{name}`: {shown} does not exist"))
+            .with_hint("check data_dir and the database's path in the config; has the application created it yet?"),
+        _ => Error::io(format!("database `{name}`: cannot stat {shown}"), e),
+    })?;
+    if meta.is_dir() {
+        return Err(Error::database(format!(
+            "database `{name}`: {shown} is a directory, not a SQLite database"
+        ))
+        .with_hint("point the database's path at the .db file itself"));
+    }
+    if meta.len() == 0 {
+        return Err(Error::database(format!(
+            "database `{name}`: {shown} is empty (0 bytes), not a SQLite database"
+        ))
+        .with_hint("an empty file usually means the application never wrote it; check the path"));
+    }
+    let mut head = [0u8; 16];
+    let mut file = std::fs::File::open(path).map_err(|e| {
+        let err = Error::database(format!("database `{name}`: cannot open {shown}: {e}"));
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            err.with_hint(
+                "run lifeboat as a user that can read the database (the application's user)",
+            )
+        } else {
+            err
+        }
+    })?;
+    let n = file
+        .read(&mut head)
+        .ctx(format!("database `{name}`: cannot read {shown}"))?;
+    if n < 16 || &head != SQLITE_HEADER {
+        return Err(Error::database(format!(
+            "database `{name}`: {shown} is not a SQLite database (it does not start with \"SQLite format 3\")"
+        ))
+        .with_hint("check the database's path in the config"));
+    }
+    Ok(())
+}
+
+/// Copy the live database `src` into a new file `dest` (which must not
+/// exist) and describe the copy. `dest` is left in `journal_mode=DELETE`,
+/// fsynced; renaming it into place is the caller's job.
+pub fn hot_copy(
+    name: &str,
+    archive_path: &str,
+    src: &Path,
+    dest: &Path,
+    busy_timeout: Duration,
+    progress: Progress<'_>,
+) -> Result<DatabaseEntry> {
+    check_source(name, src)?;
+    let ctx = |e: rusqlite::Error| db_error(name, src, busy_timeout, e);
+
+    let source = Connection::open_with_flags(
+        src,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(ctx)?;
+    source.busy_timeout(busy_timeout).map_err(ctx)?;
+    let journal_mode: String = source
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .map_err(ctx)?;
+    // Pin the snapshot (WAL) or take the shared lock (rollback journal).
+    source.execute_batch("BEGIN").map_err(ctx)?;
+    source
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(ctx)?;
+
+    let mut copy = Connection::open_with_flags(
+        dest,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| {
+        Error::io(
+            format!("cannot create {}", dest.display()),
+            std::io::Error::other(e),
+        )
+    })?;
+    {
+        let backup = Backup::new(&source, &mut copy).map_err(ctx)?;
+        let deadline = Instant::now() + busy_timeout;
+        loop {
+            match backup.step(PAGES_PER_STEP).map_err(ctx)? {
+                StepResult::Done => break,
+                StepResult::More => {}
+                // Only the destination could be busy (the source is pinned),
+                // and it is our private file; wait briefly, but never forever.
+                StepResult::Busy | StepResult::Locked => {
+                    if Instant::now() >= deadline {
+                        return Err(ctx(rusqlite::Error::SqliteFailure(
+                            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                            Some("backup step stayed busy".into()),
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                _ => {}
+            }
+            let p = backup.progress();
+            progress((p.pagecount - p.remaining) as u64, p.pagecount as u64);
+        }
+        let p = backup.progress();
+        progress(p.pagecount as u64, p.pagecount as u64);
+    }
+    source.execute_batch("COMMIT").map_err(ctx)?;
+    drop(source);
+
+    // One self-contained file: the copy carries the source's WAL flag in its
+    // header until told otherwise.
+    let copy_err =
+        |e: rusqlite::Error| Error::database(format!("database `{name}`: the copy failed: {e}"));
+    copy.query_row("PRAGMA journal_mode=DELETE", [], |r| r.get::<_, String>(0))
+        .map_err(copy_err)?;
+    let pragma = |p: &str| {
+        copy.query_row(&format!("PRAGMA {p}"), [], |r| r.get::<_, i64>(0))
+            .map_err(copy_err)
+    };
+    let schema_version = pragma("user_version")?;
+    let application_id = pragma("application_id")?;
+    let page_size = pragma("page_size")? as u64;
+    let (row_counts, uncountable_tables) = count_rows(&copy).map_err(copy_err)?;
+    copy.close().map_err(|(_, e)| copy_err(e))?;
+
+    let file = std::fs::File::open(dest).ctx(format!("cannot open {}", dest.display()))?;
+    file.sync_all()
+        .ctx(format!("cannot sync {}", dest.display()))?;
+    let bytes = file
+        .metadata()
+        .ctx(format!("cannot stat {}", dest.display()))?
+        .len();
+    drop(file);
+    let sha256 = super::archive::sha256_file(dest)?;
+
+    Ok(DatabaseEntry {
+        name: name.to_string(),
+        path: archive_path.to_string(),
+        schema_version,
+        application_id,
+        page_size,
+        journal_mode: journal_mode.to_lowercase(),
+        bytes,
+        sha256,
+        row_counts,
+        uncountable_tables,
+    })
+}
+
+/// Row counts of every ordinary table and every virtual table whose module
+/// is available; the names of the virtual tables that cannot be counted.
+pub fn count_rows(conn: &Connection) -> rusqlite::Result<(BTreeMap<String, u64>, Vec<String>)> {
+    let mut stmt = conn.prepare(
+        "SELECT name, sql LIKE 'CREATE VIRTUAL TABLE%' FROM sqlite_schema
+         WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+    )?;
+    let tables: Vec<(String, bool)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut counts = BTreeMap::new();
+    let mut uncountable = Vec::new();
+    for (table, is_virtual) in tables {
+        let sql = format!("SELECT count(*) FROM \"{}\"", table.replace('"', "\"\""));
+        match conn.query_row(&sql, [], |r| r.get::<_, i64>(0)) {
+            Ok(n) => {
+                counts.insert(table, n as u64);
+            }
+            Err(_) if is_virtual => uncountable.push(table),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((counts, uncountable))
+}
+
+fn db_error(name: &str, path: &Path, busy_timeout: Duration, e: rusqlite::Error) -> Error {
+    let busy = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked)
+    );
+    let err = Error::database(format!("database `{name}` ({}): {e}", path.display()));
+    if busy {
+        err.with_hint(format!(
+            "another process held a lock on it for longer than the busy timeout ({} ms); \
+             retry, or raise [snapshot] busy_timeout",
+            busy_timeout.as_millis()
+        ))
+    } else if matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase)
+    ) {
+        err.with_hint("the file is damaged or not a SQLite database")
+    } else {
+        err
+    }
+}

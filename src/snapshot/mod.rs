@@ -1,0 +1,268 @@
+//! Taking a snapshot: hot-copy each database into a staging directory,
+//! describe the copies in a manifest, and pack both into one archive.
+//!
+//! Files appear in `backup_dir` only under their final name once complete
+//! (temp file, fsync, rename); the staging directory `.staging-<tag>` and any
+//! `.tmp` file are leftovers of an interrupted run and are removed by the
+//! next one.
+
+pub mod archive;
+pub mod hotcopy;
+pub mod manifest;
+
+use crate::config::Config;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::tag::{Kind, Tag};
+use archive::{ArchiveWriter, Format, Limits};
+use manifest::{DatabaseEntry, MANIFEST_VERSION, Manifest};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const STAGING_PREFIX: &str = ".staging-";
+
+/// A finished, verified snapshot archive.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub tag: Tag,
+    pub archive: PathBuf,
+    pub archive_bytes: u64,
+    pub manifest: Manifest,
+}
+
+/// What to report while copying: (database name, pages done, pages total).
+pub type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);
+
+/// Take a snapshot of every configured database. The caller holds the lock.
+pub fn take(
+    config: &Config,
+    kind: Kind,
+    reason: Option<String>,
+    progress: Progress<'_>,
+) -> Result<Snapshot> {
+    fsutil::private_dir(&config.backup_dir)?;
+    clean_stale(&config.backup_dir)?;
+    // Fail fast, before any copy, on a database that is plainly wrong.
+    for db in &config.databases {
+        hotcopy::check_source(&db.name, &db.live_path(&config.data_dir))?;
+    }
+    let tag = unique_tag(&config.backup_dir, kind);
+    let staging = config.backup_dir.join(format!("{STAGING_PREFIX}{tag}"));
+    let result = take_in(config, &tag, reason, &staging, progress);
+    let _ = std::fs::remove_dir_all(&staging);
+    result
+}
+
+fn take_in(
+    config: &Config,
+    tag: &Tag,
+    reason: Option<String>,
+    staging: &Path,
+    progress: Progress<'_>,
+) -> Result<Snapshot> {
+    fsutil::private_dir(staging)?;
+    let entries = copy_all(config, staging, progress)?;
+
+    let prov = crate::provenance::read(&config.app_dir, config.app_version.as_deref());
+    let manifest = Manifest {
+        manifest_version: MANIFEST_VERSION,
+        tag: *tag,
+        kind: tag.kind(),
+        reason,
+        snapshot_ts: tag.time(),
+        lifeboat_version: env!("CARGO_PKG_VERSION").to_string(),
+        app_version: prov.version,
+        app_commit: prov.commit,
+        app_branch: prov.branch,
+        app_dirty: prov.dirty,
+        host: gethostname::gethostname().to_string_lossy().into_owned(),
+        sqlite_version: rusqlite::version().to_string(),
+        databases: entries,
+    };
+
+    let format = config.snapshot.compression;
+    let target = config.backup_dir.join(tag.archive_name(format));
+    let mut writer = ArchiveWriter::create(&target, tag, format, config.snapshot.level)?;
+    let written = (|| {
+        writer.append_manifest(&manifest)?;
+        for db in &manifest.databases {
+            writer.append_file(&db.path, &staging.join(&db.path))?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = written {
+        writer.abandon();
+        return Err(e);
+    }
+    let archive_bytes = writer.finish()?;
+
+    // Re-read what was written before anyone relies on it: a snapshot that
+    // cannot be read back is removed, not pushed.
+    let limits = Limits {
+        max_total_bytes: u64::MAX,
+    };
+    if let Err(e) = archive::read(&target, Some(tag), None, limits) {
+        let _ = std::fs::remove_file(&target);
+        return Err(e.context("the archive just written does not read back; it was removed"));
+    }
+    tracing::info!(%tag, archive = %target.display(), archive_bytes, "snapshot written and verified");
+    Ok(Snapshot {
+        tag: *tag,
+        archive: target,
+        archive_bytes,
+        manifest,
+    })
+}
+
+/// Copy every database into `staging`, several at once (one per core).
+fn copy_all(config: &Config, staging: &Path, progress: Progress<'_>) -> Result<Vec<DatabaseEntry>> {
+    let dbs = &config.databases;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(dbs.len());
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<DatabaseEntry>>>> =
+        Mutex::new((0..dbs.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(db) = dbs.get(i) else { break };
+                    let r = copy_one(config, db, staging, progress);
+                    let failed = r.is_err();
+                    results.lock().unwrap()[i] = Some(r);
+                    if failed {
+                        // Stop handing out work; the snapshot has failed.
+                        next.store(dbs.len(), Ordering::SeqCst);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let mut entries = Vec::with_capacity(dbs.len());
+    for r in results.into_inner().unwrap() {
+        match r {
+            Some(Ok(e)) => entries.push(e),
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
+    }
+    if entries.len() != dbs.len() {
+        return Err(Error::database("a database copy did not complete"));
+    }
+    Ok(entries)
+}
+
+fn copy_one(
+    config: &Config,
+    db: &crate::config::DatabaseConfig,
+    staging: &Path,
+    progress: Progress<'_>,
+) -> Result<DatabaseEntry> {
+    let archive_path = db.archive_path();
+    let target = staging.join(&db.path);
+    if let Some(parent) = target.parent() {
+        fsutil::create_dir_all_private(parent)?;
+    }
+    let tmp = fsutil::temp_sibling(&target);
+    let started = std::time::Instant::now();
+    let entry = hotcopy::hot_copy(
+        &db.name,
+        &archive_path,
+        &db.live_path(&config.data_dir),
+        &tmp,
+        config.snapshot.busy_timeout,
+        &|done, total| progress(&db.name, done, total),
+    );
+    let entry = match entry {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            let _ = std::fs::remove_file(tmp.with_extension("tmp-journal"));
+            return Err(e);
+        }
+    };
+    fsutil::commit(&tmp, &target)?;
+    tracing::info!(db = %db.name, bytes = entry.bytes, ms = started.elapsed().as_millis() as u64, "database copied");
+    Ok(entry)
+}
+
+/// A tag not yet used in `backup_dir`: two snapshots in the same second wait
+/// for the next one.
+fn unique_tag(backup_dir: &Path, kind: Kind) -> Tag {
+    loop {
+        let tag = Tag::now(kind);
+        let taken = [Format::Gzip, Format::Zstd]
+            .iter()
+            .any(|f| backup_dir.join(tag.archive_name(*f)).exists());
+        if !taken {
+            return tag;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Remove what an interrupted run left: staging directories and temporary
+/// files. Only names lifeboat itself makes are touched.
+pub fn clean_stale(backup_dir: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(backup_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(Error::io(
+                format!("cannot list {}", backup_dir.display()),
+                e,
+            ));
+        }
+    };
+    for entry in entries {
+        let entry = entry.ctx(format!("cannot list {}", backup_dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if let Some(rest) = name.strip_prefix(STAGING_PREFIX) {
+            if Tag::parse(rest).is_some() {
+                tracing::info!(path = %path.display(), "removing staging directory of an interrupted run");
+                std::fs::remove_dir_all(&path).ctx(format!("cannot remove {}", path.display()))?;
+            }
+        } else if name.starts_with('.') && name.ends_with(".tmp") {
+            let stem = name.trim_start_matches('.');
+            let is_ours = stem.starts_with("snap-")
+                || stem.starts_with("last_run.json")
+                || stem.starts_with("drill.json");
+            if is_ours {
+                tracing::info!(path = %path.display(), "removing temporary file of an interrupted run");
+                std::fs::remove_file(&path).ctx(format!("cannot remove {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every local snapshot archive in `backup_dir`, oldest first. Names that do
+/// not parse as `<tag>.tar.gz|zst` are ignored.
+pub fn list_local(backup_dir: &Path) -> Result<Vec<(Tag, PathBuf)>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(backup_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => {
+            return Err(Error::io(
+                format!("cannot list {}", backup_dir.display()),
+                e,
+            ));
+        }
+    };
+    for entry in entries {
+        let entry = entry.ctx(format!("cannot list {}", backup_dir.display()))?;
+        if let Some((tag, _)) = Tag::from_archive_name(&entry.file_name().to_string_lossy()) {
+            if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                out.push((tag, entry.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
