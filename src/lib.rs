@@ -22,6 +22,7 @@ pub mod provenance;
 pub mod remote;
 pub mod retention;
 pub mod runrecord;
+pub mod schedule;
 pub mod snapshot;
 pub mod tag;
 
