@@ -5,4 +5,5 @@
 mod support;
 
 mod jobs;
+mod runbook;
 mod snapshot;
