@@ -93,7 +93,9 @@ impl Gh {
                 Ok(Some(status)) => break Some(status),
                 Ok(None) if Instant::now() >= deadline => break None,
                 Ok(None) => {
-                    std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+                    std::thread::sleep(
+                        pause.min(deadline.saturating_duration_since(Instant::now())),
+                    );
                     pause = (pause * 2).min(Duration::from_millis(50));
                 }
                 Err(_) => break None,
@@ -154,7 +156,14 @@ impl Failure {
                 let text = if text.is_empty() {
                     format!("exit status {}", out.code)
                 } else {
-                    text.lines().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" / ")
+                    text.lines()
+                        .rev()
+                        .take(4)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<Vec<_>>()
+                        .join(" / ")
                 };
                 if text.len() > 600 {
                     format!("{}...", &text[..text.floor_char_boundary(600)])
@@ -321,25 +330,85 @@ mod tests {
     fn classifies_observed_texts() {
         use Class::*;
         for (code, text, want) in [
-            (4, "To get started with GitHub CLI, please run:  gh auth login", Permanent),
-            (1, "error checking for existing release: HTTP 401 (http://x/y)\nTry authenticating with:  gh auth login", Permanent),
+            (
+                4,
+                "To get started with GitHub CLI, please run:  gh auth login",
+                Permanent,
+            ),
+            (
+                1,
+                "error checking for existing release: HTTP 401 (http://x/y)\nTry authenticating with:  gh auth login",
+                Permanent,
+            ),
             (1, "gh: Bad credentials (HTTP 401)", Permanent),
-            (1, "HTTP 422: Repository is empty. (http://api/repos/o/r/releases)", Permanent),
+            (
+                1,
+                "HTTP 422: Repository is empty. (http://api/repos/o/r/releases)",
+                Permanent,
+            ),
             (1, "HTTP 502: Bad Gateway (http://uploads/x)", Transient),
-            (1, "non-200 OK status code: 503 Service Unavailable body: \"{}\"", Transient),
-            (1, "HTTP 403: API rate limit exceeded for user ID 1. (http://x)", Transient),
-            (1, "HTTP 429: You have exceeded a secondary rate limit.", Transient),
-            (1, "Post \"http://x/graphql\": read tcp 1->2: read: connection reset by peer", Transient),
-            (1, "error connecting to api.github.com\ncheck your internet connection", Transient),
-            (1, "dial tcp: lookup uploads.github.com: no such host", Transient),
+            (
+                1,
+                "non-200 OK status code: 503 Service Unavailable body: \"{}\"",
+                Transient,
+            ),
+            (
+                1,
+                "HTTP 403: API rate limit exceeded for user ID 1. (http://x)",
+                Transient,
+            ),
+            (
+                1,
+                "HTTP 429: You have exceeded a secondary rate limit.",
+                Transient,
+            ),
+            (
+                1,
+                "Post \"http://x/graphql\": read tcp 1->2: read: connection reset by peer",
+                Transient,
+            ),
+            (
+                1,
+                "error connecting to api.github.com\ncheck your internet connection",
+                Transient,
+            ),
+            (
+                1,
+                "dial tcp: lookup uploads.github.com: no such host",
+                Transient,
+            ),
             (1, "Get \"http://x\": EOF", Transient),
-            (1, "a release with the same tag name already exists: snap-x", AlreadyExists),
-            (1, "HTTP 422: Validation Failed (http://x)\nRelease.tag_name already exists", AlreadyExists),
+            (
+                1,
+                "a release with the same tag name already exists: snap-x",
+                AlreadyExists,
+            ),
+            (
+                1,
+                "HTTP 422: Validation Failed (http://x)\nRelease.tag_name already exists",
+                AlreadyExists,
+            ),
             (1, "release not found", ReleaseNotFound),
-            (1, "{\"message\":\"Not Found\"}gh: Not Found (HTTP 404)", NotFound404),
-            (1, "! Failed to create release, \"workflow\" scope may be required.", Permanent),
-            (1, "GraphQL: Could not resolve to a Repository with the name 'o/r'. (repository)", Permanent),
-            (1, "HTTP 403: Resource not accessible by integration (http://x)", Permanent),
+            (
+                1,
+                "{\"message\":\"Not Found\"}gh: Not Found (HTTP 404)",
+                NotFound404,
+            ),
+            (
+                1,
+                "! Failed to create release, \"workflow\" scope may be required.",
+                Permanent,
+            ),
+            (
+                1,
+                "GraphQL: Could not resolve to a Repository with the name 'o/r'. (repository)",
+                Permanent,
+            ),
+            (
+                1,
+                "HTTP 403: Resource not accessible by integration (http://x)",
+                Permanent,
+            ),
         ] {
             assert_eq!(classify(code, text), want, "{text}");
         }
@@ -363,7 +432,10 @@ mod tests {
         // A "gh" whose child outlives it unless the whole group is killed.
         std::fs::write(
             &script,
-            format!("#!/bin/sh\n(sleep 1; touch {}) &\nsleep 30\n", marker.display()),
+            format!(
+                "#!/bin/sh\n(sleep 1; touch {}) &\nsleep 30\n",
+                marker.display()
+            ),
         )
         .unwrap();
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))

@@ -144,7 +144,10 @@ impl GithubRemote {
                 .map_err(|e| {
                     Error::new(
                         Kind::RemoteTransient,
-                        format!("gh printed an unexpected release ({e}): {}", out.stdout.trim()),
+                        format!(
+                            "gh printed an unexpected release ({e}): {}",
+                            out.stdout.trim()
+                        ),
                     )
                 }),
             Err(f) if f.class() == Class::NotFound404 => Ok(None),
@@ -177,8 +180,11 @@ impl GithubRemote {
                 Ok(_) => {}
                 Err(f) if f.class() == Class::AlreadyExists => {
                     tracing::info!(%tag, "release appeared meanwhile; converging");
-                    let mine: Vec<Release> =
-                        self.releases()?.into_iter().filter(|r| r.tag == tag).collect();
+                    let mine: Vec<Release> = self
+                        .releases()?
+                        .into_iter()
+                        .filter(|r| r.tag == tag)
+                        .collect();
                     self.converge(local, mine)?;
                 }
                 Err(f) => return Err(self.fail(&format!("create release {tag}"), &f)),
@@ -213,7 +219,9 @@ impl GithubRemote {
             }
         }
         let complete = keep.assets.iter().any(|a| {
-            a.name == local.name && a.size == local.size && a.sha256().as_deref() == Some(&local.sha256)
+            a.name == local.name
+                && a.size == local.size
+                && a.sha256().as_deref() == Some(&local.sha256)
         });
         if !complete {
             let upload = self.gh.run(&[
@@ -278,7 +286,10 @@ impl GithubRemote {
         let tmp = tempfile::Builder::new()
             .prefix(".lifeboat-download-")
             .tempdir_in(dest_dir)
-            .ctx(format!("cannot create a temporary directory in {}", dest_dir.display()))?;
+            .ctx(format!(
+                "cannot create a temporary directory in {}",
+                dest_dir.display()
+            ))?;
         let got = self.gh.run(&[
             "release".as_ref(),
             "download".as_ref(),
@@ -305,7 +316,10 @@ impl GithubRemote {
         }
         let file = tmp.path().join(&snap.asset_name);
         let size = std::fs::metadata(&file)
-            .ctx(format!("gh reported success but {} is missing", file.display()))?
+            .ctx(format!(
+                "gh reported success but {} is missing",
+                file.display()
+            ))?
             .len();
         if size != snap.size {
             return Err(Error::new(
@@ -321,7 +335,10 @@ impl GithubRemote {
             if &got != want {
                 return Err(Error::new(
                     Kind::RemoteTransient,
-                    format!("download of {} has sha256 {got}, expected {want}", snap.asset_name),
+                    format!(
+                        "download of {} has sha256 {got}, expected {want}",
+                        snap.asset_name
+                    ),
                 ));
             }
         }
@@ -335,10 +352,15 @@ impl GithubRemote {
 
     fn delete_once(&self, tag: &Tag) -> Result<()> {
         let name = tag.to_string();
-        match self
-            .gh
-            .run(&["release", "delete", &name, "--yes", "--cleanup-tag", "-R", self.repo()])
-        {
+        match self.gh.run(&[
+            "release",
+            "delete",
+            &name,
+            "--yes",
+            "--cleanup-tag",
+            "-R",
+            self.repo(),
+        ]) {
             Ok(_) => Ok(()),
             Err(f) if f.class() == Class::ReleaseNotFound => match self.release_by_tag(tag)? {
                 None => {
@@ -447,7 +469,10 @@ impl Remote for GithubRemote {
         if snap.draft {
             return Err(Error::new(
                 Kind::RemotePermanent,
-                format!("snapshot {tag} on {} is an unfinished push (a draft release)", self.describe()),
+                format!(
+                    "snapshot {tag} on {} is an unfinished push (a draft release)",
+                    self.describe()
+                ),
             )
             .with_hint("the next `lifeboat snapshot` finishes it; or restore another snapshot"));
         }
@@ -458,7 +483,9 @@ impl Remote for GithubRemote {
     fn delete(&self, tag: &Tag) -> Result<()> {
         // Never hand gh a name that is not a lifeboat tag.
         if Tag::parse(&tag.to_string()) != Some(*tag) {
-            return Err(Error::usage(format!("refusing to delete `{tag}`: not a lifeboat tag")));
+            return Err(Error::usage(format!(
+                "refusing to delete `{tag}`: not a lifeboat tag"
+            )));
         }
         let what = format!("delete {tag} from {}", self.describe());
         self.retrying(&what, || self.delete_once(tag)).map(|_| ())
@@ -492,7 +519,12 @@ mod tests {
         let list = snapshots(vec![
             rel("v1.0", 1, false, &[("v1.0.tar.gz", 5, None)]),
             rel(t2, 2, true, &[(&format!("{t2}.tar.zst"), 7, None)]),
-            rel(t1, 3, false, &[(&format!("{t1}.tar.gz"), 9, Some("sha256:ABCD"))]),
+            rel(
+                t1,
+                3,
+                false,
+                &[(&format!("{t1}.tar.gz"), 9, Some("sha256:ABCD"))],
+            ),
             rel(t2, 4, false, &[(&format!("{t2}.tar.zst"), 8, None)]),
             rel("snap-20260103T000000Z", 5, true, &[]),
             rel("snap-20260104T000000Z", 6, false, &[("notes.txt", 1, None)]),

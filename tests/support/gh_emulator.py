@@ -21,7 +21,7 @@ stdout is `PORT <n>`. Control endpoints (plain requests to 127.0.0.1:<n>):
     GET  /_control/log              every request line so far
     POST /_control/repo             {"repo": "o/r", "private": true, "empty": false}
     DELETE /_control/repo/o/r       the repository disappears
-    POST /_control/release          {"repo", "tag", "draft", "assets": [{"name", "data" | "size"}]}
+    POST /_control/release          {"repo", "tag", "draft", "assets": [{"name", "hex" | "data" | "size"}]}
     POST /_control/faults           [rule, ...] (replaces the rules; counters restart)
     POST /_control/settings         {"token_valid": bool, "digests": bool}
 
@@ -277,6 +277,8 @@ class Handler(BaseHTTPRequestHandler):
             return True
         rule = None
         with self.st.lock:
+            # Every rule counts the requests of its op, fired or not, so
+            # "nth" always means the nth request of that op.
             for i, r in enumerate(self.st.faults):
                 if r.get("op", "any") not in (op, "any"):
                     continue
@@ -284,10 +286,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.st.counters[i] = n
                 first = r.get("nth", 1)
                 times = r.get("times", 1)
-                if n >= first and (times == 0 or n < first + times):
+                if rule is None and n >= first and (times == 0 or n < first + times):
                     rule = r
                     self.st.log.append("  fault: %s" % json.dumps(r))
-                    break
         if rule is None:
             return False
         action = rule.get("action", "status")
@@ -333,6 +334,7 @@ class Handler(BaseHTTPRequestHandler):
         ("GET|HEAD", r"/repos/([^/]+/[^/]+)/releases/assets/(\d+)", "asset_download"),
         ("DELETE", r"/repos/([^/]+/[^/]+)/releases/assets/(\d+)", "asset_delete"),
         ("DELETE", r"/repos/([^/]+/[^/]+)/git/refs/tags/(.+)", "ref_delete"),
+        ("PUT", r"/repos/([^/]+/[^/]+)/contents/(.+)", "contents_put"),
         ("GET", r"/repos/([^/]+/[^/]+)", "repo_get"),
         ("POST", r"/graphql", "graphql"),
         ("POST", r"/api/graphql", "graphql"),
@@ -380,6 +382,20 @@ class Handler(BaseHTTPRequestHandler):
 
     def op_user(self):
         self.send(200, user_json())
+
+    def op_contents_put(self, full, path):
+        # Creating a file makes the first commit: the repository is no
+        # longer empty. The content itself is not kept.
+        repo = self.find_repo(full)
+        if not repo:
+            return self.not_found()
+        data = json.loads(self.body or b"{}")
+        if "message" not in data or "content" not in data:
+            return self.error(422, "Invalid request.")
+        with self.st.lock:
+            created = repo["empty"]
+            repo["empty"] = False
+        self.send(201 if created else 200, {"content": {"name": path.rsplit("/", 1)[-1], "path": path}, "commit": {"sha": "0" * 40, "message": data["message"]}})
 
     def op_user_get(self, login):
         # Every owner but the token's user is an organisation.
@@ -697,7 +713,12 @@ class Handler(BaseHTTPRequestHandler):
                     "assets": [],
                 }
                 for spec in data.get("assets", []):
-                    raw = base64.b64decode(spec["data"]) if "data" in spec else b"x" * spec.get("size", 0)
+                    if "hex" in spec:
+                        raw = bytes.fromhex(spec["hex"])
+                    elif "data" in spec:
+                        raw = base64.b64decode(spec["data"])
+                    else:
+                        raw = b"x" * spec.get("size", 0)
                     aid = st.new_id()
                     with open(st.asset_path(aid), "wb") as f:
                         f.write(raw)
@@ -829,6 +850,18 @@ def repo_gql_json(repo):
     }
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # Clients that go away (gh killed on a stall, resets we injected)
+        # are expected here; anything else is a bug worth a traceback.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, BrokenPipeError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--state-dir", required=True)
@@ -840,7 +873,7 @@ def main():
     state.faults = json.loads(args.faults)
     for full in args.repo:
         state.add_repo(full)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server = Server(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.state = state
     print("PORT %d" % server.server_address[1], flush=True)
