@@ -267,13 +267,13 @@ impl GithubRemote {
                 asset.name, asset.size, local.size
             )));
         }
-        if let Some(remote) = asset.sha256() {
-            if remote != local.sha256 {
-                return Err(unconfirmed(format!(
-                    "asset {} has sha256 {remote}, the archive {}",
-                    asset.name, local.sha256
-                )));
-            }
+        if let Some(remote) = asset.sha256()
+            && remote != local.sha256
+        {
+            return Err(unconfirmed(format!(
+                "asset {} has sha256 {remote}, the archive {}",
+                asset.name, local.sha256
+            )));
         }
         Ok(())
     }
