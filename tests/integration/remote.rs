@@ -404,26 +404,25 @@ fn download_verifies_and_never_leaves_a_partial_file() {
     }
 }
 
+/// Puts the emulator into a broken state.
+type Setup = fn(&Emulator);
+
 #[test]
 fn permanent_faults_are_not_retried_and_name_the_fix() {
     for gh in gh_bins("permanent_faults_are_not_retried_and_name_the_fix") {
-        // (setup, expected text in stderr)
-        let cases: Vec<(&str, Box<dyn Fn(&Emulator)>, &str)> = vec![
+        // (what, setup, expected text in stderr)
+        let cases: [(&str, Setup, &str); 3] = [
             (
                 "bad token",
-                Box::new(|e: &Emulator| e.settings(json!({"token_valid": false}))),
+                |e| e.settings(json!({"token_valid": false})),
                 "gh auth login",
             ),
             (
                 "empty repository",
-                Box::new(|e: &Emulator| e.set_repo(true, true)),
+                |e| e.set_repo(true, true),
                 "lifeboat doctor --fix",
             ),
-            (
-                "missing repository",
-                Box::new(|e: &Emulator| e.delete_repo()),
-                "does not exist",
-            ),
+            ("missing repository", |e| e.delete_repo(), "does not exist"),
         ];
         for (what, setup, needle) in cases {
             let emu = Emulator::start();
