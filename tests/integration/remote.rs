@@ -281,6 +281,25 @@ fn push_deletes_duplicate_drafts_and_fills_an_existing_release() {
             format!("sha256:{}", sha256_hex(b"new bytes"))
         );
 
+        // The server says "already exists" although the listing has no such
+        // release (a concurrent push, a stale listing): the next attempt
+        // converges instead of looping on create.
+        let tag3 = Tag::parse("snap-20260104T030405Z").unwrap();
+        let archive3 = dir.path().join(format!("{tag3}.tar.gz"));
+        std::fs::write(&archive3, b"third").unwrap();
+        emu.faults(
+            json!([{"op": "release_create", "nth": 1, "times": 1, "action": "already_exists"}]),
+        );
+        let outcome = remote.push(&tag3, &archive3, "notes").unwrap();
+        assert_eq!(outcome.attempts, 2, "{}", gh.version);
+        assert_eq!(
+            emu.releases_for(&tag3.to_string()).len(),
+            1,
+            "{}",
+            gh.version
+        );
+        emu.faults(json!([]));
+
         // Pushing the same archive again changes nothing and succeeds.
         let before = emu.count("upload");
         remote.push(&tag2, &archive2, "notes").unwrap();

@@ -14,6 +14,16 @@ and asset bytes (in `--state-dir`), answers the REST calls and the GraphQL
 operations gh sends with GitHub's JSON shapes and error bodies, paginates with
 `Link` headers, and injects faults.
 
+What was observed while building this (gh 2.23 and 2.102): `GH_TOKEN` is
+used for `github.localhost` by both versions (sent as `Authorization: token
+...`); `GH_ENTERPRISE_TOKEN` is not needed, and nothing is HTTPS. gh never
+exits 4 for `github.localhost` (it behaves as if a blank token existed), so
+"no token at all" is tested against the default host, where gh stops before
+any request. gh decodes GraphQL answers strictly (an extra field fails the
+command), so GraphQL answers carry exactly the selected fields. A HEAD answer
+must have no body. gh 2.102 escapes the `/` in `git/refs/tags%2FNAME`. Set
+`GH_EMULATOR_VERBOSE=1` to see every request (and its body) on stderr.
+
 Start: `gh_emulator.py --state-dir DIR [--faults JSON]`; the first line on
 stdout is `PORT <n>`. Control endpoints (plain requests to 127.0.0.1:<n>):
 
