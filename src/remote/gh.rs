@@ -69,10 +69,23 @@ impl Gh {
 
     /// Run gh with `args`; `Ok` only for exit status 0.
     pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<Output, Failure> {
+        self.run_in(None, args)
+    }
+
+    /// Run gh in the directory `dir` (else lifeboat's own).
+    pub fn run_in<S: AsRef<OsStr>>(
+        &self,
+        dir: Option<&Path>,
+        args: &[S],
+    ) -> Result<Output, Failure> {
         let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
         tracing::debug!(gh = %self.bin.display(), args = ?shown, "running gh");
         let started = Instant::now();
-        let mut child = Command::new(&self.bin)
+        let mut cmd = Command::new(&self.bin);
+        if let Some(dir) = dir {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -96,7 +109,7 @@ impl Gh {
                     std::thread::sleep(
                         pause.min(deadline.saturating_duration_since(Instant::now())),
                     );
-                    pause = (pause * 2).min(Duration::from_millis(50));
+                    pause = (pause * 2).min(Duration::from_millis(10));
                 }
                 Err(_) => break None,
             }

@@ -67,9 +67,13 @@ impl Asset {
 }
 
 /// What the local archive is, for comparing with the remote asset.
+///
+/// gh runs in the archive's directory and is given the bare file name: gh
+/// reads `FILE#label`, so a `#` anywhere in the path would otherwise be
+/// taken for a label.
 struct Local<'a> {
     tag: &'a Tag,
-    path: &'a Path,
+    dir: &'a Path,
     name: String,
     size: u64,
     sha256: String,
@@ -163,19 +167,21 @@ impl GithubRemote {
             .filter(|r| r.tag == tag)
             .collect();
         if mine.is_empty() {
-            let path = local.path.as_os_str();
-            let created = self.gh.run(&[
-                "release".as_ref(),
-                "create".as_ref(),
-                tag.as_ref(),
-                path,
-                "-R".as_ref(),
-                self.repo().as_ref(),
-                "--title".as_ref(),
-                tag.as_ref(),
-                "--notes".as_ref(),
-                notes.as_ref(),
-            ]);
+            let title = format!("--title={tag}");
+            let notes = format!("--notes={notes}");
+            let created = self.gh.run_in(
+                Some(local.dir),
+                &[
+                    "release",
+                    "create",
+                    &tag,
+                    &local.name,
+                    "-R",
+                    self.repo(),
+                    &title,
+                    &notes,
+                ],
+            );
             match created {
                 Ok(_) => {}
                 Err(f) if f.class() == Class::AlreadyExists => {
@@ -224,15 +230,18 @@ impl GithubRemote {
                 && a.sha256().as_deref() == Some(&local.sha256)
         });
         if !complete {
-            let upload = self.gh.run(&[
-                "release".as_ref(),
-                "upload".as_ref(),
-                tag.as_ref(),
-                local.path.as_os_str(),
-                "--clobber".as_ref(),
-                "-R".as_ref(),
-                self.repo().as_ref(),
-            ]);
+            let upload = self.gh.run_in(
+                Some(local.dir),
+                &[
+                    "release",
+                    "upload",
+                    &tag,
+                    &local.name,
+                    "--clobber",
+                    "-R",
+                    self.repo(),
+                ],
+            );
             if let Err(f) = upload {
                 return Err(self.fail(&format!("upload {} into release {tag}", local.name), &f));
             }
@@ -442,9 +451,20 @@ impl Remote for GithubRemote {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // The listing recognises a snapshot by its asset name: an archive
+        // named otherwise would be pushed but never found again.
+        if Tag::from_archive_name(&name).map(|(t, _)| t) != Some(*tag) {
+            return Err(Error::usage(format!(
+                "cannot push {}: its name is not `{tag}.tar.gz` or `{tag}.tar.zst`",
+                archive.display()
+            )));
+        }
         let local = Local {
             tag,
-            path: archive,
+            dir: archive
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
             name,
             size,
             sha256: crate::snapshot::archive::sha256_file(archive)?,
@@ -481,12 +501,8 @@ impl Remote for GithubRemote {
     }
 
     fn delete(&self, tag: &Tag) -> Result<()> {
-        // Never hand gh a name that is not a lifeboat tag.
-        if Tag::parse(&tag.to_string()) != Some(*tag) {
-            return Err(Error::usage(format!(
-                "refusing to delete `{tag}`: not a lifeboat tag"
-            )));
-        }
+        // Only lifeboat tags reach gh here: the argument is a parsed `Tag`,
+        // and `list` drops every release whose name does not parse as one.
         let what = format!("delete {tag} from {}", self.describe());
         self.retrying(&what, || self.delete_once(tag)).map(|_| ())
     }

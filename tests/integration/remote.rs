@@ -236,12 +236,15 @@ fn push_converges_a_draft_left_by_a_killed_gh() {
 fn push_deletes_duplicate_drafts_and_fills_an_existing_release() {
     for gh in gh_bins("push_deletes_duplicate_drafts_and_fills_an_existing_release") {
         let emu = Emulator::start();
-        let dir = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        // gh reads `FILE#label`: a `#` in the directory must not matter.
+        let dir = tmp.path().join("backups #1");
+        std::fs::create_dir(&dir).unwrap();
         let remote = remote(&emu, &gh, 3, Duration::from_secs(30));
 
         // Two drafts from earlier blind re-runs, one with a partial asset.
         let tag = Tag::parse("snap-20260102T030405Z").unwrap();
-        let archive = dir.path().join(format!("{tag}.tar.gz"));
+        let archive = dir.join(format!("{tag}.tar.gz"));
         std::fs::write(&archive, b"the whole archive").unwrap();
         emu.add_release(
             &tag.to_string(),
@@ -265,7 +268,7 @@ fn push_deletes_duplicate_drafts_and_fills_an_existing_release() {
 
         // A published release that lacks the archive (or has an old one).
         let tag2 = Tag::parse("snap-20260103T030405Z-manual").unwrap();
-        let archive2 = dir.path().join(format!("{tag2}.tar.zst"));
+        let archive2 = dir.join(format!("{tag2}.tar.zst"));
         std::fs::write(&archive2, b"new bytes").unwrap();
         emu.add_release(
             &tag2.to_string(),
@@ -285,7 +288,7 @@ fn push_deletes_duplicate_drafts_and_fills_an_existing_release() {
         // release (a concurrent push, a stale listing): the next attempt
         // converges instead of looping on create.
         let tag3 = Tag::parse("snap-20260104T030405Z").unwrap();
-        let archive3 = dir.path().join(format!("{tag3}.tar.gz"));
+        let archive3 = dir.join(format!("{tag3}.tar.gz"));
         std::fs::write(&archive3, b"third").unwrap();
         emu.faults(
             json!([{"op": "release_create", "nth": 1, "times": 1, "action": "already_exists"}]),
