@@ -213,7 +213,7 @@ fn push_converges_a_draft_left_by_a_killed_gh() {
         emu.faults(
             json!([{"op": "upload", "nth": 1, "times": 1, "action": "stall", "seconds": 60}]),
         );
-        let app = app(&gh.path, "3s");
+        let app = app(&gh.path, "5s");
         let out = run(&app, &emu, &["snapshot"]);
         assert!(out.status.success(), "{}: {}", gh.version, text(&out));
         assert_pushed(&app, &emu, &gh);
