@@ -5,5 +5,6 @@
 mod support;
 
 mod jobs;
+mod remote;
 mod runbook;
 mod snapshot;
