@@ -4,6 +4,7 @@
 //! for `health`) and an [`Error`] otherwise, which `main` prints and maps to
 //! its exit code (2 for config/usage, 1 for a failed run).
 
+pub mod prune;
 pub mod snapshot;
 
 use crate::config::{self, Config};
@@ -71,11 +72,14 @@ pub enum Command {
     Snapshot(snapshot::SnapshotArgs),
     /// Take a manual snapshot now, before a risky operation.
     BackupNow(snapshot::BackupNowArgs),
+    /// Apply the retention policy now (local archives and remote) and show why each snapshot is kept.
+    Prune(prune::PruneArgs),
 }
 
 pub fn run(global: &Global, command: Command) -> Result<i32> {
     match command {
         Command::Snapshot(args) => snapshot::run_scheduled(global, args),
         Command::BackupNow(args) => snapshot::run_manual(global, args),
+        Command::Prune(args) => prune::run(global, args),
     }
 }

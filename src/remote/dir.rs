@@ -387,6 +387,20 @@ mod tests {
     }
 
     #[test]
+    fn write_errors_name_the_remote() {
+        let remote = DirRemote::new(PathBuf::from("/mnt/nas/lifeboat"));
+        for (errno, words) in [
+            (libc::EACCES, "not writable"),
+            (libc::EROFS, "read-only"),
+            (libc::ENOSPC, "prune --remote"),
+        ] {
+            let err = remote.write_error("cannot create x".into(), std::io::Error::from_raw_os_error(errno));
+            let hint = err.hint.unwrap();
+            assert!(hint.contains(words), "{errno}: {hint}");
+        }
+    }
+
+    #[test]
     fn an_unwritable_root_is_named() {
         if unsafe { libc::geteuid() } == 0 {
             eprintln!("skipped: root ignores directory permissions");
