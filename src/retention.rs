@@ -476,7 +476,10 @@ mod tests {
     /// Only the given tiers on, everything else 0.
     fn only(tiers: &[(Tier, u32)]) -> RetentionConfig {
         let caps = Tier::ALL.map(|tier| {
-            let cap = tiers.iter().find(|(t, _)| *t == tier).map_or(0, |(_, c)| *c);
+            let cap = tiers
+                .iter()
+                .find(|(t, _)| *t == tier)
+                .map_or(0, |(_, c)| *c);
             Some(cap)
         });
         policy(caps, Some(0))
@@ -515,10 +518,7 @@ mod tests {
             t("2025-01-05 12:00"),
         ];
         let p = plan(&names, &only(&[(Tier::Weekly, 3)]), None);
-        assert_eq!(
-            kept(&p),
-            sorted(&["2024-12-29 12:00", "2025-01-05 12:00"])
-        );
+        assert_eq!(kept(&p), sorted(&["2024-12-29 12:00", "2025-01-05 12:00"]));
         assert_eq!(
             reasons(&p, &t("2025-01-05 12:00")),
             ["newest", "weekly 2025-W01"]
@@ -588,7 +588,11 @@ mod tests {
     #[test]
     fn one_snapshot_fills_every_tier() {
         let name = t("2026-11-20 13:00");
-        let p = plan(&[name.clone()], &RetentionConfig::default(), None);
+        let p = plan(
+            std::slice::from_ref(&name),
+            &RetentionConfig::default(),
+            None,
+        );
         assert_eq!(
             reasons(&p, &name),
             [
@@ -653,7 +657,13 @@ mod tests {
         assert_eq!(manual_kept.len(), 20);
         // The 20 newest: 2026-02-01 down to 2026-02-20.
         assert_eq!(manual_kept[0].name, t("2026-02-20 08:00 m"));
-        assert_eq!(manual_kept[0].reasons, [Reason::Manual { slot: 1, cap: Some(20) }]);
+        assert_eq!(
+            manual_kept[0].reasons,
+            [Reason::Manual {
+                slot: 1,
+                cap: Some(20)
+            }]
+        );
         assert_eq!(manual_kept[19].name, t("2026-02-01 08:00 m"));
         assert_eq!(reasons(&p, &t("2026-02-01 08:00 m")), ["manual 20/20"]);
         // The newest scheduled snapshot is the newest of its kind, not overall.
@@ -667,7 +677,10 @@ mod tests {
                 "monthly 2025-12"
             ]
         );
-        assert_eq!(reasons(&p, &t("2025-11-01 08:00")), ["hourly 2/24", "daily 2025-11-01", "weekly 2025-W44"]);
+        assert_eq!(
+            reasons(&p, &t("2025-11-01 08:00")),
+            ["hourly 2/24", "daily 2025-11-01", "weekly 2025-W44"]
+        );
         assert_eq!(p.deleted().count(), 30);
     }
 
@@ -692,7 +705,11 @@ mod tests {
 
     #[test]
     fn just_taken_and_all_off() {
-        let names = [t("2026-11-20 10:00 m"), t("2026-11-20 09:00 m"), t("2026-11-20 08:00")];
+        let names = [
+            t("2026-11-20 10:00 m"),
+            t("2026-11-20 09:00 m"),
+            t("2026-11-20 08:00"),
+        ];
         let off = policy([Some(0); 5], Some(0));
         let p = plan(&names, &off, None);
         assert_eq!(kept(&p).len(), 3, "every tier off keeps everything");
@@ -701,7 +718,10 @@ mod tests {
         let no_manual = policy([Some(1); 5], Some(0));
         let just = Tag::parse(&names[0]).unwrap();
         let p = plan(&names, &no_manual, Some(&just));
-        assert_eq!(kept(&p), sorted(&["2026-11-20 08:00", "2026-11-20 10:00 m"]));
+        assert_eq!(
+            kept(&p),
+            sorted(&["2026-11-20 08:00", "2026-11-20 10:00 m"])
+        );
         assert_eq!(reasons(&p, &names[0]), ["just taken"]);
     }
 

@@ -99,7 +99,11 @@ pub fn run(global: &Global, args: PruneArgs) -> Result<i32> {
             local: report.local.as_ref().map(|s| s.result.clone()),
             remote: report.remote.as_ref().map(|s| s.result.clone()),
         });
-        record.finish(outcome.as_ref().map(|_| ()), previous.as_ref(), &record_path)?;
+        record.finish(
+            outcome.as_ref().map(|_| ()),
+            previous.as_ref(),
+            &record_path,
+        )?;
     }
     if global.json {
         global.print_json(&report);
@@ -128,11 +132,7 @@ fn print_section(section: &Section, dry_run: bool) {
     let width = entries.iter().map(|e| e.name.len()).max().unwrap_or(0);
     println!("  {:width$}  DECISION  REASONS", "TAG");
     for e in entries {
-        let failed = section
-            .result
-            .failed
-            .iter()
-            .find(|f| Some(f.tag) == e.tag);
+        let failed = section.result.failed.iter().find(|f| Some(f.tag) == e.tag);
         let decision = match (e.decision, failed) {
             (Decision::Keep, _) => "keep",
             (Decision::Delete, Some(_)) => "FAILED",

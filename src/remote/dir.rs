@@ -48,7 +48,9 @@ impl DirRemote {
                     fs::DirBuilder::new()
                         .mode(0o700)
                         .create(root)
-                        .map_err(|e| self.write_error(format!("cannot create {}", root.display()), e))?;
+                        .map_err(|e| {
+                            self.write_error(format!("cannot create {}", root.display()), e)
+                        })?;
                     return Ok(root);
                 }
                 Err(Error::new(
@@ -261,7 +263,13 @@ impl Remote for DirRemote {
         if expect.is_none() {
             tracing::warn!(%tag, "no .sha256 sidecar on the remote; the archive's own checksums still apply");
         }
-        copy_verified(&source, &tmp, &target, expect.as_deref(), fsutil::create_private)?;
+        copy_verified(
+            &source,
+            &tmp,
+            &target,
+            expect.as_deref(),
+            fsutil::create_private,
+        )?;
         Ok(target)
     }
 
@@ -276,7 +284,9 @@ impl Remote for DirRemote {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => {
-                        return Err(self.write_error(format!("cannot delete {}", path.display()), e));
+                        return Err(
+                            self.write_error(format!("cannot delete {}", path.display()), e)
+                        );
                     }
                 }
             }
@@ -313,10 +323,16 @@ mod tests {
         let remote = DirRemote::new(root.clone());
         let a = tag("snap-20261120T100000Z");
         let b = tag("snap-20261120T110000Z-manual");
-        remote.push(&a, &archive(src.path(), &a, b"aaaa"), "").unwrap();
-        remote.push(&b, &archive(src.path(), &b, b"bbbbbb"), "").unwrap();
+        remote
+            .push(&a, &archive(src.path(), &a, b"aaaa"), "")
+            .unwrap();
+        remote
+            .push(&b, &archive(src.path(), &b, b"bbbbbb"), "")
+            .unwrap();
         // Pushing again converges on the same single copy.
-        remote.push(&a, &archive(src.path(), &a, b"aaaa"), "").unwrap();
+        remote
+            .push(&a, &archive(src.path(), &a, b"aaaa"), "")
+            .unwrap();
         assert_eq!(mode(&root), 0o700);
         assert_eq!(mode(&root.join("snap-20261120T100000Z.tar.gz")), 0o600);
         fs::write(root.join("notes.tar.gz"), b"not ours").unwrap();
@@ -329,7 +345,11 @@ mod tests {
         assert_eq!(listing[0].asset_name, "snap-20261120T100000Z.tar.gz");
         assert_eq!(
             listing[0].sha256.as_deref(),
-            Some(sha256_file(&src.path().join("snap-20261120T100000Z.tar.gz")).unwrap().as_str())
+            Some(
+                sha256_file(&src.path().join("snap-20261120T100000Z.tar.gz"))
+                    .unwrap()
+                    .as_str()
+            )
         );
         assert!(!listing[1].draft);
 
@@ -362,13 +382,23 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let remote = DirRemote::new(root.path().to_path_buf());
         let a = tag("snap-20261120T100000Z");
-        remote.push(&a, &archive(src.path(), &a, b"good bytes"), "").unwrap();
-        fs::write(root.path().join(a.archive_name(Format::Gzip)), b"bad bytes!").unwrap();
+        remote
+            .push(&a, &archive(src.path(), &a, b"good bytes"), "")
+            .unwrap();
+        fs::write(
+            root.path().join(a.archive_name(Format::Gzip)),
+            b"bad bytes!",
+        )
+        .unwrap();
         let dest = tempfile::tempdir().unwrap();
         let err = remote.download(&a, dest.path()).unwrap_err();
         assert_eq!(err.kind, Kind::Archive);
         assert!(err.message.contains("does not match"), "{err}");
-        assert_eq!(fs::read_dir(dest.path()).unwrap().count(), 0, "no partial file");
+        assert_eq!(
+            fs::read_dir(dest.path()).unwrap().count(),
+            0,
+            "no partial file"
+        );
     }
 
     #[test]
@@ -377,13 +407,24 @@ mod tests {
         let remote = DirRemote::new(mnt.path().join("usb/lifeboat"));
         let src = tempfile::tempdir().unwrap();
         let a = tag("snap-20261120T100000Z");
-        let err = remote.push(&a, &archive(src.path(), &a, b"x"), "").unwrap_err();
+        let err = remote
+            .push(&a, &archive(src.path(), &a, b"x"), "")
+            .unwrap_err();
         assert_eq!(err.kind, Kind::RemotePermanent);
         assert!(err.message.contains("does not exist"), "{err}");
         assert!(err.hint.unwrap().contains("mounted"));
         assert!(!mnt.path().join("usb").exists(), "nothing created");
-        assert!(remote.list().unwrap_err().message.contains("does not exist"));
-        assert!(remote.delete(&a).is_err(), "deleting from a missing drive is not 'done'");
+        assert!(
+            remote
+                .list()
+                .unwrap_err()
+                .message
+                .contains("does not exist")
+        );
+        assert!(
+            remote.delete(&a).is_err(),
+            "deleting from a missing drive is not 'done'"
+        );
     }
 
     #[test]
@@ -394,7 +435,10 @@ mod tests {
             (libc::EROFS, "read-only"),
             (libc::ENOSPC, "prune --remote"),
         ] {
-            let err = remote.write_error("cannot create x".into(), std::io::Error::from_raw_os_error(errno));
+            let err = remote.write_error(
+                "cannot create x".into(),
+                std::io::Error::from_raw_os_error(errno),
+            );
             let hint = err.hint.unwrap();
             assert!(hint.contains(words), "{errno}: {hint}");
         }
@@ -411,7 +455,9 @@ mod tests {
         let remote = DirRemote::new(root.path().to_path_buf());
         let src = tempfile::tempdir().unwrap();
         let a = tag("snap-20261120T100000Z");
-        let err = remote.push(&a, &archive(src.path(), &a, b"x"), "").unwrap_err();
+        let err = remote
+            .push(&a, &archive(src.path(), &a, b"x"), "")
+            .unwrap_err();
         fs::set_permissions(root.path(), fs::Permissions::from_mode(0o700)).unwrap();
         assert!(err.message.contains("cannot create"), "{err}");
         assert!(err.hint.unwrap().contains("not writable"));
@@ -427,7 +473,11 @@ mod tests {
             .unwrap();
         let remote = DirRemote::new(root.path().to_path_buf());
         assert!(remote.list().unwrap().is_empty());
-        assert!(remote.download(&tag("snap-20261120T100000Z"), outside.path()).is_err());
+        assert!(
+            remote
+                .download(&tag("snap-20261120T100000Z"), outside.path())
+                .is_err()
+        );
         remote.delete(&tag("snap-20261120T100000Z")).unwrap();
         assert_eq!(fs::read(&victim).unwrap(), b"keep me");
     }
