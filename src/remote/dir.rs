@@ -141,15 +141,16 @@ fn copy_hashed(src: &Path, mut output: File, dst: &Path) -> Result<(u64, String)
 }
 
 /// Copy `src` to `target` through `tmp` (created by `create`), accepting the
-/// copy only when its size and sha256 match `expect` (default: what was
-/// read). The temporary file never survives a failure.
+/// copy only when its size and sha256, read back from the disk, match what
+/// was read from `src` and `expect` when given. Returns the sha256. The
+/// temporary file never survives a failure.
 fn copy_verified(
     src: &Path,
     tmp: &Path,
     target: &Path,
     expect: Option<&str>,
     create: impl FnOnce(&Path) -> Result<File>,
-) -> Result<u64> {
+) -> Result<String> {
     let _ = fs::remove_file(tmp);
     let output = create(tmp)?;
     let result = (|| {
@@ -166,7 +167,7 @@ fn copy_verified(
             .with_hint("the source or the destination drive is damaged or was changed during the copy; run again, and check the drive if it repeats"));
         }
         fsutil::commit(tmp, target)?;
-        Ok(size)
+        Ok(written_digest)
     })();
     if result.is_err() {
         let _ = fs::remove_file(tmp);
@@ -194,8 +195,9 @@ impl Remote for DirRemote {
         let name = tag.archive_name(format);
         let target = root.join(&name);
         let tmp = root.join(format!(".{name}.tmp"));
-        let digest = sha256_file(archive)?;
-        copy_verified(archive, &tmp, &target, Some(&digest), |tmp| {
+        // No sidecar may describe bytes other than the archive beside it.
+        let _ = fs::remove_file(sidecar(&target));
+        let digest = copy_verified(archive, &tmp, &target, None, |tmp| {
             fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
