@@ -414,7 +414,8 @@ fn carry_out(
 }
 
 /// Sweep local archives, then the remote, after a snapshot. Never fails: a
-/// sweep that cannot run is logged and left for the next run.
+/// sweep that cannot run is logged and left for the next run. The remote is
+/// swept only once every snapshot has been pushed.
 pub fn sweep_after_snapshot(
     config: &Config,
     remote: Option<&dyn Remote>,
@@ -428,6 +429,15 @@ pub fn sweep_after_snapshot(
             None
         }
     };
+    // An unpushed snapshot means the remote failed this run: leave it alone
+    // until the pushes catch up, rather than prune a remote that is behind
+    // (and call a failing remote again).
+    let remote = remote.filter(|remote| {
+        if !pending.is_empty() {
+            tracing::warn!(remote = %remote.describe(), pending = pending.len(), "snapshots still to push; the remote sweep waits for them");
+        }
+        pending.is_empty()
+    });
     let remote = remote.and_then(|remote| {
         match sweep_remote(remote, &config.retention, Some(just_taken), false) {
             Ok((_, result)) => Some(result),

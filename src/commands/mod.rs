@@ -4,6 +4,7 @@
 //! for `health`) and an [`Error`] otherwise, which `main` prints and maps to
 //! its exit code (2 for config/usage, 1 for a failed run).
 
+pub mod doctor;
 pub mod prune;
 pub mod snapshot;
 
@@ -74,6 +75,8 @@ pub enum Command {
     BackupNow(snapshot::BackupNowArgs),
     /// Apply the retention policy now (local archives and remote) and show why each snapshot is kept.
     Prune(prune::PruneArgs),
+    /// Check that the remote is ready (gh, login, repository); --fix creates it.
+    Doctor(doctor::DoctorArgs),
 }
 
 pub fn run(global: &Global, command: Command) -> Result<i32> {
@@ -81,5 +84,6 @@ pub fn run(global: &Global, command: Command) -> Result<i32> {
         Command::Snapshot(args) => snapshot::run_scheduled(global, args),
         Command::BackupNow(args) => snapshot::run_manual(global, args),
         Command::Prune(args) => prune::run(global, args),
+        Command::Doctor(args) => doctor::run(global, args),
     }
 }

@@ -340,6 +340,9 @@ fn unpushed_snapshots_stay_local_until_pushed() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("does not exist"), "{stderr}");
         assert!(stderr.contains("mounted"), "{stderr}");
+        // The remote sweep waits until every snapshot is pushed.
+        assert!(app.last_run()["retention"]["remote"].is_null());
+        assert!(!app.last_run()["retention"]["local"].is_null());
     }
     assert!(
         !app.root().join("nas").exists(),
