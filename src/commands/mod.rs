@@ -5,6 +5,7 @@
 //! its exit code (2 for config/usage, 1 for a failed run).
 
 pub mod doctor;
+pub mod prune;
 pub mod schedule;
 pub mod snapshot;
 
@@ -75,6 +76,8 @@ pub enum Command {
     BackupNow(snapshot::BackupNowArgs),
     /// Print cron, systemd or launchd jobs for this config and binary.
     Schedule(schedule::ScheduleArgs),
+    /// Apply the retention policy now (local archives and remote) and show why each snapshot is kept.
+    Prune(prune::PruneArgs),
     /// Check that the remote is ready (gh, login, repository); --fix creates it.
     Doctor(doctor::DoctorArgs),
 }
@@ -84,6 +87,7 @@ pub fn run(global: &Global, command: Command) -> Result<i32> {
         Command::Snapshot(args) => snapshot::run_scheduled(global, args),
         Command::BackupNow(args) => snapshot::run_manual(global, args),
         Command::Schedule(args) => schedule::run(global, args),
+        Command::Prune(args) => prune::run(global, args),
         Command::Doctor(args) => doctor::run(global, args),
     }
 }

@@ -6,5 +6,6 @@ mod support;
 
 mod jobs;
 mod remote;
+mod retention;
 mod runbook;
 mod snapshot;
