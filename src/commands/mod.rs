@@ -4,6 +4,8 @@
 //! for `health`) and an [`Error`] otherwise, which `main` prints and maps to
 //! its exit code (2 for config/usage, 1 for a failed run).
 
+pub mod migrate;
+pub mod restore;
 pub mod snapshot;
 
 use crate::config::{self, Config};
@@ -71,11 +73,17 @@ pub enum Command {
     Snapshot(snapshot::SnapshotArgs),
     /// Take a manual snapshot now, before a risky operation.
     BackupNow(snapshot::BackupNowArgs),
+    /// Restore a snapshot through staged checks (no tag: list snapshots).
+    Restore(restore::RestoreArgs),
+    /// Apply the migration ladders to the live databases (after a snapshot).
+    Migrate(migrate::MigrateArgs),
 }
 
 pub fn run(global: &Global, command: Command) -> Result<i32> {
     match command {
         Command::Snapshot(args) => snapshot::run_scheduled(global, args),
         Command::BackupNow(args) => snapshot::run_manual(global, args),
+        Command::Restore(args) => restore::run(global, args),
+        Command::Migrate(args) => migrate::run(global, args),
     }
 }

@@ -1,0 +1,399 @@
+//! Restore: stage, verify, migrate, check, and only then swap.
+//!
+//! The pipeline (issue 5; design in `docs/architecture.md`):
+//! 1. obtain the archive ([`obtain`]): the local copy if present and intact,
+//!    else a download from the remote into a private staging area;
+//! 2. judge it by its manifest before unpacking: version, tag, schema
+//!    versions (no forward time travel), declared sizes vs. limits and free
+//!    space;
+//! 3. unpack into `<data_dir>.staging-<tag>` with the hostile-input-safe
+//!    reader ([`crate::snapshot::archive::read`]);
+//! 4. migrate each staged database to the newest version of its ladder;
+//! 5. `PRAGMA integrity_check` (or `quick_check`) and `foreign_key_check`;
+//! 6. row counts against the manifest ([`checks`]);
+//! 7. refuse if a live database is in use, then swap ([`swap`]) under a
+//!    crash-safe [`journal`], keeping the old files in
+//!    `<data_dir>.pre-restore-<time>`.
+//!
+//! Steps 1-6 are [`stage_and_check`], which never touches live data and is
+//! what `lifeboat drill` runs into a scratch directory. Every command that
+//! changes data first calls [`recover`], which finishes or rolls back a
+//! restore that was killed mid-swap.
+
+pub mod checks;
+pub mod journal;
+pub mod obtain;
+pub mod stage;
+pub mod swap;
+
+pub use obtain::Source;
+pub use stage::{StageReport, StagedDb, stage_and_check};
+
+use crate::config::Config;
+use crate::error::{Error, IoContext, Result};
+use crate::tag::Tag;
+use journal::{Journal, State, exists};
+use std::path::{Path, PathBuf};
+use swap::{Item, Mode};
+
+/// What `lifeboat restore` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub tag: Tag,
+    pub source: Source,
+    /// Restore only this database.
+    pub only: Option<String>,
+    /// Stop after step 6.
+    pub dry_run: bool,
+    /// Skip the in-use probe.
+    pub force: bool,
+    /// Keep the staging directory when the restore stops before the swap.
+    pub keep_staging: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RestoreReport {
+    pub stage: StageReport,
+    pub dry_run: bool,
+    /// How the files were swapped (none for a dry run).
+    pub mode: Option<Mode>,
+    /// Where the replaced live files are now (none when there were none).
+    pub pre_restore: Option<PathBuf>,
+    /// The staging directory, when kept.
+    pub kept_staging: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UndoReport {
+    /// The pre-restore directory that was put back.
+    pub restored_from: PathBuf,
+    pub databases: Vec<String>,
+    /// Where the files it replaced are now.
+    pub pre_restore: Option<PathBuf>,
+}
+
+/// `<data_dir><suffix>`: a sibling of the data directory, on its filesystem.
+pub fn sibling(data_dir: &Path, suffix: &str) -> PathBuf {
+    let name = data_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "data".to_string());
+    data_dir.with_file_name(format!("{name}{suffix}"))
+}
+
+pub fn staging_dir(data_dir: &Path, tag: &Tag) -> PathBuf {
+    sibling(data_dir, &format!(".staging-{tag}"))
+}
+
+const PRE_RESTORE: &str = ".pre-restore-";
+const CRASH_ENV: &str = "LIFEBOAT_TEST_CRASH_AT";
+
+/// Tests kill the process at a named step to prove crash safety. Only in
+/// debug builds: a release binary has no such switch.
+pub(crate) fn crash_point(step: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var(CRASH_ENV).is_ok_and(|v| v == step) {
+        eprintln!("{CRASH_ENV}={step}: killing this process");
+        // SAFETY: signalling ourselves.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = (step, CRASH_ENV);
+}
+
+/// Restore a snapshot (the caller holds the lock and has run [`recover`]).
+pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
+    let data_dir = &config.data_dir;
+    if data_dir.parent().is_none() {
+        return Err(Error::config("data_dir must not be the filesystem root"));
+    }
+    crate::fsutil::create_dir_all_private(data_dir)?;
+    let staging = staging_dir(data_dir, &opts.tag);
+    if exists(&staging) {
+        std::fs::remove_dir_all(&staging)
+            .ctx(format!("cannot remove stale {}", staging.display()))?;
+    }
+    let stage = match stage_and_check(
+        config,
+        &opts.tag,
+        opts.source,
+        &staging,
+        opts.only.as_deref(),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            let kept = drop_staging(&staging, opts.keep_staging);
+            return Err(match kept {
+                Some(k) => e.context(format!("(staging kept in {})", k.display())),
+                None => e,
+            });
+        }
+    };
+    crash_point("checked");
+    if opts.dry_run {
+        let kept = drop_staging(&staging, opts.keep_staging);
+        return Ok(RestoreReport {
+            stage,
+            dry_run: true,
+            mode: None,
+            pre_restore: None,
+            kept_staging: kept,
+        });
+    }
+    let result = swap_in(config, opts, &stage, &staging);
+    if result.is_err() {
+        drop_staging(&staging, opts.keep_staging);
+    }
+    let (mode, pre_restore) = result?;
+    tracing::info!(tag = %opts.tag, ?mode, "restore finished");
+    Ok(RestoreReport {
+        stage,
+        dry_run: false,
+        mode: Some(mode),
+        pre_restore,
+        kept_staging: None,
+    })
+}
+
+fn swap_in(
+    config: &Config,
+    opts: &Options,
+    stage: &StageReport,
+    staging: &Path,
+) -> Result<(Mode, Option<PathBuf>)> {
+    let data_dir = &config.data_dir;
+    if !opts.force {
+        let live: Vec<(String, PathBuf)> = stage
+            .databases
+            .iter()
+            .map(|d| (d.name.clone(), data_dir.join(&d.live)))
+            .collect();
+        swap::refuse_in_use(&live)?;
+    }
+    let items: Vec<Item> = stage
+        .databases
+        .iter()
+        .map(|d| Item {
+            staged: PathBuf::from(&d.staged),
+            live: PathBuf::from(&d.live),
+        })
+        .collect();
+    let pre = new_pre_restore(data_dir);
+    let (mode, journal) = swap::plan(
+        &opts.tag.to_string(),
+        data_dir,
+        staging,
+        &pre,
+        &items,
+        opts.only.is_none(),
+    )?;
+    journal.run(&journal::path(data_dir))?;
+    Ok((mode, exists(&pre).then_some(pre)))
+}
+
+/// Remove the staging directory, or keep it under a `.kept` name that the
+/// next run's cleanup leaves alone. Returns where it was kept.
+fn drop_staging(staging: &Path, keep: bool) -> Option<PathBuf> {
+    if !exists(staging) {
+        return None;
+    }
+    if keep {
+        let kept = swap_suffix(staging, ".kept");
+        if !exists(&kept) && std::fs::rename(staging, &kept).is_ok() {
+            return Some(kept);
+        }
+        return Some(staging.to_path_buf());
+    }
+    if let Err(e) = std::fs::remove_dir_all(staging) {
+        tracing::warn!(path = %staging.display(), error = %e, "cannot remove the staging directory");
+    }
+    None
+}
+
+fn swap_suffix(p: &Path, suffix: &str) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// A fresh `<data_dir>.pre-restore-<time>` name.
+fn new_pre_restore(data_dir: &Path) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let base = sibling(data_dir, &format!("{PRE_RESTORE}{stamp}"));
+    let mut candidate = base.clone();
+    let mut n = 2;
+    while exists(&candidate) {
+        candidate = swap_suffix(&base, &format!("-{n}"));
+        n += 1;
+    }
+    candidate
+}
+
+/// Every `<data_dir>.pre-restore-*` directory, oldest first.
+pub fn pre_restore_dirs(data_dir: &Path) -> Vec<PathBuf> {
+    let prefix = format!(
+        "{}{PRE_RESTORE}",
+        data_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let Some(parent) = data_dir.parent() else {
+        return Vec::new();
+    };
+    let mut found: Vec<((String, u32), PathBuf)> = std::fs::read_dir(parent)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rest = name.strip_prefix(&prefix)?.to_string();
+            let (stamp, n) = match rest.split_once('-') {
+                Some((s, n)) => (s.to_string(), n.parse().ok()?),
+                None => (rest, 1),
+            };
+            Some(((stamp, n), e.path()))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Put the newest pre-restore copy back (the caller holds the lock). The
+/// files it replaces are kept in a new pre-restore directory, so an undo can
+/// itself be undone.
+pub fn undo(config: &Config, force: bool) -> Result<UndoReport> {
+    let data_dir = &config.data_dir;
+    let from = pre_restore_dirs(data_dir).pop().ok_or_else(|| {
+        Error::usage(format!(
+            "nothing to undo: there is no {} directory",
+            sibling(data_dir, &format!("{PRE_RESTORE}*")).display()
+        ))
+        .with_hint("a restore onto an empty data directory keeps no previous copy")
+    })?;
+    let mut files = Vec::new();
+    collect_files(&from, Path::new(""), &mut files)?;
+    let mut items = Vec::new();
+    let mut names = Vec::new();
+    for rel in &files {
+        let owner = config.databases.iter().find(|db| {
+            swap::SIDECARS
+                .iter()
+                .any(|s| *rel == swap_suffix(&db.path, s))
+        });
+        let Some(db) = owner else {
+            return Err(Error::refused(format!(
+                "{} holds {}, which is not a declared database file",
+                from.display(),
+                rel.display()
+            ))
+            .with_hint("move it out (lifeboat only puts back the files it moved aside)"));
+        };
+        if !names.contains(&db.name) {
+            names.push(db.name.clone());
+            items.push(Item {
+                staged: db.path.clone(),
+                live: db.path.clone(),
+            });
+        }
+    }
+    if !force {
+        let live: Vec<(String, PathBuf)> = config
+            .databases
+            .iter()
+            .filter(|d| names.contains(&d.name))
+            .map(|d| (d.name.clone(), d.live_path(data_dir)))
+            .collect();
+        swap::refuse_in_use(&live)?;
+    }
+    let pre = new_pre_restore(data_dir);
+    let (_, journal) = swap::plan("undo", data_dir, &from, &pre, &items, false)?;
+    journal.run(&journal::path(data_dir))?;
+    Ok(UndoReport {
+        restored_from: from,
+        databases: names,
+        pre_restore: exists(&pre).then_some(pre),
+    })
+}
+
+fn collect_files(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let dir = root.join(rel);
+    for entry in std::fs::read_dir(&dir).ctx(format!("cannot list {}", dir.display()))? {
+        let entry = entry.ctx(format!("cannot list {}", dir.display()))?;
+        let child = rel.join(entry.file_name());
+        let kind = entry
+            .file_type()
+            .ctx(format!("cannot stat {}", entry.path().display()))?;
+        if kind.is_dir() {
+            collect_files(root, &child, out)?;
+        } else if kind.is_file() {
+            out.push(child);
+        } else {
+            return Err(Error::refused(format!(
+                "{} is not a regular file",
+                entry.path().display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Finish what an interrupted restore left: a journal in state `swapping` is
+/// rolled back, one in state `committed` is cleaned up; stale staging
+/// directories are removed. Returns what was done, one line per action (also
+/// printed on stderr). The caller holds the lock.
+pub fn recover(config: &Config) -> Result<Vec<String>> {
+    let data_dir = &config.data_dir;
+    let mut done = Vec::new();
+    let jpath = journal::path(data_dir);
+    if let Some(j) = Journal::load(&jpath)? {
+        let line = match j.state {
+            State::Swapping => {
+                journal::rollback(&j)?;
+                journal::finish(&j, &jpath)?;
+                format!(
+                    "an interrupted restore ({}, started {}) was rolled back: the live data is as it was before it",
+                    j.what, j.started_at
+                )
+            }
+            State::Committed => {
+                journal::finish(&j, &jpath)?;
+                format!(
+                    "an interrupted restore ({}, started {}) had completed; its leftovers were cleaned up",
+                    j.what, j.started_at
+                )
+            }
+        };
+        tracing::warn!(what = %j.what, "{line}");
+        done.push(line);
+    }
+    if let (Some(parent), Some(name)) = (data_dir.parent(), data_dir.file_name()) {
+        let prefix = format!("{}.staging-", name.to_string_lossy());
+        for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = file.strip_prefix(&prefix) else {
+                continue;
+            };
+            let stale_staging = Tag::parse(rest).is_some();
+            let probe = rest.contains(".xprobe-");
+            if stale_staging || probe {
+                let path = entry.path();
+                std::fs::remove_dir_all(&path).ctx(format!("cannot remove {}", path.display()))?;
+                if stale_staging {
+                    done.push(format!(
+                        "removed the staging directory of an interrupted restore: {}",
+                        path.display()
+                    ));
+                }
+            }
+        }
+    }
+    crate::snapshot::clean_stale(&config.backup_dir)?;
+    for line in &done {
+        eprintln!("lifeboat: {line}");
+    }
+    Ok(done)
+}
