@@ -51,6 +51,11 @@ pub enum FromArg {
 pub fn run(global: &Global, args: RestoreArgs) -> Result<i32> {
     let config = global.load_config()?;
     if args.tag.is_none() && !args.undo {
+        // Even a listing finishes an interrupted restore first: the data
+        // should not stay half-swapped until someone restores again.
+        let lock = Lock::acquire(&config.backup_dir, "restore", config.snapshot.lock_timeout)?;
+        restore::recover(&config)?;
+        drop(lock);
         return list_available(global, &config);
     }
     let started = chrono::Utc::now();

@@ -218,21 +218,32 @@ fn swap_suffix(p: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// A fresh `<data_dir>.pre-restore-<time>` name.
+/// A fresh `<data_dir>.pre-restore-<time>[-n]` name that sorts after every
+/// existing one, so that `--undo` always finds the newest.
 fn new_pre_restore(data_dir: &Path) -> PathBuf {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let base = sibling(data_dir, &format!("{PRE_RESTORE}{stamp}"));
-    let mut candidate = base.clone();
-    let mut n = 2;
-    while exists(&candidate) {
-        candidate = swap_suffix(&base, &format!("-{n}"));
-        n += 1;
+    let n = pre_restore_entries(data_dir)
+        .into_iter()
+        .filter(|((s, _), _)| *s == stamp)
+        .map(|((_, n), _)| n + 1)
+        .max();
+    match n {
+        None if !exists(&base) => base,
+        n => swap_suffix(&base, &format!("-{}", n.unwrap_or(2).max(2))),
     }
-    candidate
 }
 
 /// Every `<data_dir>.pre-restore-*` directory, oldest first.
 pub fn pre_restore_dirs(data_dir: &Path) -> Vec<PathBuf> {
+    pre_restore_entries(data_dir)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect()
+}
+
+/// Pre-restore directories with their (time stamp, sequence) keys, sorted.
+fn pre_restore_entries(data_dir: &Path) -> Vec<((String, u32), PathBuf)> {
     let prefix = format!(
         "{}{PRE_RESTORE}",
         data_dir
@@ -259,7 +270,7 @@ pub fn pre_restore_dirs(data_dir: &Path) -> Vec<PathBuf> {
         })
         .collect();
     found.sort();
-    found.into_iter().map(|(_, p)| p).collect()
+    found
 }
 
 /// Put the newest pre-restore copy back (the caller holds the lock). The
