@@ -208,9 +208,10 @@ fn plan<'a>(
             })?),
             None => None,
         };
-        if let Some(ladder) = &ladder {
-            if entry.schema_version > ladder.newest() {
-                return Err(Error::refused(format!(
+        if let Some(ladder) = &ladder
+            && entry.schema_version > ladder.newest()
+        {
+            return Err(Error::refused(format!(
                     "snapshot {} holds `{}` at schema version {}, newer than the newest migration this code knows ({} in {})",
                     manifest.tag,
                     db.name,
@@ -219,7 +220,6 @@ fn plan<'a>(
                     ladder.source()
                 ))
                 .with_hint("no forward time travel: restore it with the application version that wrote it, or an older snapshot"));
-            }
         }
         out.push((*db, entry.clone(), ladder));
     }

@@ -400,13 +400,13 @@ fn first_manifest<R: Read>(
             manifest.tag
         )));
     }
-    if let Some(tag) = expect_tag {
-        if manifest.tag != *tag {
-            return Err(Error::archive(format!(
-                "{shown} holds snapshot {}, not {tag}",
-                manifest.tag
-            )));
-        }
+    if let Some(tag) = expect_tag
+        && manifest.tag != *tag
+    {
+        return Err(Error::archive(format!(
+            "{shown} holds snapshot {}, not {tag}",
+            manifest.tag
+        )));
     }
     Ok(manifest)
 }
