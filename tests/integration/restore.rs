@@ -446,6 +446,9 @@ fn hostile(app: &App, tag: &str, make: impl FnOnce(&str, &[u8], &[u8]) -> Vec<ta
     tarball::write(&path, &make(tag, manifest, db));
 }
 
+/// Builds a hostile archive from (tag, manifest bytes, database bytes).
+type Build<'a> = Box<dyn Fn(&str, &[u8], &[u8]) -> Vec<tarball::Entry> + 'a>;
+
 #[test]
 fn hostile_archives_are_refused() {
     let app = demo_app(4, 30);
@@ -457,7 +460,7 @@ fn hostile_archives_are_refused() {
     use tar::EntryType as T;
     use tarball::Entry;
 
-    let cases: Vec<(&str, Box<dyn Fn(&str, &[u8], &[u8]) -> Vec<Entry>>, &str)> = vec![
+    let cases: Vec<(&str, Build<'_>, &str)> = vec![
         (
             "dot-dot",
             Box::new(|t, m, d| {
