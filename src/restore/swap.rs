@@ -58,6 +58,9 @@ pub fn plan(
     items: &[Item],
     whole: bool,
 ) -> Result<(Mode, Journal)> {
+    for item in items {
+        keep_mode(&data_dir.join(&item.live), &staging.join(&item.staged))?;
+    }
     let mut journal = Journal {
         journal_version: JOURNAL_VERSION,
         what: what.to_string(),
@@ -215,6 +218,19 @@ fn copy_modes(data_dir: &Path, staging: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A restored database keeps the permissions of the file it replaces (the
+/// application may rely on group access); staged files are 0600 until then.
+fn keep_mode(live: &Path, staged: &Path) -> Result<()> {
+    match std::fs::metadata(live) {
+        Ok(m) if m.is_file() => std::fs::set_permissions(
+            staged,
+            std::fs::Permissions::from_mode(m.permissions().mode() & 0o7777),
+        )
+        .ctx(format!("cannot set permissions on {}", staged.display())),
+        _ => Ok(()),
+    }
 }
 
 /// Is the database at `path` in use by another process? Probes without

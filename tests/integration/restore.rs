@@ -131,11 +131,18 @@ fn round_trip_repairs_deleted_rows_deleted_files_and_corrupt_pages() {
 
     // 1. Rows deleted by a bad query.
     demo::exec(&db, "DELETE FROM tasks WHERE id % 2 = 0;");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o640)).unwrap();
     let damaged = demo::dump(&db);
     assert_ne!(damaged, good);
     let out = app.run(&["restore", &tag]);
     assert_ok(&out);
     assert_eq!(demo::dump(&db), good);
+    assert_eq!(
+        std::fs::metadata(&db).unwrap().permissions().mode() & 0o777,
+        0o640,
+        "the restored file keeps the replaced file's permissions"
+    );
     let s = stdout(&out);
     assert!(s.contains(&format!("restored {tag}")), "{s}");
     assert!(s.contains("integrity_check ok"), "{s}");
@@ -432,6 +439,72 @@ fn refuses_a_database_in_use_by_another_process() {
     assert!(stderr(&out).contains("is in use"), "{}", text(&out));
     assert!(tree(&app.data_dir()) == before);
     assert!(siblings(&app).is_empty());
+}
+
+#[test]
+fn refuses_archives_over_the_limit_or_the_free_space() {
+    let app = demo_app(4, 30);
+    let tag = snapshot(&app);
+    let pristine = std::fs::read(archive(&app, &tag)).unwrap();
+    // Declared sizes are judged before anything is unpacked.
+    tarball::rebuild(&archive(&app, &tag), false, |m, _| {
+        m["databases"][0]["bytes"] = (1u64 << 41).into()
+    });
+    assert_refused(&app, &["restore", &tag], "more than the limit");
+    std::fs::write(archive(&app, &tag), &pristine).unwrap();
+    tarball::rebuild(&archive(&app, &tag), false, |m, _| {
+        m["databases"][0]["bytes"] = (1u64 << 55).into()
+    });
+    app.write_config(&format!(
+        "{}[restore]\nmax_unpacked_bytes = {}\n",
+        demo::tasks_db_config(),
+        1u64 << 60
+    ));
+    assert_refused(&app, &["restore", &tag], "not enough free space");
+}
+
+#[test]
+fn a_failing_migration_step_is_named_and_nothing_changes() {
+    let app = App::new();
+    let ladder = app.root().join("ladder");
+    std::fs::create_dir_all(&ladder).unwrap();
+    std::fs::write(ladder.join("0001_create.sql"), "CREATE TABLE a(x);").unwrap();
+    app.write_config("[[database]]\nname = \"a\"\npath = \"a.db\"\nmigrations = \"ladder\"\n");
+    let db = app.data_dir().join("a.db");
+    crate::support::sqlite(
+        &db,
+        "CREATE TABLE a(x); INSERT INTO a VALUES (1); PRAGMA user_version = 1;",
+    );
+    let tag = snapshot(&app);
+    std::fs::write(
+        ladder.join("0002_broken.sql"),
+        "ALTER TABLE a ADD COLUMN y; UPDATE nope SET y = 1;",
+    )
+    .unwrap();
+    demo::exec(&db, "DELETE FROM a;");
+    assert_refused(&app, &["restore", &tag], "migration 0002_broken.sql failed");
+}
+
+#[test]
+fn keep_staging_keeps_the_refused_copy_for_inspection() {
+    let app = demo_app(4, 30);
+    demo::exec(
+        &tasks_db(&app),
+        "PRAGMA foreign_keys = OFF; INSERT INTO tasks(project_id, title) VALUES (999, 'orphan');",
+    );
+    let tag = snapshot(&app);
+    let out = app.run(&["restore", &tag, "--keep-staging"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let kept = app.root().join(format!("data.staging-{tag}.kept"));
+    assert!(
+        stderr(&out).contains(&kept.display().to_string()),
+        "{}",
+        text(&out)
+    );
+    assert!(kept.join("db/tasks.db").is_file());
+    // The next run leaves a kept copy alone.
+    assert_eq!(app.run(&["restore"]).status.code(), Some(2));
+    assert!(kept.join("db/tasks.db").is_file());
 }
 
 // ---------------------------------------------------------------------------
