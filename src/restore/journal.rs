@@ -327,6 +327,42 @@ mod tests {
     }
 
     #[test]
+    fn a_failing_move_rolls_back_the_earlier_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("live")).unwrap();
+        std::fs::create_dir_all(d.join("staging")).unwrap();
+        std::fs::write(d.join("live/a.db"), "old a").unwrap();
+        std::fs::write(d.join("live/b.db"), "old b").unwrap();
+        std::fs::write(d.join("staging/a.db"), "new a").unwrap();
+        let ops = vec![
+            Op::Rename {
+                from: d.join("live/a.db"),
+                to: d.join("pre/a.db"),
+                ino: inode(&d.join("live/a.db")).unwrap(),
+            },
+            Op::Rename {
+                from: d.join("staging/a.db"),
+                to: d.join("live/a.db"),
+                ino: inode(&d.join("staging/a.db")).unwrap(),
+            },
+            // Refused: the target exists (something we did not plan for).
+            Op::Rename {
+                from: d.join("staging/a.db"),
+                to: d.join("live/b.db"),
+                ino: 1,
+            },
+        ];
+        let jpath = d.join("journal.json");
+        let err = journal(d, ops).run(&jpath).unwrap_err();
+        assert!(err.message.contains("rolled back"), "{}", err.message);
+        assert_eq!(std::fs::read(d.join("live/a.db")).unwrap(), b"old a");
+        assert_eq!(std::fs::read(d.join("live/b.db")).unwrap(), b"old b");
+        assert!(!jpath.exists());
+        assert!(!d.join("pre").exists(), "the empty pre-restore dir is gone");
+    }
+
+    #[test]
     fn exchange_swaps_directories_and_rolls_back_by_inode() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
