@@ -270,6 +270,57 @@ fn fresh_machine_with_only_the_archive() {
 }
 
 #[test]
+#[ignore = "needs the dir remote (issue 3); passes against branch retention's src/remote/dir.rs"]
+fn fresh_machine_with_only_the_dir_remote() {
+    let app = App::new();
+    app.write_config(&format!(
+        "[remote.dir]\npath = \"remote\"\n{}",
+        demo::tasks_db_config()
+    ));
+    let db = tasks_db(&app);
+    demo::create(&db, 4, 50, true);
+    let tag = snapshot(&app);
+    assert_eq!(app.last_run()["push"]["status"], "pushed");
+    let good = demo::dump(&db);
+
+    // A damaged local copy: the remote one is used instead.
+    let local = archive(&app, &tag);
+    let len = std::fs::metadata(&local).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&local)
+        .unwrap();
+    f.set_len(len - 100).unwrap();
+    demo::exec(&db, "DELETE FROM tasks;");
+    let out = app.run(&["restore", &tag]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("is damaged"), "{}", text(&out));
+    assert!(stdout(&out).contains("source: dir:"), "{}", text(&out));
+    assert_eq!(demo::dump(&db), good);
+
+    // The machine is gone: no data, no local snapshots, only the remote.
+    std::fs::remove_dir_all(app.data_dir()).unwrap();
+    for entry in std::fs::read_dir(app.root()).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("data.") {
+            std::fs::remove_dir_all(entry.path()).unwrap();
+        }
+    }
+    let out = app.run(&["restore"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stdout(&out).contains(&tag) && stdout(&out).contains("remote"),
+        "{}",
+        text(&out)
+    );
+    let out = app.run(&["restore", &tag, "--from", "dir"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("no previous data"), "{}", text(&out));
+    assert_eq!(demo::dump(&db), good);
+    // The download did not stay behind as a local snapshot.
+    assert!(app.archives().is_empty(), "{:?}", app.archives());
+}
+
+#[test]
 fn whole_directory_exchange_when_the_data_dir_holds_only_databases() {
     let app = App::new();
     app.write_config(&format!(
