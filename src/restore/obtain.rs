@@ -68,21 +68,21 @@ pub fn local(config: &Config, tag: &Tag) -> Result<Obtained> {
 pub fn remote_for(config: &Config, source: Source) -> Result<Box<dyn Remote>> {
     let missing = |what: &str| {
         Error::usage(format!(
-            "no {what} remote is configured in {}",
+            "no {what}remote is configured in {}",
             config.file.display()
         ))
         .with_hint("add a [github] or [remote.dir] section, or restore from a local archive")
     };
     match source {
         Source::Github => {
-            let g = config.github.clone().ok_or_else(|| missing("[github]"))?;
+            let g = config.github.clone().ok_or_else(|| missing("[github] "))?;
             Ok(Box::new(remote::github::GithubRemote::new(g)))
         }
         Source::Dir => {
             let d = config
                 .remote_dir
                 .clone()
-                .ok_or_else(|| missing("[remote.dir]"))?;
+                .ok_or_else(|| missing("[remote.dir] "))?;
             Ok(Box::new(remote::dir::DirRemote::new(d.path)))
         }
         Source::Auto | Source::Remote | Source::Local => {

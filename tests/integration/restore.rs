@@ -484,12 +484,16 @@ fn refuses_a_database_in_use_by_another_process() {
     assert_eq!(line.trim(), "locked");
     let before = tree(&app.data_dir());
     let out = app.run(&["restore", &tag]);
-    child.kill().unwrap();
-    child.wait().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(stderr(&out).contains("is in use"), "{}", text(&out));
     assert!(tree(&app.data_dir()) == before);
     assert!(siblings(&app).is_empty());
+    // --force skips the probe: the holder keeps the old, moved-aside file.
+    let out = app.run(&["restore", &tag, "--force"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_ok(&out);
+    assert_eq!(demo::count(&tasks_db(&app), "tasks"), 30);
 }
 
 #[test]
