@@ -88,6 +88,14 @@ pub fn run(global: &Global, args: RestoreArgs) -> Result<i32> {
         };
         restore::restore(&config, &opts).map(Done::Restore)
     })();
+    if let Err(e) = &outcome {
+        tracing::error!(
+            tag = args.tag.as_deref().unwrap_or("--undo"),
+            kind = ?e.kind,
+            error = %e.message,
+            "restore refused or failed"
+        );
+    }
     record.finish(
         outcome.as_ref().map(|_| ()),
         previous.as_ref(),

@@ -562,6 +562,45 @@ fn keep_staging_keeps_the_refused_copy_for_inspection() {
     assert!(kept.join("db/tasks.db").is_file());
 }
 
+#[test]
+fn refuses_a_wal_database_merely_open_in_another_process() {
+    // No transaction, no lock on the database file: only the -shm file's
+    // lock shows that an application has it open.
+    let app = demo_app(4, 30);
+    let tag = snapshot(&app);
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3, sys, time\n\
+             c = sqlite3.connect(sys.argv[1])\n\
+             c.execute('SELECT count(*) FROM tasks').fetchall()\n\
+             print('open', flush=True)\n\
+             time.sleep(60)\n",
+        )
+        .arg(tasks_db(&app))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "open");
+    let before = tree(&app.data_dir());
+    let out = app.run(&["restore", &tag]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains(&format!("process {} has it open", child.id())),
+        "{}",
+        text(&out)
+    );
+    assert!(tree(&app.data_dir()) == before);
+}
+
 // ---------------------------------------------------------------------------
 // Hostile archives: refused, nothing written outside staging.
 
