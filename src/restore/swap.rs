@@ -124,8 +124,9 @@ fn ino(p: &Path) -> Result<u64> {
 
 /// The whole-directory exchange is only right when it moves nothing but
 /// managed files: every entry of the data directory must be a declared
-/// database file (or sidecar) or a directory leading to one, and the
-/// filesystem must support the exchange.
+/// database file (or sidecar) or a directory leading to one, the data
+/// directory must not be a mount point, and the filesystem must support the
+/// exchange.
 fn whole_directory_possible(data_dir: &Path, staging: &Path, items: &[Item]) -> bool {
     if items.iter().any(|i| i.staged != i.live) {
         return false;
@@ -134,6 +135,15 @@ fn whole_directory_possible(data_dir: &Path, staging: &Path, items: &[Item]) -> 
         return false;
     };
     if !meta.is_dir() {
+        return false;
+    }
+    // A mount point cannot be renamed; its files can.
+    use std::os::unix::fs::MetadataExt;
+    let parent_dev = data_dir
+        .parent()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| m.dev());
+    if parent_dev != Some(meta.dev()) {
         return false;
     }
     let mut files = BTreeSet::new();
