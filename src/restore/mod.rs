@@ -1,6 +1,6 @@
 //! Restore: stage, verify, migrate, check, and only then swap.
 //!
-//! The pipeline (issue 5; design in `docs/architecture.md`):
+//! The pipeline:
 //! 1. obtain the archive ([`obtain`]): the local copy if present and intact,
 //!    else a download from the remote into a private staging area;
 //! 2. judge it by its manifest before unpacking: version, tag, schema
@@ -23,16 +23,20 @@
 pub mod checks;
 pub mod journal;
 pub mod obtain;
+mod recover;
 pub mod stage;
 pub mod swap;
+mod undo;
 
 pub use obtain::Source;
+pub use recover::recover;
 pub use stage::{StageReport, StagedDb, stage_and_check};
+pub use undo::{UndoReport, undo};
 
 use crate::config::Config;
 use crate::error::{Error, IoContext, Result};
 use crate::tag::Tag;
-use journal::{Journal, State, exists};
+use journal::exists;
 use std::path::{Path, PathBuf};
 use swap::{Item, Mode};
 
@@ -63,15 +67,6 @@ pub struct RestoreReport {
     pub kept_staging: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct UndoReport {
-    /// The pre-restore directory that was put back.
-    pub restored_from: PathBuf,
-    pub databases: Vec<String>,
-    /// Where the files it replaced are now.
-    pub pre_restore: Option<PathBuf>,
-}
-
 /// `<data_dir><suffix>`: a sibling of the data directory, on its filesystem.
 pub fn sibling(data_dir: &Path, suffix: &str) -> PathBuf {
     let name = data_dir
@@ -85,7 +80,7 @@ pub fn staging_dir(data_dir: &Path, tag: &Tag) -> PathBuf {
     sibling(data_dir, &format!(".staging-{tag}"))
 }
 
-const PRE_RESTORE: &str = ".pre-restore-";
+pub(crate) const PRE_RESTORE: &str = ".pre-restore-";
 const CRASH_ENV: &str = "LIFEBOAT_TEST_CRASH_AT";
 
 /// Tests kill the process at a named step to prove crash safety. Only in
@@ -212,7 +207,7 @@ fn drop_staging(staging: &Path, keep: bool) -> Option<PathBuf> {
     None
 }
 
-fn swap_suffix(p: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn swap_suffix(p: &Path, suffix: &str) -> PathBuf {
     let mut s = p.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
@@ -220,7 +215,7 @@ fn swap_suffix(p: &Path, suffix: &str) -> PathBuf {
 
 /// A fresh `<data_dir>.pre-restore-<time>[-n]` name that sorts after every
 /// existing one, so that `--undo` always finds the newest.
-fn new_pre_restore(data_dir: &Path) -> PathBuf {
+pub(crate) fn new_pre_restore(data_dir: &Path) -> PathBuf {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let base = sibling(data_dir, &format!("{PRE_RESTORE}{stamp}"));
     let n = pre_restore_entries(data_dir)
@@ -271,140 +266,4 @@ fn pre_restore_entries(data_dir: &Path) -> Vec<((String, u32), PathBuf)> {
         .collect();
     found.sort();
     found
-}
-
-/// Put the newest pre-restore copy back (the caller holds the lock). The
-/// files it replaces are kept in a new pre-restore directory, so an undo can
-/// itself be undone.
-pub fn undo(config: &Config, force: bool) -> Result<UndoReport> {
-    let data_dir = &config.data_dir;
-    let from = pre_restore_dirs(data_dir).pop().ok_or_else(|| {
-        Error::usage(format!(
-            "nothing to undo: there is no {} directory",
-            sibling(data_dir, &format!("{PRE_RESTORE}*")).display()
-        ))
-        .with_hint("a restore onto an empty data directory keeps no previous copy")
-    })?;
-    let mut files = Vec::new();
-    collect_files(&from, Path::new(""), &mut files)?;
-    let mut items = Vec::new();
-    let mut names = Vec::new();
-    for rel in &files {
-        let owner = config.databases.iter().find(|db| {
-            swap::SIDECARS
-                .iter()
-                .any(|s| *rel == swap_suffix(&db.path, s))
-        });
-        let Some(db) = owner else {
-            return Err(Error::refused(format!(
-                "{} holds {}, which is not a declared database file",
-                from.display(),
-                rel.display()
-            ))
-            .with_hint("move it out (lifeboat only puts back the files it moved aside)"));
-        };
-        if !names.contains(&db.name) {
-            names.push(db.name.clone());
-            items.push(Item {
-                staged: db.path.clone(),
-                live: db.path.clone(),
-            });
-        }
-    }
-    if !force {
-        let live: Vec<(String, PathBuf)> = config
-            .databases
-            .iter()
-            .filter(|d| names.contains(&d.name))
-            .map(|d| (d.name.clone(), d.live_path(data_dir)))
-            .collect();
-        swap::refuse_in_use(&live)?;
-    }
-    let pre = new_pre_restore(data_dir);
-    let (_, journal) = swap::plan("undo", data_dir, &from, &pre, &items, false)?;
-    journal.run(&journal::path(data_dir))?;
-    Ok(UndoReport {
-        restored_from: from,
-        databases: names,
-        pre_restore: exists(&pre).then_some(pre),
-    })
-}
-
-fn collect_files(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let dir = root.join(rel);
-    for entry in std::fs::read_dir(&dir).ctx(format!("cannot list {}", dir.display()))? {
-        let entry = entry.ctx(format!("cannot list {}", dir.display()))?;
-        let child = rel.join(entry.file_name());
-        let kind = entry
-            .file_type()
-            .ctx(format!("cannot stat {}", entry.path().display()))?;
-        if kind.is_dir() {
-            collect_files(root, &child, out)?;
-        } else if kind.is_file() {
-            out.push(child);
-        } else {
-            return Err(Error::refused(format!(
-                "{} is not a regular file",
-                entry.path().display()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Finish what an interrupted restore left: a journal in state `swapping` is
-/// rolled back, one in state `committed` is cleaned up; stale staging
-/// directories are removed. Returns what was done, one line per action (also
-/// printed on stderr). The caller holds the lock.
-pub fn recover(config: &Config) -> Result<Vec<String>> {
-    let data_dir = &config.data_dir;
-    let mut done = Vec::new();
-    let jpath = journal::path(data_dir);
-    if let Some(j) = Journal::load(&jpath)? {
-        let line = match j.state {
-            State::Swapping => {
-                journal::rollback(&j)?;
-                journal::finish(&j, &jpath)?;
-                format!(
-                    "an interrupted restore ({}, started {}) was rolled back: the live data is as it was before it",
-                    j.what, j.started_at
-                )
-            }
-            State::Committed => {
-                journal::finish(&j, &jpath)?;
-                format!(
-                    "an interrupted restore ({}, started {}) had completed; its leftovers were cleaned up",
-                    j.what, j.started_at
-                )
-            }
-        };
-        tracing::warn!(what = %j.what, "{line}");
-        done.push(line);
-    }
-    if let (Some(parent), Some(name)) = (data_dir.parent(), data_dir.file_name()) {
-        let prefix = format!("{}.staging-", name.to_string_lossy());
-        for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
-            let file = entry.file_name().to_string_lossy().into_owned();
-            let Some(rest) = file.strip_prefix(&prefix) else {
-                continue;
-            };
-            let stale_staging = Tag::parse(rest).is_some();
-            let probe = rest.contains(".xprobe-");
-            if stale_staging || probe {
-                let path = entry.path();
-                std::fs::remove_dir_all(&path).ctx(format!("cannot remove {}", path.display()))?;
-                if stale_staging {
-                    done.push(format!(
-                        "removed the staging directory of an interrupted restore: {}",
-                        path.display()
-                    ));
-                }
-            }
-        }
-    }
-    crate::snapshot::clean_stale(&config.backup_dir)?;
-    for line in &done {
-        eprintln!("lifeboat: {line}");
-    }
-    Ok(done)
 }
