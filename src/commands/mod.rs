@@ -4,6 +4,7 @@
 //! for `health`) and an [`Error`] otherwise, which `main` prints and maps to
 //! its exit code (2 for config/usage, 1 for a failed run).
 
+pub mod doctor;
 pub mod migrate;
 pub mod restore;
 pub mod snapshot;
@@ -77,6 +78,8 @@ pub enum Command {
     Restore(restore::RestoreArgs),
     /// Apply the migration ladders to the live databases (after a snapshot).
     Migrate(migrate::MigrateArgs),
+    /// Check that the remote is ready (gh, login, repository); --fix creates it.
+    Doctor(doctor::DoctorArgs),
 }
 
 pub fn run(global: &Global, command: Command) -> Result<i32> {
@@ -85,5 +88,6 @@ pub fn run(global: &Global, command: Command) -> Result<i32> {
         Command::BackupNow(args) => snapshot::run_manual(global, args),
         Command::Restore(args) => restore::run(global, args),
         Command::Migrate(args) => migrate::run(global, args),
+        Command::Doctor(args) => doctor::run(global, args),
     }
 }

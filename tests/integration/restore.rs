@@ -321,6 +321,58 @@ fn fresh_machine_with_only_the_dir_remote() {
 }
 
 #[test]
+fn fresh_machine_with_only_the_github_remote() {
+    use crate::support::gh::{Emulator, gh_bins, github_config};
+    for gh in gh_bins("fresh_machine_with_only_the_github_remote") {
+        let emu = Emulator::start();
+        let app = App::new();
+        app.write_config(&format!(
+            "{}{}",
+            demo::tasks_db_config(),
+            github_config(&gh.path, "60s")
+        ));
+        let db = tasks_db(&app);
+        demo::create(&db, 3, 80, true);
+        let run = |args: &[&str]| {
+            let mut cmd = app.cmd(args);
+            emu.env(&mut cmd);
+            cmd.output().unwrap()
+        };
+        assert_ok(&run(&["snapshot"]));
+        assert_eq!(app.last_run()["push"]["status"], "pushed", "{}", gh.version);
+        let tag = app.last_run()["snapshot"]["tag"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let good = demo::dump(&db);
+
+        // The machine is gone: an empty data directory, the config, gh.
+        std::fs::remove_dir_all(app.data_dir()).unwrap();
+        std::fs::create_dir_all(app.data_dir()).unwrap();
+        let out = run(&["restore"]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(
+            stdout(&out).contains(&tag),
+            "{}: {}",
+            gh.version,
+            text(&out)
+        );
+
+        let out = run(&["restore", &tag]);
+        assert_ok(&out);
+        let s = stdout(&out);
+        assert!(s.contains("source: github:"), "{}: {s}", gh.version);
+        assert!(s.contains("schema v3 -> v4"), "{}: {s}", gh.version);
+        assert!(s.contains("no previous data"), "{}: {s}", gh.version);
+        let restored = demo::dump(&db);
+        assert_eq!(restored["#user_version"], vec!["4"]);
+        assert_eq!(restored["projects"], good["projects"]);
+        assert_eq!(restored["tags"], good["tags"]);
+        assert!(app.archives().is_empty(), "the download did not stay");
+    }
+}
+
+#[test]
 fn whole_directory_exchange_when_the_data_dir_holds_only_databases() {
     let app = App::new();
     app.write_config(&format!(
