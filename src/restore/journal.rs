@@ -1,7 +1,8 @@
 //! The swap journal: how a multi-file swap becomes all-or-nothing.
 //!
 //! Before the first live file moves, the whole list of moves is written to
-//! `<data_dir>.restore-journal.json` (temp + fsync + rename) in state
+//! `<data_dir>.restore-journal.json` (or `<data_dir>/.lifeboat.restore-journal.json`,
+//! see [`super::area`]) with temp + fsync + rename, in state
 //! `swapping`. Each move is one `rename(2)` (or one `renameat2` exchange),
 //! atomic by itself and fsynced. When all are done the journal flips to
 //! `committed`, then the leftovers are cleaned up and the journal removed.
@@ -57,7 +58,7 @@ pub struct Journal {
     pub ops: Vec<Op>,
 }
 
-/// `<data_dir>.restore-journal.json`: beside the data, on its filesystem.
+/// `<data_dir>.restore-journal.json`, in restore's [`super::area`].
 pub fn path(data_dir: &Path) -> PathBuf {
     super::sibling(data_dir, ".restore-journal.json")
 }

@@ -15,6 +15,10 @@
 //!    crash-safe [`journal`], keeping the old files in
 //!    `<data_dir>.pre-restore-<time>`.
 //!
+//! Staging, pre-restore copies and the journal live beside the data
+//! directory, or inside it under `.lifeboat.*` names when beside is not
+//! possible (see [`area`]).
+//!
 //! Steps 1-6 are [`stage_and_check`], which never touches live data and is
 //! what `lifeboat drill` runs into a scratch directory. Every command that
 //! changes data first calls [`recover`], which finishes or rolls back a
@@ -67,13 +71,49 @@ pub struct RestoreReport {
     pub kept_staging: Option<PathBuf>,
 }
 
-/// `<data_dir><suffix>`: a sibling of the data directory, on its filesystem.
+/// Where restore keeps its own things (staging, pre-restore copies, the
+/// journal): a directory and a name prefix. Normally beside the data
+/// directory (`<parent>/<name>.staging-<tag>`), where nothing of the
+/// application lives. When that is impossible - the data directory is a
+/// mount point (renames would cross filesystems) or its parent is not
+/// writable (`/var/lib/<app>`) - inside it, under hidden `.lifeboat.*`
+/// names, which are still on the data's filesystem.
+pub fn area(data_dir: &Path) -> (PathBuf, String) {
+    let beside = || -> Option<(PathBuf, String)> {
+        let parent = data_dir.parent()?;
+        let name = data_dir.file_name()?.to_string_lossy().into_owned();
+        Some((parent.to_path_buf(), name))
+    };
+    let inside = (data_dir.to_path_buf(), ".lifeboat".to_string());
+    let Some((parent, name)) = beside() else {
+        return inside;
+    };
+    #[cfg(debug_assertions)]
+    if std::env::var_os("LIFEBOAT_TEST_STAGE_INSIDE").is_some() {
+        return inside;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let dev = |p: &Path| std::fs::metadata(p).ok().map(|m| m.dev());
+    let mount_point = matches!((dev(data_dir), dev(&parent)), (Some(a), Some(b)) if a != b);
+    if mount_point || (data_dir.is_dir() && !writable(&parent)) {
+        return inside;
+    }
+    (parent, name)
+}
+
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated path.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// `<name><suffix>` in restore's [`area`]: e.g. `data.staging-<tag>`.
 pub fn sibling(data_dir: &Path, suffix: &str) -> PathBuf {
-    let name = data_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "data".to_string());
-    data_dir.with_file_name(format!("{name}{suffix}"))
+    let (dir, prefix) = area(data_dir);
+    dir.join(format!("{prefix}{suffix}"))
 }
 
 pub fn staging_dir(data_dir: &Path, tag: &Tag) -> PathBuf {
@@ -239,17 +279,9 @@ pub fn pre_restore_dirs(data_dir: &Path) -> Vec<PathBuf> {
 
 /// Pre-restore directories with their (time stamp, sequence) keys, sorted.
 fn pre_restore_entries(data_dir: &Path) -> Vec<((String, u32), PathBuf)> {
-    let prefix = format!(
-        "{}{PRE_RESTORE}",
-        data_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    );
-    let Some(parent) = data_dir.parent() else {
-        return Vec::new();
-    };
-    let mut found: Vec<((String, u32), PathBuf)> = std::fs::read_dir(parent)
+    let (parent, name) = area(data_dir);
+    let prefix = format!("{name}{PRE_RESTORE}");
+    let mut found: Vec<((String, u32), PathBuf)> = std::fs::read_dir(&parent)
         .into_iter()
         .flatten()
         .flatten()

@@ -35,10 +35,17 @@ pub fn recover(config: &Config) -> Result<Vec<String>> {
         tracing::warn!(what = %j.what, "{line}");
         done.push(line);
     }
-    if let (Some(parent), Some(name)) = (data_dir.parent(), data_dir.file_name()) {
-        let prefix = format!("{}.staging-", name.to_string_lossy());
-        for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+    {
+        let (parent, name) = super::area(data_dir);
+        let prefix = format!("{name}.staging-");
+        let journal_tmp = format!(".{name}.restore-journal.json.");
+        for entry in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
             let file = entry.file_name().to_string_lossy().into_owned();
+            if file.starts_with(&journal_tmp) && file.ends_with(".tmp") {
+                // A journal write that never reached its rename.
+                let _ = std::fs::remove_file(entry.path());
+                continue;
+            }
             let Some(rest) = file.strip_prefix(&prefix) else {
                 continue;
             };

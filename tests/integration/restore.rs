@@ -421,6 +421,49 @@ fn whole_directory_exchange_when_the_data_dir_holds_only_databases() {
     );
 }
 
+#[test]
+fn staging_inside_the_data_dir_when_it_cannot_go_beside_it() {
+    // What happens for a mount point or a read-only parent (`/var/lib/app`),
+    // forced here by a debug-build switch.
+    use std::os::unix::process::ExitStatusExt;
+    let c = crash_fixture(false);
+    let run = |args: &[&str], crash: Option<&str>| {
+        let mut cmd = c.app.cmd(args);
+        cmd.env("LIFEBOAT_TEST_STAGE_INSIDE", "1");
+        if let Some(step) = crash {
+            cmd.env("LIFEBOAT_TEST_CRASH_AT", step);
+        }
+        cmd.output().unwrap()
+    };
+    let hidden = |prefix: &str| -> Vec<String> {
+        std::fs::read_dir(c.app.data_dir())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(prefix))
+            .collect()
+    };
+    let out = run(&["restore", &c.tag], Some("swap"));
+    assert_eq!(out.status.signal(), Some(9), "{}", text(&out));
+    assert_eq!(hidden(".lifeboat.restore-journal").len(), 1);
+    let out = run(&["restore"], None);
+    assert!(stderr(&out).contains("was rolled back"), "{}", text(&out));
+    assert_eq!(c.state(), Some("b"));
+    assert!(
+        hidden(".lifeboat.").is_empty(),
+        "{:?}",
+        hidden(".lifeboat.")
+    );
+
+    let out = run(&["restore", &c.tag], None);
+    assert_ok(&out);
+    assert_eq!(c.state(), Some("a"));
+    assert_eq!(hidden(".lifeboat.pre-restore-").len(), 1);
+    assert!(siblings(&c.app).is_empty(), "nothing beside the data dir");
+    assert_ok(&run(&["restore", "--undo"], None));
+    assert_eq!(c.state(), Some("b"));
+}
+
 // ---------------------------------------------------------------------------
 // Refusals: live data byte-identical afterwards.
 
