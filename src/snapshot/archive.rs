@@ -230,8 +230,9 @@ pub struct ReadResult {
 /// Read and check a whole archive: manifest first and valid, then exactly the
 /// declared files, each a regular file no larger than declared with the
 /// declared sha256. With `dest`, files are written under `dest/<path>`
-/// (`dest` must be an empty directory lifeboat created); without it they are
-/// only hashed. `expect_tag` refuses an archive of another snapshot.
+/// (`dest` must be an empty directory lifeboat created, on a filesystem with
+/// room for the declared total: checked first); without it they are only
+/// hashed. `expect_tag` refuses an archive of another snapshot.
 pub fn read(
     path: &Path,
     expect_tag: Option<&Tag>,
