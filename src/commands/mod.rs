@@ -6,6 +6,7 @@
 
 pub mod doctor;
 pub mod migrate;
+pub mod prune;
 pub mod restore;
 pub mod snapshot;
 
@@ -78,6 +79,8 @@ pub enum Command {
     Restore(restore::RestoreArgs),
     /// Apply the migration ladders to the live databases (after a snapshot).
     Migrate(migrate::MigrateArgs),
+    /// Apply the retention policy now (local archives and remote) and show why each snapshot is kept.
+    Prune(prune::PruneArgs),
     /// Check that the remote is ready (gh, login, repository); --fix creates it.
     Doctor(doctor::DoctorArgs),
 }
@@ -88,6 +91,7 @@ pub fn run(global: &Global, command: Command) -> Result<i32> {
         Command::BackupNow(args) => snapshot::run_manual(global, args),
         Command::Restore(args) => restore::run(global, args),
         Command::Migrate(args) => migrate::run(global, args),
+        Command::Prune(args) => prune::run(global, args),
         Command::Doctor(args) => doctor::run(global, args),
     }
 }

@@ -6,4 +6,5 @@ mod support;
 
 mod remote;
 mod restore;
+mod retention;
 mod snapshot;

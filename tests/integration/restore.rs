@@ -270,7 +270,6 @@ fn fresh_machine_with_only_the_archive() {
 }
 
 #[test]
-#[ignore = "needs the dir remote (issue 3); passes against branch retention's src/remote/dir.rs"]
 fn fresh_machine_with_only_the_dir_remote() {
     let app = App::new();
     app.write_config(&format!(
