@@ -4,6 +4,7 @@
 //! for `health`) and an [`Error`] otherwise, which `main` prints and maps to
 //! its exit code (2 for config/usage, 1 for a failed run).
 
+pub mod demo;
 pub mod doctor;
 pub mod migrate;
 pub mod prune;
@@ -73,6 +74,8 @@ impl Global {
 pub enum Command {
     /// Take a scheduled snapshot, push it, and sweep old ones (the hourly job).
     Snapshot(snapshot::SnapshotArgs),
+    /// Run the whole loop (snapshot, disaster, restore) on a throwaway demo application.
+    Demo(demo::DemoArgs),
     /// Take a manual snapshot now, before a risky operation.
     BackupNow(snapshot::BackupNowArgs),
     /// Restore a snapshot through staged checks (no tag: list snapshots).
@@ -88,6 +91,7 @@ pub enum Command {
 pub fn run(global: &Global, command: Command) -> Result<i32> {
     match command {
         Command::Snapshot(args) => snapshot::run_scheduled(global, args),
+        Command::Demo(args) => demo::run(global, args),
         Command::BackupNow(args) => snapshot::run_manual(global, args),
         Command::Restore(args) => restore::run(global, args),
         Command::Migrate(args) => migrate::run(global, args),

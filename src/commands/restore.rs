@@ -115,7 +115,7 @@ enum Done {
     Undo(UndoReport),
 }
 
-fn print_restore(config: &Config, r: &RestoreReport) {
+pub(crate) fn print_restore(config: &Config, r: &RestoreReport) {
     let s = &r.stage;
     println!(
         "{} {} (taken {} on {})",

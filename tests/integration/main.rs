@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod demo;
 mod remote;
 mod restore;
 mod retention;
