@@ -4,8 +4,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod demo;
 mod jobs;
 mod remote;
+mod restore;
 mod retention;
 mod runbook;
 mod snapshot;
