@@ -4,7 +4,11 @@
 //! for `health`) and an [`Error`] otherwise, which `main` prints and maps to
 //! its exit code (2 for config/usage, 1 for a failed run).
 
+pub mod drill;
+pub mod health;
+pub mod list;
 pub mod snapshot;
+pub mod verify;
 
 use crate::config::{self, Config};
 use crate::error::Result;
@@ -42,6 +46,9 @@ pub struct Global {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Write Prometheus metrics to PATH after the run (overrides [health] metrics_file).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -71,11 +78,23 @@ pub enum Command {
     Snapshot(snapshot::SnapshotArgs),
     /// Take a manual snapshot now, before a risky operation.
     BackupNow(snapshot::BackupNowArgs),
+    /// Is the backup healthy? Reads only last_run.json and drill.json (exit 0-3).
+    Health(health::HealthArgs),
+    /// List snapshots, local and remote, newest first.
+    List(list::ListArgs),
+    /// Check snapshots end to end: sha256, integrity_check, row counts.
+    Verify(verify::VerifyArgs),
+    /// A real test restore into a scratch directory, timed, recorded in drill.json.
+    Drill(drill::DrillArgs),
 }
 
 pub fn run(global: &Global, command: Command) -> Result<i32> {
     match command {
         Command::Snapshot(args) => snapshot::run_scheduled(global, args),
         Command::BackupNow(args) => snapshot::run_manual(global, args),
+        Command::Health(args) => health::run(global, args),
+        Command::List(args) => list::run(global, args),
+        Command::Verify(args) => verify::run(global, args),
+        Command::Drill(args) => drill::run(global, args),
     }
 }

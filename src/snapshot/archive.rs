@@ -248,37 +248,7 @@ pub fn read(
     let mut entries = tar.entries().map_err(broken)?;
 
     // 1. The manifest, first.
-    let mut first = entries
-        .next()
-        .ok_or_else(|| Error::archive(format!("{shown} is empty: no MANIFEST.json")))?
-        .map_err(broken)?;
-    let first_name = entry_name(&first);
-    if !first_name.ends_with("/MANIFEST.json")
-        || first.header().entry_type() != tar::EntryType::Regular
-    {
-        return Err(Error::archive(format!(
-            "{shown}: the first entry is `{first_name}`, not <tag>/MANIFEST.json"
-        )));
-    }
-    if first.size() > MAX_MANIFEST_BYTES {
-        return Err(Error::archive(format!(
-            "{shown}: MANIFEST.json is implausibly large ({} bytes)",
-            first.size()
-        )));
-    }
-    let mut manifest_bytes = Vec::new();
-    (&mut first)
-        .take(MAX_MANIFEST_BYTES)
-        .read_to_end(&mut manifest_bytes)
-        .map_err(broken)?;
-    drop(first);
-    let manifest = Manifest::from_json(&manifest_bytes).map_err(|e| e.context(&shown))?;
-    if first_name != Manifest::entry_name(&manifest.tag) {
-        return Err(Error::archive(format!(
-            "{shown}: manifest entry `{first_name}` does not match its tag {}",
-            manifest.tag
-        )));
-    }
+    let manifest = first_manifest(&mut entries, &shown)?;
     if let Some(tag) = expect_tag {
         if manifest.tag != *tag {
             return Err(Error::archive(format!(
@@ -384,6 +354,59 @@ pub fn read(
         )));
     }
     Ok(ReadResult { format, manifest })
+}
+
+/// Read only the manifest of an archive (its first entry), validated: cheap
+/// enough to describe every local snapshot in `lifeboat list`. Says nothing
+/// about the files that follow it; [`read`] checks those.
+pub fn read_manifest(path: &Path) -> Result<Manifest> {
+    let (_, stream) = open(path)?;
+    let shown = path.display().to_string();
+    let mut tar = tar::Archive::new(stream);
+    let mut entries = tar
+        .entries()
+        .map_err(|e| Error::archive(format!("{shown} is damaged or truncated: {e}")))?;
+    first_manifest(&mut entries, &shown)
+}
+
+/// The first entry, which must be `<tag>/MANIFEST.json`, parsed and validated.
+fn first_manifest<R: Read>(entries: &mut tar::Entries<'_, R>, shown: &str) -> Result<Manifest> {
+    let broken = |e: io::Error| {
+        Error::archive(format!("{shown} is damaged or truncated: {e}"))
+            .with_hint("use another snapshot (`lifeboat list`), or download it again")
+    };
+    let mut first = entries
+        .next()
+        .ok_or_else(|| Error::archive(format!("{shown} is empty: no MANIFEST.json")))?
+        .map_err(broken)?;
+    let first_name = entry_name(&first);
+    if !first_name.ends_with("/MANIFEST.json")
+        || first.header().entry_type() != tar::EntryType::Regular
+    {
+        return Err(Error::archive(format!(
+            "{shown}: the first entry is `{first_name}`, not <tag>/MANIFEST.json"
+        )));
+    }
+    if first.size() > MAX_MANIFEST_BYTES {
+        return Err(Error::archive(format!(
+            "{shown}: MANIFEST.json is implausibly large ({} bytes)",
+            first.size()
+        )));
+    }
+    let mut manifest_bytes = Vec::new();
+    (&mut first)
+        .take(MAX_MANIFEST_BYTES)
+        .read_to_end(&mut manifest_bytes)
+        .map_err(broken)?;
+    drop(first);
+    let manifest = Manifest::from_json(&manifest_bytes).map_err(|e| e.context(shown))?;
+    if first_name != Manifest::entry_name(&manifest.tag) {
+        return Err(Error::archive(format!(
+            "{shown}: manifest entry `{first_name}` does not match its tag {}",
+            manifest.tag
+        )));
+    }
+    Ok(manifest)
 }
 
 fn hostile(archive: &str, entry: &str, why: &str) -> Error {

@@ -1,0 +1,200 @@
+//! Checking a snapshot without touching live data: unpack it into a private
+//! directory through the hostile-safe reader (manifest, declared files only,
+//! sizes, sha256), then open each database there and run
+//! `PRAGMA integrity_check` and compare its row counts and schema version with
+//! the manifest. Used by `lifeboat verify` and, without migrations, by the
+//! drill fallback.
+
+use crate::error::{Error, Result};
+use crate::snapshot::archive::{self, Limits};
+use crate::snapshot::hotcopy;
+use crate::snapshot::manifest::{DatabaseEntry, Manifest};
+use crate::tag::Tag;
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+use std::path::Path;
+
+/// How one database in a snapshot fared.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseCheck {
+    pub name: String,
+    pub path: String,
+    pub schema_version: i64,
+    pub bytes: u64,
+    pub rows: u64,
+    /// `ok`, or what `PRAGMA integrity_check` (or opening the file) reported.
+    pub integrity: String,
+    /// Differences from the manifest: row counts per table, schema version.
+    pub mismatches: Vec<String>,
+}
+
+impl DatabaseCheck {
+    pub fn ok(&self) -> bool {
+        self.integrity == "ok" && self.mismatches.is_empty()
+    }
+}
+
+/// Unpack `archive` into `dest` (an empty private directory) and check every
+/// database in it. `Err` means the archive itself is unreadable, altered or
+/// hostile; a damaged database is reported in its [`DatabaseCheck`].
+pub fn unpack_and_check(
+    archive_path: &Path,
+    expect_tag: Option<&Tag>,
+    dest: &Path,
+    limits: Limits,
+) -> Result<(Manifest, Vec<DatabaseCheck>)> {
+    let read = archive::read(archive_path, expect_tag, Some(dest), limits)?;
+    let checks = read
+        .manifest
+        .databases
+        .iter()
+        .map(|db| check_database(&dest.join(&db.path), db))
+        .collect();
+    Ok((read.manifest, checks))
+}
+
+/// Integrity, schema version and row counts of one unpacked database.
+pub fn check_database(file: &Path, entry: &DatabaseEntry) -> DatabaseCheck {
+    let mut check = DatabaseCheck {
+        name: entry.name.clone(),
+        path: entry.path.clone(),
+        schema_version: entry.schema_version,
+        bytes: entry.bytes,
+        rows: 0,
+        integrity: String::new(),
+        mismatches: vec![],
+    };
+    if let Err(e) = inspect(file, entry, &mut check) {
+        check.integrity = e.message;
+    }
+    tracing::info!(
+        db = %check.name,
+        integrity = %check.integrity,
+        rows = check.rows,
+        mismatches = check.mismatches.len(),
+        "database checked"
+    );
+    check
+}
+
+fn inspect(file: &Path, entry: &DatabaseEntry, check: &mut DatabaseCheck) -> Result<()> {
+    let fail = |what: &str, e: rusqlite::Error| {
+        Error::database(format!("{what} failed on `{}`: {e}", entry.name))
+    };
+    let conn = Connection::open_with_flags(
+        file,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| fail("opening", e))?;
+    let problems: Vec<String> = conn
+        .prepare("PRAGMA integrity_check")
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(|e| fail("PRAGMA integrity_check", e))?;
+    check.integrity = if problems == ["ok"] {
+        "ok".to_string()
+    } else {
+        // The list can be long (one line per bad page); the first few name it.
+        let shown: Vec<&str> = problems.iter().take(5).map(String::as_str).collect();
+        format!("integrity_check: {}", shown.join("; "))
+    };
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| fail("reading user_version", e))?;
+    if version != entry.schema_version {
+        check.mismatches.push(format!(
+            "schema version: manifest says {}, the file has {version}",
+            entry.schema_version
+        ));
+    }
+    let (counts, _uncountable) =
+        hotcopy::count_rows(&conn).map_err(|e| fail("counting rows", e))?;
+    check.rows = counts.values().sum();
+    check.mismatches.extend(row_mismatches(
+        &entry.row_counts,
+        &counts,
+    ));
+    Ok(())
+}
+
+fn row_mismatches(
+    expected: &std::collections::BTreeMap<String, u64>,
+    found: &std::collections::BTreeMap<String, u64>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (table, want) in expected {
+        match found.get(table) {
+            Some(got) if got == want => {}
+            Some(got) => out.push(format!("{table}: expected {want} rows, found {got}")),
+            None => out.push(format!("{table}: expected {want} rows, table missing")),
+        }
+    }
+    for (table, got) in found {
+        if !expected.contains_key(table) {
+            out.push(format!("{table}: not in the manifest, found {got} rows"));
+        }
+    }
+    out
+}
+
+/// A private scratch directory for unpacking, removed when dropped. It goes
+/// in `backup_dir` (same filesystem as the archives, already sized for
+/// them), or in the system temp directory when `backup_dir` is read-only.
+pub fn scratch_dir(backup_dir: &Path, purpose: &str) -> Result<tempfile::TempDir> {
+    let prefix = format!(".{purpose}-");
+    tempfile::Builder::new()
+        .prefix(&prefix)
+        .tempdir_in(backup_dir)
+        .or_else(|_| tempfile::Builder::new().prefix(&prefix).tempdir())
+        .map_err(|e| Error::io("cannot create a scratch directory", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn row_count_differences_are_named() {
+        let want = BTreeMap::from([("a".to_string(), 2), ("b".to_string(), 1)]);
+        let got = BTreeMap::from([("a".to_string(), 3), ("c".to_string(), 0)]);
+        assert_eq!(
+            row_mismatches(&want, &got),
+            [
+                "a: expected 2 rows, found 3",
+                "b: expected 1 rows, table missing",
+                "c: not in the manifest, found 0 rows"
+            ]
+        );
+        assert!(row_mismatches(&want, &want).is_empty());
+    }
+
+    #[test]
+    fn a_real_database_checks_and_a_non_database_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.db");
+        let conn = Connection::open(&file).unwrap();
+        conn.execute_batch("PRAGMA user_version=4; CREATE TABLE t(x); INSERT INTO t VALUES (1),(2);")
+            .unwrap();
+        drop(conn);
+        let mut entry = crate::snapshot::manifest::sample().databases.remove(0);
+        entry.schema_version = 4;
+        entry.row_counts = BTreeMap::from([("t".to_string(), 2)]);
+        let check = check_database(&file, &entry);
+        assert!(check.ok(), "{check:?}");
+        assert_eq!(check.rows, 2);
+
+        entry.row_counts.insert("t".into(), 3);
+        entry.schema_version = 5;
+        let check = check_database(&file, &entry);
+        assert!(!check.ok());
+        assert_eq!(check.mismatches.len(), 2, "{check:?}");
+
+        std::fs::write(&file, vec![7u8; 8192]).unwrap();
+        let check = check_database(&file, &entry);
+        assert!(!check.ok());
+        assert!(check.integrity.contains("not a database"), "{check:?}");
+    }
+}
