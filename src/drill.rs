@@ -133,7 +133,15 @@ mod tests {
         assert_eq!(loaded.last_success_at, Some(t0));
         std::fs::write(&path, b"{not json").unwrap();
         let err = DrillRecord::load(&path).unwrap_err();
-        assert!(err.message.contains("not a valid drill record"), "{}", err.message);
-        assert!(DrillRecord::load(&dir.path().join("none")).unwrap().is_none());
+        assert!(
+            err.message.contains("not a valid drill record"),
+            "{}",
+            err.message
+        );
+        assert!(
+            DrillRecord::load(&dir.path().join("none"))
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -271,19 +271,23 @@ pub fn evaluate(
                 "push of {} to {} failed: {}; the snapshot is only on this machine",
                 tag.as_deref().unwrap_or("the snapshot"),
                 p.remote,
-                report.remote.error.as_deref().unwrap_or("no error recorded")
+                report
+                    .remote
+                    .error
+                    .as_deref()
+                    .unwrap_or("no error recorded")
             ),
         );
-    } else if let Some(s) = rec.last_success.as_ref().filter(|s| !s.pushed) {
-        if remote_configured {
-            problem(
-                Status::Warning,
-                format!(
-                    "snapshot {} was not pushed: it is only on this machine",
-                    s.tag
-                ),
-            );
-        }
+    } else if let Some(s) = rec.last_success.as_ref().filter(|s| !s.pushed)
+        && remote_configured
+    {
+        problem(
+            Status::Warning,
+            format!(
+                "snapshot {} was not pushed: it is only on this machine",
+                s.tag
+            ),
+        );
     }
 
     // Retention.
@@ -531,7 +535,8 @@ mod tests {
         assert_eq!(r.status, status, "{}", r.render_text());
         assert_eq!(r.exit_code, status.exit_code());
         assert!(
-            r.summary.starts_with(&format!("LIFEBOAT {} - ", status.label())),
+            r.summary
+                .starts_with(&format!("LIFEBOAT {} - ", status.label())),
             "{}",
             r.summary
         );
@@ -588,7 +593,11 @@ mod tests {
         let report = eval(r);
         assert_status(&report, Status::Warning, "does not exist");
         // The earlier success is still reported.
-        assert!(report.summary.contains("last snapshot"), "{}", report.summary);
+        assert!(
+            report.summary.contains("last snapshot"),
+            "{}",
+            report.summary
+        );
     }
 
     #[test]
@@ -664,7 +673,11 @@ mod tests {
         assert_eq!(report.status, Status::Ok, "{}", report.render_text());
         assert!(report.render_text().contains("last drill failed"));
         failed.last_success_at = None;
-        assert_status(&check(Found::Present(failed)), Status::Warning, "ever succeeded");
+        assert_status(
+            &check(Found::Present(failed)),
+            Status::Warning,
+            "ever succeeded",
+        );
     }
 
     #[test]
@@ -673,7 +686,11 @@ mod tests {
             let r = evaluate(&record, &fresh_drill(), &cfg(), true, now());
             assert_eq!(r.status, Status::Unknown);
             assert_eq!(r.exit_code, 3);
-            assert!(r.summary.starts_with("LIFEBOAT UNKNOWN - "), "{}", r.summary);
+            assert!(
+                r.summary.starts_with("LIFEBOAT UNKNOWN - "),
+                "{}",
+                r.summary
+            );
         }
     }
 
@@ -683,7 +700,11 @@ mod tests {
         r.push.as_mut().unwrap().status = PushStatus::Failed;
         let report = evaluate(&Found::Present(r), &Found::Missing, &cfg(), true, now());
         assert_eq!(report.status, Status::Critical);
-        assert!(report.summary.contains("critical after"), "{}", report.summary);
+        assert!(
+            report.summary.contains("critical after"),
+            "{}",
+            report.summary
+        );
         assert!(report.summary.contains("(+2 more)"), "{}", report.summary);
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["status"], "CRITICAL");

@@ -46,7 +46,9 @@ fn write_with(
     let text = render(record, drill, &local);
     match write_public(&path, text.as_bytes()) {
         Ok(()) => tracing::debug!(path = %path.display(), "metrics written"),
-        Err(e) => tracing::warn!(path = %path.display(), error = %e.message, "cannot write metrics"),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e.message, "cannot write metrics")
+        }
     }
 }
 
@@ -136,11 +138,20 @@ pub fn render(
     // Per-database sizes: from this run's snapshot, else from the newest
     // local archive's manifest (one small read).
     let databases: Vec<(String, u64)> = match record.and_then(|r| r.snapshot.as_ref()) {
-        Some(s) => s.databases.iter().map(|d| (d.name.clone(), d.bytes)).collect(),
+        Some(s) => s
+            .databases
+            .iter()
+            .map(|d| (d.name.clone(), d.bytes))
+            .collect(),
         None => local
             .last()
             .and_then(|(_, p)| archive::read_manifest(p).ok())
-            .map(|m| m.databases.iter().map(|d| (d.name.clone(), d.bytes)).collect())
+            .map(|m| {
+                m.databases
+                    .iter()
+                    .map(|d| (d.name.clone(), d.bytes))
+                    .collect()
+            })
             .unwrap_or_default(),
     };
     out.family(
@@ -152,15 +163,15 @@ pub fn render(
         out.sample("lifeboat_database_bytes", &[("db", db)], *bytes as f64);
     }
 
-    if let Some(p) = record.and_then(|r| r.push.as_ref()) {
-        if p.status != PushStatus::Skipped {
-            out.gauge(
-                "lifeboat_remote_push_attempts",
-                "Attempts used by the last push.",
-                &[("remote", &p.remote)],
-                f64::from(p.attempts),
-            );
-        }
+    if let Some(p) = record.and_then(|r| r.push.as_ref())
+        && p.status != PushStatus::Skipped
+    {
+        out.gauge(
+            "lifeboat_remote_push_attempts",
+            "Attempts used by the last push.",
+            &[("remote", &p.remote)],
+            f64::from(p.attempts),
+        );
     }
 
     // Local counts are a directory listing. The remote count would need a

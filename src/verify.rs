@@ -112,10 +112,9 @@ fn inspect(file: &Path, entry: &DatabaseEntry, check: &mut DatabaseCheck) -> Res
     let (counts, _uncountable) =
         hotcopy::count_rows(&conn).map_err(|e| fail("counting rows", e))?;
     check.rows = counts.values().sum();
-    check.mismatches.extend(row_mismatches(
-        &entry.row_counts,
-        &counts,
-    ));
+    check
+        .mismatches
+        .extend(row_mismatches(&entry.row_counts, &counts));
     Ok(())
 }
 
@@ -176,8 +175,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("t.db");
         let conn = Connection::open(&file).unwrap();
-        conn.execute_batch("PRAGMA user_version=4; CREATE TABLE t(x); INSERT INTO t VALUES (1),(2);")
-            .unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version=4; CREATE TABLE t(x); INSERT INTO t VALUES (1),(2);",
+        )
+        .unwrap();
         drop(conn);
         let mut entry = crate::snapshot::manifest::sample().databases.remove(0);
         entry.schema_version = 4;

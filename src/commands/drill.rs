@@ -71,8 +71,12 @@ pub fn run(global: &Global, args: DrillArgs) -> Result<i32> {
 
     let tag = record.tag.map(|t| t.to_string()).unwrap_or_default();
     match &result {
-        Ok(()) => tracing::info!(tag, source = %record.source, duration_secs = record.duration_secs, "restore drill succeeded"),
-        Err(e) => tracing::error!(tag, source = %record.source, duration_secs = record.duration_secs, error = %e.message, "restore drill failed"),
+        Ok(()) => {
+            tracing::info!(tag, source = %record.source, duration_secs = record.duration_secs, "restore drill succeeded")
+        }
+        Err(e) => {
+            tracing::error!(tag, source = %record.source, duration_secs = record.duration_secs, error = %e.message, "restore drill failed")
+        }
     }
     if global.json {
         global.print_json(&record);
@@ -125,7 +129,11 @@ fn drill(config: &Config, wanted: Option<Tag>, record: &mut DrillRecord) -> Resu
             let tags: Vec<Tag> = local.iter().map(|(t, _)| *t).collect();
             let tag = choose(&tags, wanted, "local")?;
             record.tag = Some(tag);
-            let path = local.into_iter().find(|(t, _)| *t == tag).expect("chosen").1;
+            let path = local
+                .into_iter()
+                .find(|(t, _)| *t == tag)
+                .expect("chosen")
+                .1;
             (tag, path)
         }
     };
@@ -159,7 +167,9 @@ fn drill(config: &Config, wanted: Option<Tag>, record: &mut DrillRecord) -> Resu
             "drill of {tag}: database `{}` does not check: {why}",
             bad.name
         ))
-        .with_hint("this snapshot would not restore cleanly; run `lifeboat verify --all --remote`"));
+        .with_hint(
+            "this snapshot would not restore cleanly; run `lifeboat verify --all --remote`",
+        ));
     }
     Ok(())
 }

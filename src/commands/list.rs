@@ -122,7 +122,9 @@ pub fn run(global: &Global, args: ListArgs) -> Result<i32> {
                 kind: tag.kind(),
                 taken: tag.time(),
                 age_secs: (now - tag.time()).num_seconds().max(0),
-                size: l.as_ref().map_or_else(|| r.as_ref().map_or(0, |r| r.size), |l| l.bytes),
+                size: l
+                    .as_ref()
+                    .map_or_else(|| r.as_ref().map_or(0, |r| r.size), |l| l.bytes),
                 place: match (&l, &r) {
                     (Some(_), Some(_)) => "both",
                     (Some(_), None) => "local",

@@ -249,13 +249,13 @@ pub fn read(
 
     // 1. The manifest, first.
     let manifest = first_manifest(&mut entries, &shown)?;
-    if let Some(tag) = expect_tag {
-        if manifest.tag != *tag {
-            return Err(Error::archive(format!(
-                "{shown} holds snapshot {}, not {tag}",
-                manifest.tag
-            )));
-        }
+    if let Some(tag) = expect_tag
+        && manifest.tag != *tag
+    {
+        return Err(Error::archive(format!(
+            "{shown} holds snapshot {}, not {tag}",
+            manifest.tag
+        )));
     }
     let total = manifest.total_bytes();
     if total > limits.max_total_bytes {

@@ -257,10 +257,10 @@ pub fn list_local(backup_dir: &Path) -> Result<Vec<(Tag, PathBuf)>> {
     };
     for entry in entries {
         let entry = entry.ctx(format!("cannot list {}", backup_dir.display()))?;
-        if let Some((tag, _)) = Tag::from_archive_name(&entry.file_name().to_string_lossy()) {
-            if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
-                out.push((tag, entry.path()));
-            }
+        if let Some((tag, _)) = Tag::from_archive_name(&entry.file_name().to_string_lossy())
+            && entry.file_type().map(|t| t.is_file()).unwrap_or(false)
+        {
+            out.push((tag, entry.path()));
         }
     }
     out.sort();
