@@ -443,7 +443,9 @@ impl Report {
             ));
         }
         let remote = match (&self.remote.remote, self.remote.last_push) {
-            (_, None) if !self.remote.configured => "none configured".to_string(),
+            _ if !self.remote.configured => {
+                "none configured: snapshots stay on this machine".to_string()
+            }
             (Some(r), Some(p)) => format!(
                 "{r}, last push {}{}",
                 format!("{p:?}").to_lowercase(),

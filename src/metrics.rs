@@ -124,7 +124,8 @@ pub fn render(
         out.gauge(
             "lifeboat_snapshot_archive_bytes",
             "Size of the newest successful snapshot's archive.",
-            &[("tag", &s.tag.to_string())],
+            // No tag label: a new series every hour would churn the TSDB.
+            &[],
             s.archive_bytes as f64,
         );
         out.gauge(
@@ -302,7 +303,7 @@ mod tests {
             "lifeboat_last_run_success{command=\"snapshot\"} 1\n",
             "lifeboat_run_duration_seconds{command=\"snapshot\"} 1.5\n",
             "lifeboat_last_success_timestamp_seconds 1795348800\n",
-            "lifeboat_snapshot_archive_bytes{tag=\"snap-20261122T120000Z\"} 1234\n",
+            "lifeboat_snapshot_archive_bytes 1234\n",
             "lifeboat_remote_push_attempts{remote=\"dir:/mnt/\\\"nas\\\"\"} 2\n",
             "lifeboat_snapshots{where=\"local\",kind=\"manual\"} 0\n",
             "lifeboat_last_drill_success_timestamp_seconds 0\n",

@@ -199,7 +199,7 @@ fn print_table(rows: &[Row]) {
         return;
     }
     println!(
-        "{:<28} {:<9} {:<19} {:>7} {:>9}  {:<6} DATABASES",
+        "{:<29} {:<9} {:<19} {:>7} {:>9}  {:<6} DATABASES",
         "TAG", "KIND", "TAKEN (UTC)", "AGE", "SIZE", "WHERE"
     );
     for r in rows {
@@ -221,7 +221,7 @@ fn print_table(rows: &[Row]) {
             _ => r.place.to_string(),
         };
         println!(
-            "{:<28} {:<9} {:<19} {:>7} {:>9}  {:<6} {dbs}",
+            "{:<29} {:<9} {:<19} {:>7} {:>9}  {:<6} {dbs}",
             r.tag.to_string(),
             r.kind.to_string(),
             r.taken.format("%Y-%m-%d %H:%M:%S").to_string(),
