@@ -146,7 +146,8 @@ pub fn render(
             .collect(),
         None => local
             .last()
-            .and_then(|(_, p)| archive::read_manifest(p).ok())
+            .and_then(|(t, p)| archive::read_manifest(p, Some(t)).ok())
+            .map(|r| r.manifest)
             .map(|m| {
                 m.databases
                     .iter()

@@ -88,7 +88,7 @@ pub fn run(global: &Global, args: ListArgs) -> Result<i32> {
     if !args.remote {
         for (tag, path) in snapshot::list_local(&config.backup_dir)? {
             if wanted(&args, &tag) {
-                local.insert(tag, describe_local(path));
+                local.insert(tag, describe_local(&tag, path));
             }
         }
     }
@@ -169,9 +169,10 @@ fn list_remote(config: &crate::config::Config, required: bool) -> Result<Vec<Rem
     }
 }
 
-fn describe_local(path: PathBuf) -> LocalCopy {
+fn describe_local(tag: &Tag, path: PathBuf) -> LocalCopy {
     let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
-    let (databases, manifest_error) = match archive::read_manifest(&path) {
+    let manifest = archive::read_manifest(&path, Some(tag)).map(|r| r.manifest);
+    let (databases, manifest_error) = match manifest {
         Ok(m) => (
             m.databases
                 .iter()

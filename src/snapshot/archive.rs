@@ -356,17 +356,25 @@ pub fn read(
     Ok(ReadResult { format, manifest })
 }
 
-/// Read only the manifest of an archive (its first entry), validated: cheap
-/// enough to describe every local snapshot in `lifeboat list`. Says nothing
-/// about the files that follow it; [`read`] checks those.
-pub fn read_manifest(path: &Path) -> Result<Manifest> {
-    let (_, stream) = open(path)?;
+/// Read only the manifest (the first entry) of an archive: enough to judge
+/// it (version, tag, schema versions, sizes) before unpacking anything.
+pub fn read_manifest(path: &Path, expect_tag: Option<&Tag>) -> Result<ReadResult> {
+    let (format, stream) = open(path)?;
     let shown = path.display().to_string();
     let mut tar = tar::Archive::new(stream);
     let mut entries = tar
         .entries()
         .map_err(|e| Error::archive(format!("{shown} is damaged or truncated: {e}")))?;
-    first_manifest(&mut entries, &shown)
+    let manifest = first_manifest(&mut entries, &shown)?;
+    if let Some(tag) = expect_tag
+        && manifest.tag != *tag
+    {
+        return Err(Error::archive(format!(
+            "{shown} holds snapshot {}, not {tag}",
+            manifest.tag
+        )));
+    }
+    Ok(ReadResult { format, manifest })
 }
 
 /// The first entry, which must be `<tag>/MANIFEST.json`, parsed and validated.

@@ -22,9 +22,9 @@ fn list_shows_snapshots_newest_first_with_filters() {
     let app = tasks_app("");
     let scheduled = snapshot(&app);
     expect(&app, &["backup-now", "--reason", "before upgrade"], 0);
-    // An old snapshot: a copy of the archive under a 2025 tag.
+    // An old snapshot: the same databases as taken on 2025-01-01.
     let old = "snap-20250101T000000Z";
-    std::fs::copy(archive_path(&app, &scheduled), archive_path(&app, old)).unwrap();
+    copy_as(&archive_path(&app, &scheduled), old);
     // Foreign files are not snapshots.
     std::fs::write(app.backup_dir().join("notes.tar.gz"), b"x").unwrap();
 
@@ -87,13 +87,23 @@ fn list_shows_snapshots_newest_first_with_filters() {
 }
 
 #[test]
-fn list_flags_a_damaged_archive() {
+fn list_flags_damaged_and_renamed_archives() {
     let app = tasks_app("");
     let tag = snapshot(&app);
+    // An archive renamed to another tag holds a snapshot it is not named for.
+    let renamed = "snap-20250101T000000Z";
+    std::fs::copy(archive_path(&app, &tag), archive_path(&app, renamed)).unwrap();
     std::fs::write(archive_path(&app, &tag), b"\x1f\x8bnot really gzip").unwrap();
     let out = expect(&app, &["--json", "list"], 0);
-    let row = &rows(&out)[0];
-    assert!(row["local"]["manifest_error"].is_string(), "{row}");
+    let rows = rows(&out);
+    let error = |i: usize| {
+        rows[i]["local"]["manifest_error"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(error(0).contains("damaged"), "{}", rows[0]);
+    assert!(error(1).contains(&format!("not {renamed}")), "{}", rows[1]);
     assert!(stdout(&expect(&app, &["list"], 0)).contains("(unreadable:"));
 }
 

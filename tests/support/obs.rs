@@ -132,6 +132,29 @@ pub fn corrupt_page_keep_checksums(archive_path: &Path) {
     w.finish().unwrap();
 }
 
+/// Write a copy of `src` as the snapshot `tag` (a consistent archive, as if
+/// taken at that time) into the same directory.
+pub fn copy_as(src: &Path, tag: &str) {
+    let tag = lifeboat::tag::Tag::parse(tag).expect("a tag");
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_total_bytes: u64::MAX,
+    };
+    let mut manifest = archive::read(src, None, Some(dir.path()), limits)
+        .unwrap()
+        .manifest;
+    manifest.tag = tag;
+    manifest.kind = tag.kind();
+    manifest.snapshot_ts = tag.time();
+    let target = src.with_file_name(tag.archive_name(Format::Gzip));
+    let mut w = ArchiveWriter::create(&target, &tag, Format::Gzip, 6).unwrap();
+    w.append_manifest(&manifest).unwrap();
+    for db in &manifest.databases {
+        w.append_file(&db.path, &dir.path().join(&db.path)).unwrap();
+    }
+    w.finish().unwrap();
+}
+
 /// Parse a Prometheus text file with the reference parser (Python's
 /// `prometheus_client`): family name -> {type, samples: [[name, labels, value]]}.
 pub fn parse_prometheus(path: &Path) -> Value {
