@@ -47,7 +47,13 @@ pub fn stdout(out: &Output) -> String {
 
 /// Take a scheduled snapshot and return its tag.
 pub fn snapshot(app: &App) -> String {
-    let out = expect(app, &["--json", "snapshot"], 0);
+    take(app, "snapshot")
+}
+
+/// Run `snapshot` or `backup-now` and return the tag. (Retention keeps one
+/// scheduled snapshot per hour, so tests that need two use a manual one.)
+pub fn take(app: &App, command: &str) -> String {
+    let out = expect(app, &["--json", command], 0);
     json(&out)["snapshot"]["tag"]
         .as_str()
         .expect("tag")
