@@ -459,15 +459,21 @@ impl Report {
         out.push_str(&format!("remote:        {remote}\n"));
         let d = &self.drill;
         let drill = match (d.state, d.outcome, d.finished_at) {
-            ("present", Some(o), Some(t)) => format!(
-                "last drill {} at {} ({} ago) of {} from {}, recovery time {:.1}s",
-                format!("{o:?}").to_lowercase(),
-                at(t),
-                human::age(d.age_secs.unwrap_or(0)),
-                d.tag.map_or("-".to_string(), |t| t.to_string()),
-                d.source.as_deref().unwrap_or("-"),
-                d.duration_secs.unwrap_or(0.0)
-            ),
+            ("present", Some(o), Some(t)) => {
+                format!(
+                    "last drill {} at {} ({} ago) of {} from {}, recovery time {:.1}s",
+                    format!("{o:?}").to_lowercase(),
+                    at(t),
+                    human::age(d.age_secs.unwrap_or(0)),
+                    d.tag.map_or("-".to_string(), |t| t.to_string()),
+                    d.source.as_deref().unwrap_or("-"),
+                    d.duration_secs.unwrap_or(0.0)
+                ) + &d
+                    .error
+                    .as_ref()
+                    .filter(|_| o == Outcome::Failed)
+                    .map_or(String::new(), |e| format!(": {e}"))
+            }
             ("unreadable", ..) => "drill.json unreadable".to_string(),
             _ => "never run".to_string(),
         };

@@ -176,9 +176,10 @@ pub fn render(
         );
     }
 
-    // Local counts are a directory listing. The remote count would need a
-    // network call, which metrics never make; the retention sweep's result
-    // does not split its count by kind, so the remote series is left out.
+    // Local counts are a directory listing. A per-kind remote count would
+    // need a network call, which metrics never make (the retention sweep's
+    // result counts what it kept, but not by kind): `where="remote"` is left
+    // out here, and the sweep's total is exported below instead.
     out.family(
         "lifeboat_snapshots",
         "gauge",
@@ -193,6 +194,18 @@ pub fn render(
         );
     }
 
+    if let Some(kept) = record
+        .and_then(|r| r.retention.as_ref())
+        .and_then(|r| r.remote.as_ref())
+        .map(|s| s.kept)
+    {
+        out.gauge(
+            "lifeboat_remote_snapshots",
+            "Snapshots on the remote after the last retention sweep (all kinds).",
+            &[],
+            kept as f64,
+        );
+    }
     if let Some(r) = record.and_then(|r| r.retention.as_ref()) {
         out.family(
             "lifeboat_retention_failed_deletions",
@@ -271,7 +284,7 @@ fn escape_label(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runrecord::{LastSuccess, PushResult};
+    use crate::runrecord::{LastSuccess, PushResult, RetentionResult, SweepResult};
 
     #[test]
     fn labels_are_escaped() {
@@ -298,6 +311,13 @@ mod tests {
             archive_bytes: 1234,
             pushed: true,
         });
+        r.retention = Some(RetentionResult {
+            local: Some(SweepResult::default()),
+            remote: Some(SweepResult {
+                kept: 5,
+                ..SweepResult::default()
+            }),
+        });
         let text = render(Some(&r), None, &[]);
         for needle in [
             "lifeboat_last_run_timestamp_seconds{command=\"snapshot\"} 1795348800\n",
@@ -309,6 +329,8 @@ mod tests {
             "lifeboat_snapshots{where=\"local\",kind=\"manual\"} 0\n",
             "lifeboat_last_drill_success_timestamp_seconds 0\n",
             "# TYPE lifeboat_database_bytes gauge\n",
+            "lifeboat_remote_snapshots 5\n",
+            "lifeboat_retention_failed_deletions{where=\"remote\"} 0\n",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
