@@ -57,14 +57,11 @@ pub fn run(global: &Global, args: DrillArgs) -> Result<i32> {
     let result = drill(&config, wanted, &mut record);
     record.finished_at = Utc::now();
     record.duration_secs = clock.elapsed().as_secs_f64();
-    if let Err(e) = &result {
+    match &result {
         // Asking for a tag that does not exist is a typo, not a failed drill.
-        if matches!(e.kind, Kind::Usage | Kind::Config) {
-            return Err(result.unwrap_err());
-        }
-        record.error = Some(e.into());
-    } else {
-        record.outcome = Outcome::Success;
+        Err(e) if matches!(e.kind, Kind::Usage | Kind::Config) => return result.map(|()| 0),
+        Err(e) => record.error = Some(e.into()),
+        Ok(()) => record.outcome = Outcome::Success,
     }
     let record = record.save(previous.as_ref(), &path)?;
     crate::metrics::refresh_if_configured(&config, global);
