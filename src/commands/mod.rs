@@ -4,9 +4,11 @@
 //! for `health`) and an [`Error`] otherwise, which `main` prints and maps to
 //! its exit code (2 for config/usage, 1 for a failed run).
 
+pub mod doctor;
 pub mod drill;
 pub mod health;
 pub mod list;
+pub mod prune;
 pub mod snapshot;
 pub mod verify;
 
@@ -86,6 +88,10 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// A real test restore into a scratch directory, timed, recorded in drill.json.
     Drill(drill::DrillArgs),
+    /// Apply the retention policy now (local archives and remote) and show why each snapshot is kept.
+    Prune(prune::PruneArgs),
+    /// Check that the remote is ready (gh, login, repository); --fix creates it.
+    Doctor(doctor::DoctorArgs),
 }
 
 pub fn run(global: &Global, command: Command) -> Result<i32> {
@@ -96,5 +102,7 @@ pub fn run(global: &Global, command: Command) -> Result<i32> {
         Command::List(args) => list::run(global, args),
         Command::Verify(args) => verify::run(global, args),
         Command::Drill(args) => drill::run(global, args),
+        Command::Prune(args) => prune::run(global, args),
+        Command::Doctor(args) => doctor::run(global, args),
     }
 }

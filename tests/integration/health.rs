@@ -406,3 +406,78 @@ fn json_logs_carry_the_snapshot_tag() {
         "{stderr}"
     );
 }
+
+#[test]
+fn drill_downloads_from_the_dir_remote() {
+    let app = tasks_app("[remote.dir]\npath = \"remote\"\n");
+    let tag = snapshot(&app);
+    // Only the remote copy is left: the drill has to fetch it.
+    std::fs::remove_file(archive_path(&app, &tag)).unwrap();
+    let rec = json(&expect(&app, &["--json", "drill"], 0));
+    let remote = app.root().join("remote");
+    assert_eq!(rec["source"], format!("dir:{}", remote.display()));
+    assert_eq!(rec["tag"], tag.as_str());
+    assert_eq!(rec["databases"][0]["rows"], ROWS);
+    assert_eq!(
+        app.archives().len(),
+        0,
+        "the download stays in the scratch dir"
+    );
+
+    let (out, report) = health(&app, 0);
+    assert!(out.contains(", pushed, "), "{out}");
+    assert_eq!(report["remote"]["last_push"], "pushed");
+    assert_eq!(report["drill"]["source"], rec["source"]);
+
+    // A damaged remote copy fails the drill; the earlier success is kept.
+    flip_middle_byte(&remote.join(format!("{tag}.tar.gz")));
+    let out = expect(&app, &["--json", "drill"], 1);
+    let failed = json(&out);
+    assert_eq!(failed["outcome"], "failed", "{}", text(&out));
+    assert_eq!(failed["last_success_at"], rec["finished_at"]);
+}
+
+#[test]
+fn drill_downloads_from_the_gh_emulator() {
+    use crate::support::gh::{Emulator, gh_bins, github_config};
+    for gh in gh_bins("drill_downloads_from_the_gh_emulator") {
+        let emu = Emulator::start();
+        let app = tasks_app(&github_config(&gh.path, "30s"));
+        let run = |args: &[&str], code: i32| {
+            let mut cmd = app.cmd(args);
+            emu.env(&mut cmd);
+            let out = cmd.output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(code),
+                "{} {args:?}\n{}",
+                gh.version,
+                text(&out)
+            );
+            out
+        };
+        let tag = json(&run(&["--json", "snapshot"], 0))["snapshot"]["tag"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        std::fs::remove_file(archive_path(&app, &tag)).unwrap();
+
+        let rec = json(&run(&["--json", "drill"], 0));
+        assert_eq!(rec["source"], "github:o/r", "{}", gh.version);
+        assert_eq!(rec["tag"], tag.as_str());
+        assert_eq!(rec["databases"][0]["rows"], ROWS);
+        assert!(
+            app.archives().is_empty(),
+            "the download stays in the scratch dir"
+        );
+        // health never calls gh: no emulator environment needed.
+        let (out, _) = health(&app, 0);
+        assert!(out.contains(", pushed, "), "{out}");
+
+        let listed = json(&run(&["--json", "list", "--remote"], 0));
+        assert_eq!(listed["snapshots"][0]["tag"], tag.as_str());
+        assert_eq!(listed["snapshots"][0]["where"], "remote");
+        let verified = json(&run(&["--json", "verify", "--remote", "--latest"], 0));
+        assert_eq!(verified["snapshots"][0]["source"], "github:o/r");
+    }
+}

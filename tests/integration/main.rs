@@ -5,5 +5,7 @@
 mod support;
 
 mod health;
+mod remote;
+mod retention;
 mod snapshot;
 mod verify;

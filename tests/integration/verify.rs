@@ -202,3 +202,60 @@ fn verify_refuses_unknown_or_malformed_tags() {
         text(&out)
     );
 }
+
+#[test]
+fn list_and_verify_see_the_dir_remote() {
+    let app = tasks_app("[remote.dir]\npath = \"remote\"\n");
+    let older = take(&app, "backup-now");
+    // Same second would order the manual tag after the scheduled one.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let newer = snapshot(&app);
+    std::fs::remove_file(archive_path(&app, &older)).unwrap();
+
+    let all = expect(&app, &["--json", "list"], 0);
+    let r = rows(&all);
+    assert_eq!(tags(&all), [newer.clone(), older.clone()]);
+    assert_eq!(r[0]["where"], "both");
+    assert_eq!(r[1]["where"], "remote");
+    assert!(r[1]["size"].as_u64().unwrap() > 0);
+    assert!(r[1]["local"].is_null());
+    assert_eq!(
+        tags(&expect(&app, &["--json", "list", "--local"], 0)),
+        std::slice::from_ref(&newer)
+    );
+    assert_eq!(
+        tags(&expect(&app, &["--json", "list", "--remote"], 0)),
+        [newer.clone(), older.clone()]
+    );
+
+    let out = expect(&app, &["--json", "verify", "--remote", "--all"], 0);
+    let v = json(&out);
+    let remote = format!("dir:{}", app.root().join("remote").display());
+    assert_eq!(v["snapshots"].as_array().unwrap().len(), 2);
+    assert!(
+        v["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["source"] == remote.as_str())
+    );
+    // Nothing downloaded is left beside the local archives.
+    assert_eq!(app.archives().len(), 1);
+
+    // Damage the remote copy of the older one: --all still checks both.
+    flip_middle_byte(&app.root().join("remote").join(format!("{older}.tar.gz")));
+    let out = expect(&app, &["--json", "verify", "--remote", "--all"], 1);
+    let v = json(&out);
+    let ok: Vec<(String, bool)> = v["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["tag"].as_str().unwrap().to_string(),
+                s["ok"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ok, [(newer, true), (older, false)], "{}", text(&out));
+}

@@ -2,6 +2,7 @@
 //! its config, and a way to run the real `lifeboat` binary against it.
 #![allow(dead_code)]
 
+pub mod gh;
 pub mod obs;
 
 use std::path::{Path, PathBuf};
