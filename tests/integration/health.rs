@@ -164,6 +164,28 @@ fn failed_push_warns_that_the_snapshot_is_only_local() {
 }
 
 #[test]
+fn failed_retention_deletion_warns() {
+    let app =
+        tasks_app("[retention]\nhourly = 1\ndaily = 0\nweekly = 0\nmonthly = 0\nyearly = 0\n");
+    let tag = snapshot(&app);
+    expect(&app, &["drill"], 0);
+    // An expired snapshot that cannot be deleted: a directory under its
+    // other archive name cannot be removed as a file (even by root).
+    let old = "snap-20200101T000000Z";
+    copy_as(&archive_path(&app, &tag), old);
+    std::fs::create_dir(app.backup_dir().join(format!("{old}.tar.zst"))).unwrap();
+    expect(&app, &["snapshot"], 0);
+
+    let (out, json) = health(&app, 1);
+    assert!(
+        out.starts_with("LIFEBOAT WARNING - retention could not delete 1 snapshot(s)"),
+        "{out}"
+    );
+    assert_eq!(json["retention_failures"][0]["tag"], old);
+    assert_eq!(json["retention_failures"][0]["place"], "local");
+}
+
+#[test]
 fn missing_or_corrupt_record_or_config_is_unknown() {
     let app = tasks_app("");
     let (out, json) = health(&app, 3);
