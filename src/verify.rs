@@ -2,8 +2,9 @@
 //! directory through the hostile-safe reader (manifest, declared files only,
 //! sizes, sha256), then open each database there and run
 //! `PRAGMA integrity_check` and compare its row counts and schema version with
-//! the manifest. Used by `lifeboat verify` and, without migrations, by the
-//! drill fallback.
+//! the manifest. Used by `lifeboat verify`, which checks a snapshot as
+//! stored; `lifeboat drill` goes through the restore pipeline instead
+//! (migrations included).
 
 use crate::error::{Error, Result};
 use crate::snapshot::archive::{self, Limits};

@@ -230,8 +230,9 @@ pub struct ReadResult {
 /// Read and check a whole archive: manifest first and valid, then exactly the
 /// declared files, each a regular file no larger than declared with the
 /// declared sha256. With `dest`, files are written under `dest/<path>`
-/// (`dest` must be an empty directory lifeboat created); without it they are
-/// only hashed. `expect_tag` refuses an archive of another snapshot.
+/// (`dest` must be an empty directory lifeboat created, on a filesystem with
+/// room for the declared total: checked first); without it they are only
+/// hashed. `expect_tag` refuses an archive of another snapshot.
 pub fn read(
     path: &Path,
     expect_tag: Option<&Tag>,
@@ -240,23 +241,10 @@ pub fn read(
 ) -> Result<ReadResult> {
     let (format, stream) = open(path)?;
     let shown = path.display().to_string();
-    let broken = |e: io::Error| {
-        Error::archive(format!("{shown} is damaged or truncated: {e}"))
-            .with_hint("use another snapshot (`lifeboat list`), or download it again")
-    };
+    let broken = |e: io::Error| damaged(&shown, e);
     let mut tar = tar::Archive::new(stream);
     let mut entries = tar.entries().map_err(broken)?;
-
-    // 1. The manifest, first.
-    let manifest = first_manifest(&mut entries, &shown)?;
-    if let Some(tag) = expect_tag
-        && manifest.tag != *tag
-    {
-        return Err(Error::archive(format!(
-            "{shown} holds snapshot {}, not {tag}",
-            manifest.tag
-        )));
-    }
+    let manifest = first_manifest(&mut entries, &shown, expect_tag)?;
     let total = manifest.total_bytes();
     if total > limits.max_total_bytes {
         return Err(Error::archive(format!(
@@ -264,6 +252,9 @@ pub fn read(
             limits.max_total_bytes
         ))
         .with_hint("raise [restore] max_unpacked_bytes if this snapshot is genuine"));
+    }
+    if let Some(dest) = dest {
+        check_free_space(dest, total)?;
     }
 
     // 2. Exactly the declared files.
@@ -362,27 +353,23 @@ pub fn read_manifest(path: &Path, expect_tag: Option<&Tag>) -> Result<ReadResult
     let (format, stream) = open(path)?;
     let shown = path.display().to_string();
     let mut tar = tar::Archive::new(stream);
-    let mut entries = tar
-        .entries()
-        .map_err(|e| Error::archive(format!("{shown} is damaged or truncated: {e}")))?;
-    let manifest = first_manifest(&mut entries, &shown)?;
-    if let Some(tag) = expect_tag
-        && manifest.tag != *tag
-    {
-        return Err(Error::archive(format!(
-            "{shown} holds snapshot {}, not {tag}",
-            manifest.tag
-        )));
-    }
+    let mut entries = tar.entries().map_err(|e| damaged(&shown, e))?;
+    let manifest = first_manifest(&mut entries, &shown, expect_tag)?;
     Ok(ReadResult { format, manifest })
 }
 
-/// The first entry, which must be `<tag>/MANIFEST.json`, parsed and validated.
-fn first_manifest<R: Read>(entries: &mut tar::Entries<'_, R>, shown: &str) -> Result<Manifest> {
-    let broken = |e: io::Error| {
-        Error::archive(format!("{shown} is damaged or truncated: {e}"))
-            .with_hint("use another snapshot (`lifeboat list`), or download it again")
-    };
+fn damaged(shown: &str, e: io::Error) -> Error {
+    Error::archive(format!("{shown} is damaged or truncated: {e}"))
+        .with_hint("use another snapshot (`lifeboat list`), or download it again")
+}
+
+/// The manifest, which must be the first entry, valid, and of the right tag.
+fn first_manifest<R: Read>(
+    entries: &mut tar::Entries<'_, R>,
+    shown: &str,
+    expect_tag: Option<&Tag>,
+) -> Result<Manifest> {
+    let broken = |e: io::Error| damaged(shown, e);
     let mut first = entries
         .next()
         .ok_or_else(|| Error::archive(format!("{shown} is empty: no MANIFEST.json")))?
@@ -414,7 +401,46 @@ fn first_manifest<R: Read>(entries: &mut tar::Entries<'_, R>, shown: &str) -> Re
             manifest.tag
         )));
     }
+    if let Some(tag) = expect_tag
+        && manifest.tag != *tag
+    {
+        return Err(Error::archive(format!(
+            "{shown} holds snapshot {}, not {tag}",
+            manifest.tag
+        )));
+    }
     Ok(manifest)
+}
+
+/// Refuse up front when `dest`'s filesystem cannot hold `needed` bytes: a
+/// disk that fills halfway through unpacking is one clear error instead.
+pub fn check_free_space(dest: &Path, needed: u64) -> Result<()> {
+    let available =
+        free_bytes(dest).ctx(format!("cannot read free space of {}", dest.display()))?;
+    if available < needed {
+        return Err(Error::new(
+            crate::error::Kind::Io,
+            format!(
+                "not enough free space in {}: the snapshot needs {needed} bytes, {available} are available",
+                dest.display()
+            ),
+        )
+        .with_hint("free some space (or prune old snapshots) and run again; nothing was changed"));
+    }
+    Ok(())
+}
+
+/// Bytes available to an unprivileged user on the filesystem holding `path`.
+pub fn free_bytes(path: &Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path and a statvfs we own.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
 fn hostile(archive: &str, entry: &str, why: &str) -> Error {

@@ -503,3 +503,31 @@ fn drill_downloads_from_the_gh_emulator() {
         assert_eq!(verified["snapshots"][0]["source"], "github:o/r");
     }
 }
+
+#[test]
+fn drill_runs_the_migration_ladder_in_the_scratch_copy() {
+    // The snapshot is at schema v3; the application's ladder now reaches v4.
+    let app = tasks_app("migrations = \"ladder\"\n");
+    let ladder = app.root().join("ladder");
+    std::fs::create_dir_all(&ladder).unwrap();
+    for v in 1..=3 {
+        std::fs::write(ladder.join(format!("000{v}_step.sql")), "SELECT 1;\n").unwrap();
+    }
+    std::fs::write(
+        ladder.join("0004_add_done.sql"),
+        "ALTER TABLE t ADD COLUMN done INTEGER NOT NULL DEFAULT 0;\n",
+    )
+    .unwrap();
+    let tag = snapshot(&app);
+    let rec = json(&expect(&app, &["--json", "drill"], 0));
+    assert_eq!(rec["tag"], tag.as_str());
+    assert_eq!(rec["databases"][0]["schema_version"], 3);
+    assert_eq!(rec["databases"][0]["restored_schema_version"], 4);
+    assert_eq!(rec["databases"][0]["rows"], ROWS);
+    // Only the scratch copy was migrated.
+    let live = rusqlite::Connection::open(app.data_dir().join("db/tasks.db")).unwrap();
+    let v: i64 = live
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 3);
+}

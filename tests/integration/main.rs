@@ -4,8 +4,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod demo;
 mod health;
 mod remote;
+mod restore;
 mod retention;
 mod snapshot;
 mod verify;
