@@ -155,6 +155,29 @@ fn verify_fails_on_a_flipped_byte() {
 }
 
 #[test]
+fn verify_reads_the_compressed_stream_to_its_end() {
+    let app = tasks_app("");
+    let tag = snapshot(&app);
+    let path = archive_path(&app, &tag);
+    // gzip's trailer: CRC32 then the length, after the last tar block.
+    let len = std::fs::metadata(&path).unwrap().len() as usize;
+    flip_byte(&path, len - 6);
+    let gzip = std::process::Command::new("gzip")
+        .arg("-t")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!gzip.status.success(), "gzip -t must see the damage too");
+
+    let out = expect(&app, &["verify", &tag], 1);
+    assert!(
+        stdout(&out).contains("the compressed stream is damaged"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn verify_runs_integrity_check_behind_a_matching_sha256() {
     let app = tasks_app("");
     let tag = snapshot(&app);

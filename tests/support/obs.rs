@@ -84,9 +84,14 @@ pub fn age_record(path: &Path, keys: &[&str], by: chrono::Duration) {
 
 /// Flip one byte in the middle of a file (inside the compressed stream).
 pub fn flip_middle_byte(path: &Path) {
+    let len = std::fs::metadata(path).unwrap().len() as usize;
+    flip_byte(path, len / 2);
+}
+
+/// Flip the byte at `offset`.
+pub fn flip_byte(path: &Path, offset: usize) {
     let mut bytes = std::fs::read(path).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0xff;
+    bytes[offset] ^= 0xff;
     std::fs::write(path, bytes).unwrap();
 }
 
