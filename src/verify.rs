@@ -159,8 +159,13 @@ fn row_mismatches(
 /// A private scratch directory for unpacking, removed when dropped. It goes
 /// in `backup_dir` (same filesystem as the archives, already sized for
 /// them), or in the system temp directory when `backup_dir` is read-only.
+///
+/// Its name carries the process id (`.<purpose>-<pid>-<random>`), so that
+/// the directory of a killed run, which would otherwise keep a full copy of
+/// the databases forever, is recognised and removed by the next one.
 pub fn scratch_dir(backup_dir: &Path, purpose: &str) -> Result<tempfile::TempDir> {
-    let prefix = format!(".{purpose}-");
+    remove_abandoned(backup_dir, purpose);
+    let prefix = format!(".{purpose}-{}-", std::process::id());
     tempfile::Builder::new()
         .prefix(&prefix)
         .tempdir_in(backup_dir)
@@ -168,10 +173,75 @@ pub fn scratch_dir(backup_dir: &Path, purpose: &str) -> Result<tempfile::TempDir
         .map_err(|e| Error::io("cannot create a scratch directory", e))
 }
 
+/// Remove `.<purpose>-<pid>-*` directories whose process is gone. A reused
+/// pid only means one is left for later: never a live run's directory.
+fn remove_abandoned(dir: &Path, purpose: &str) {
+    let prefix = format!(".{purpose}-");
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        // file_type() does not follow symlinks: only real directories go.
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && pid > 0 && !process_alive(pid) {
+            let path = entry.path();
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "removed the scratch directory of a killed run")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove an abandoned scratch directory")
+                }
+            }
+        }
+    }
+}
+
+fn process_alive(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn abandoned_scratch_dirs_are_removed_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // pid_max is at most 2^22 on Linux: this pid cannot be running.
+        let dead = dir.path().join(".drill-99999999-abc");
+        let live = dir
+            .path()
+            .join(format!(".drill-{}-abc", std::process::id()));
+        let other = dir.path().join(".verify-99999999-abc");
+        let file = dir.path().join(".drill-99999999-file");
+        for d in [&dead, &live, &other] {
+            std::fs::create_dir_all(d.join("db")).unwrap();
+            std::fs::write(d.join("db/x.db"), b"x").unwrap();
+        }
+        std::fs::write(&file, b"not a directory").unwrap();
+        let scratch = scratch_dir(dir.path(), "drill").unwrap();
+        assert!(!dead.exists());
+        assert!(live.exists() && other.exists() && file.exists());
+        let name = scratch
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            name.starts_with(&format!(".drill-{}-", std::process::id())),
+            "{name}"
+        );
+    }
 
     #[test]
     fn row_count_differences_are_named() {
