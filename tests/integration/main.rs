@@ -5,9 +5,11 @@
 mod support;
 
 mod demo;
+mod health;
 mod jobs;
 mod remote;
 mod restore;
 mod retention;
 mod runbook;
 mod snapshot;
+mod verify;
