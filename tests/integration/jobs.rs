@@ -278,25 +278,28 @@ fn cron_lines_parse_and_their_command_runs_like_cron_runs_it() {
     );
     assert!(jobs[1].command.contains(" -v drill"));
 
-    // Run the snapshot job as cron would: `%` is cron's newline unless
-    // escaped, then /bin/sh -c with only the crontab's variables and HOME.
-    let command = &jobs[0].command;
-    let unescaped = command.replace("\\%", "");
-    assert!(
-        !unescaped.contains('%'),
-        "a bare % in a cron command: {command}"
-    );
-    let command = command.replace("\\%", "%");
-    let mut sh = Command::new("/bin/sh");
-    sh.arg("-c")
-        .arg(&command)
-        .env_clear()
-        .env("HOME", layout.root.as_os_str());
-    for (k, v) in &env {
-        sh.env(k, v);
+    // Run both jobs as cron would: `%` is cron's newline unless escaped,
+    // then /bin/sh -c with only the crontab's variables and HOME.
+    for job in &jobs {
+        let command = &job.command;
+        let unescaped = command.replace("\\%", "");
+        assert!(
+            !unescaped.contains('%'),
+            "a bare % in a cron command: {command}"
+        );
+        let command = command.replace("\\%", "%");
+        let mut sh = Command::new("/bin/sh");
+        sh.arg("-c")
+            .arg(&command)
+            .env_clear()
+            .env("HOME", layout.root.as_os_str());
+        for (k, v) in &env {
+            sh.env(k, v);
+        }
+        let run = sh.output().unwrap();
+        assert!(run.status.success(), "{command}\n{}", text(&run));
     }
-    let run = sh.output().unwrap();
-    assert!(run.status.success(), "{command}\n{}", text(&run));
+    // The snapshot job made an archive and logged it; the drill restored it.
     let backups = layout.root.join("data/backups");
     let archives: Vec<String> = std::fs::read_dir(&backups)
         .unwrap()
@@ -304,11 +307,13 @@ fn cron_lines_parse_and_their_command_runs_like_cron_runs_it() {
         .filter(|n| n.ends_with(".tar.gz"))
         .collect();
     assert_eq!(archives.len(), 1, "{archives:?}");
+    let tag = archives[0].trim_end_matches(".tar.gz");
     let log = std::fs::read_to_string(backups.join("lifeboat.log")).unwrap();
-    assert!(
-        log.contains(archives[0].trim_end_matches(".tar.gz")),
-        "{log}"
-    );
+    assert!(log.contains(tag), "{log}");
+    let drill: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(backups.join("drill.json")).unwrap()).unwrap();
+    assert_eq!(drill["outcome"], "success", "{drill}");
+    assert_eq!(drill["tag"], tag);
 }
 
 #[test]
