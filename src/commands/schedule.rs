@@ -61,7 +61,7 @@ pub fn run(global: &Global, args: ScheduleArgs) -> Result<i32> {
             written.push(target);
         }
     }
-    let next_steps = next_steps(args.print, args.user, args.write.as_deref(), &files);
+    let next_steps = next_steps(args.print, args.user, args.write.as_deref(), &files, &ctx);
 
     if global.json {
         global.print_json(&Output {
@@ -263,56 +263,71 @@ fn account(uid: libc::uid_t) -> Option<(String, PathBuf)> {
     Some((name, home))
 }
 
+/// The commands that install what was rendered, ready to paste: absolute
+/// paths, and `sudo` only where root is needed and not already held (sudo
+/// drops `$LIFEBOAT_CONFIG` and usually `~/.cargo/bin` from `PATH`).
 fn next_steps(
     scheduler: Scheduler,
     user: bool,
     written: Option<&Path>,
     files: &[Rendered],
+    ctx: &Context,
 ) -> Vec<String> {
-    let dir = match written {
-        Some(d) => d.display().to_string(),
-        None => files
-            .first()
-            .map(|f| f.install_dir.clone())
-            .unwrap_or_default(),
+    // SAFETY: geteuid cannot fail.
+    let sudo = if user || unsafe { libc::geteuid() } == 0 {
+        ""
+    } else {
+        "sudo "
     };
-    let render = |extra: &str| {
-        format!(
-            "lifeboat schedule --print {} {extra}--write {dir}",
-            match scheduler {
-                Scheduler::Cron => "cron",
-                Scheduler::Systemd => "systemd",
-                Scheduler::Launchd => "launchd",
-            }
-        )
+    let install_dir = files
+        .first()
+        .map(|f| f.install_dir.clone())
+        .unwrap_or_default();
+    let lifeboat = format!(
+        "{} --config {}",
+        sh_quote(&ctx.lifeboat.to_string_lossy()),
+        sh_quote(&ctx.config.to_string_lossy())
+    );
+    let kind = match scheduler {
+        Scheduler::Cron => "cron",
+        Scheduler::Systemd => "systemd",
+        Scheduler::Launchd => "launchd",
     };
+    let user_flag = if user { " --user" } else { "" };
     let mut steps = Vec::new();
+    // Put the files where the scheduler reads them.
+    match (scheduler, user, written) {
+        (Scheduler::Cron, false, None) => steps.push(format!(
+            "{lifeboat} schedule --print cron | {sudo}tee /etc/cron.d/lifeboat >/dev/null"
+        )),
+        (Scheduler::Cron, true, _) => steps.push(format!(
+            "(crontab -l 2>/dev/null; {lifeboat} schedule --print cron --user) | crontab -"
+        )),
+        (_, _, None) => steps.push(format!(
+            "{sudo}{lifeboat} schedule --print {kind}{user_flag} --write {}",
+            sh_quote(&install_dir)
+        )),
+        (_, _, Some(dir)) if dir != Path::new(&install_dir) => {
+            for f in files {
+                steps.push(format!(
+                    "{sudo}cp {} {}/",
+                    sh_quote(&dir.join(&f.name).to_string_lossy()),
+                    sh_quote(&install_dir)
+                ));
+            }
+        }
+        _ => {}
+    }
     match (scheduler, user) {
-        (Scheduler::Cron, false) => {
-            if written.is_none() {
-                steps
-                    .push("lifeboat schedule --print cron > /etc/cron.d/lifeboat (as root)".into());
-            }
-        }
-        (Scheduler::Cron, true) => {
-            steps.push(
-                "(crontab -l 2>/dev/null; lifeboat schedule --print cron --user) | crontab -"
-                    .into(),
-            );
-        }
+        (Scheduler::Cron, _) => {}
         (Scheduler::Systemd, false) => {
-            if written.is_none() {
-                steps.push(render(""));
-            }
-            steps.push("systemctl daemon-reload".into());
-            steps
-                .push("systemctl enable --now lifeboat-snapshot.timer lifeboat-drill.timer".into());
+            steps.push(format!("{sudo}systemctl daemon-reload"));
+            steps.push(format!(
+                "{sudo}systemctl enable --now lifeboat-snapshot.timer lifeboat-drill.timer"
+            ));
             steps.push("systemctl list-timers 'lifeboat-*'".into());
         }
         (Scheduler::Systemd, true) => {
-            if written.is_none() {
-                steps.push(render("--user "));
-            }
             steps.push("systemctl --user daemon-reload".into());
             steps.push(
                 "systemctl --user enable --now lifeboat-snapshot.timer lifeboat-drill.timer".into(),
@@ -323,14 +338,26 @@ fn next_steps(
             );
         }
         (Scheduler::Launchd, _) => {
-            if written.is_none() {
-                steps.push(render(""));
-            }
             for f in files {
-                steps.push(format!("launchctl bootstrap gui/$(id -u) {dir}/{}", f.name));
+                steps.push(format!(
+                    "launchctl bootstrap gui/$(id -u) {}/{}",
+                    sh_quote(&install_dir),
+                    f.name
+                ));
             }
         }
     }
-    steps.push("lifeboat health   # after the first run".into());
+    steps.push(format!("{lifeboat} health   # after the first run"));
     steps
+}
+
+fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:,=@".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }

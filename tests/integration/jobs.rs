@@ -516,3 +516,68 @@ fn bad_requests_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config"));
 }
+
+/// The install commands `schedule` suggests are real commands: the render
+/// step (pointed at a scratch directory instead of /etc) runs under /bin/sh
+/// and writes the same units, even from a path with a space and a `%`.
+#[test]
+fn suggested_install_commands_run() {
+    let layout = Layout::new("");
+    let out = layout.schedule(&["--print", "systemd", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps: Vec<&str> = v["next_steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let render = steps[0];
+    assert!(
+        render.contains(" schedule --print systemd --write /etc/systemd/system"),
+        "{render}"
+    );
+    assert!(
+        steps.iter().any(|s| s.ends_with("systemctl daemon-reload")),
+        "{steps:?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.contains("enable --now lifeboat-snapshot.timer lifeboat-drill.timer"))
+    );
+
+    let scratch = layout.root.join("etc systemd");
+    let command = render
+        .trim_start_matches("sudo ")
+        .replace("/etc/systemd/system", &format!("'{}'", scratch.display()));
+    let run = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&command)
+        .env_remove("LIFEBOAT_CONFIG")
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{command}\n{}", text(&run));
+    for f in v["files"].as_array().unwrap() {
+        let written = std::fs::read_to_string(scratch.join(f["name"].as_str().unwrap())).unwrap();
+        assert_eq!(written, f["content"].as_str().unwrap());
+    }
+
+    // With --write elsewhere, the next step copies the files into place.
+    let dir = layout.root.join("units");
+    let out = layout.schedule(&[
+        "--print",
+        "systemd",
+        "--json",
+        "--write",
+        dir.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = v["next_steps"][0].as_str().unwrap();
+    assert!(
+        first.trim_start_matches("sudo ").starts_with("cp ")
+            && first.ends_with(" /etc/systemd/system/"),
+        "{first}"
+    );
+}
