@@ -60,7 +60,7 @@ trait FinishWrite: Write + Send {
     fn finish_stream(self: Box<Self>) -> io::Result<File>;
 }
 
-impl FinishWrite for flate2::write::GzEncoder<BufWriter<File>> {
+impl FinishWrite for super::pgzip::ParGzWriter<BufWriter<File>> {
     fn finish_stream(self: Box<Self>) -> io::Result<File> {
         (*self).finish()?.into_inner().map_err(|e| e.into_error())
     }
@@ -77,16 +77,14 @@ impl ArchiveWriter {
         let tmp = fsutil::temp_sibling(target);
         let _ = std::fs::remove_file(&tmp);
         let file = BufWriter::with_capacity(1 << 20, fsutil::create_private(&tmp)?);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let out: Box<dyn FinishWrite> = match format {
-            Format::Gzip => Box::new(flate2::write::GzEncoder::new(
-                file,
-                flate2::Compression::new(level),
-            )),
+            // One gzip member per block, compressed on every core.
+            Format::Gzip => Box::new(super::pgzip::ParGzWriter::new(file, level, threads)),
             Format::Zstd => {
                 let mut enc = zstd::stream::write::Encoder::new(file, level as i32)
                     .ctx("cannot start zstd compression")?;
-                let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-                enc.multithread(threads)
+                enc.multithread(threads as u32)
                     .ctx("cannot start zstd worker threads")?;
                 Box::new(enc)
             }

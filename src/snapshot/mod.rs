@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod hotcopy;
 pub mod manifest;
+pub mod pgzip;
 
 use crate::config::Config;
 use crate::error::{Error, IoContext, Result};
