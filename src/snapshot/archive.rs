@@ -42,6 +42,9 @@ impl Format {
     }
 }
 
+/// Bytes per zstd worker job (see [`ArchiveWriter::create`]).
+const ZSTD_JOB_BYTES: u32 = 2 << 20;
+
 /// Mode and ownership of every entry: private to whoever extracts it.
 const ENTRY_MODE: u32 = 0o600;
 
@@ -86,6 +89,14 @@ impl ArchiveWriter {
                     .ctx("cannot start zstd compression")?;
                 enc.multithread(threads as u32)
                     .ctx("cannot start zstd worker threads")?;
+                // zstd's default job is 4× the window (8 MiB at level 3),
+                // and several jobs' input and output are held at once: about
+                // 60 MiB resident with two workers. 2 MiB jobs keep memory
+                // near 20 MiB for a size cost of well under 1%.
+                if threads > 1 {
+                    enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_BYTES))
+                        .ctx("cannot set the zstd job size")?;
+                }
                 Box::new(enc)
             }
         };
