@@ -249,7 +249,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            if x % 5 == 0 {
+            if x.is_multiple_of(5) {
                 out.push((x >> 32) as u8);
             } else {
                 out.extend_from_slice(words[(x >> 40) as usize % words.len()]);
