@@ -43,10 +43,13 @@ struct Args {
     /// Skip the slow single-threaded `tar czf` baseline after its first run.
     #[arg(long)]
     tar_once: bool,
-    /// Compress this file with lifeboat's gzip writer at levels 1-9 on one
-    /// thread, print CPU time and size per level, and exit.
+    /// Compress this file with lifeboat's gzip writer at levels 1-9, print
+    /// wall and CPU time and size per level, and exit.
     #[arg(long, value_name = "PATH")]
     probe_levels: Option<PathBuf>,
+    /// Worker threads for --probe-levels.
+    #[arg(long, default_value_t = 1)]
+    probe_threads: usize,
     /// Only generate the database at this path and exit.
     #[arg(long, value_name = "PATH")]
     generate_only: Option<PathBuf>,
@@ -122,7 +125,7 @@ fn main() {
         return;
     }
     if let Some(path) = &args.probe_levels {
-        probe_levels(path);
+        probe_levels(path, args.probe_threads);
         return;
     }
     let code = match run(args) {
@@ -785,11 +788,15 @@ impl Bench {
             2.0,
             "×",
         );
-        let rss = ["lifeboat snapshot (tar.gz)", "lifeboat snapshot (tar.zst, level 3)"]
+        let rss = [
+            "lifeboat snapshot (tar.gz)",
+            "lifeboat snapshot (tar.zst, level 3)",
+            RESTORE,
+        ]
             .iter()
             .filter_map(|n| self.rows.get(n).map(|r| r.peak_rss_mib()))
             .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
-        target("snapshot peak RSS", rss, 64.0, " MiB");
+        target("snapshot and restore peak RSS", rss, 64.0, " MiB");
         target(
             "writer's longest commit wait during a snapshot",
             self.writer.map(|(_, d)| d.max),
@@ -834,7 +841,7 @@ fn self_cpu() -> f64 {
     t(u.ru_utime) + t(u.ru_stime)
 }
 
-fn probe_levels(path: &Path) {
+fn probe_levels(path: &Path, threads: usize) {
     use std::io::Write;
     let data = match std::fs::read(path) {
         Ok(d) => d,
@@ -844,13 +851,13 @@ fn probe_levels(path: &Path) {
         }
     };
     for level in 1..=9 {
-        let cpu = self_cpu();
-        let mut w = lifeboat::snapshot::pgzip::ParGzWriter::new(Vec::new(), level, 1);
+        let (cpu, wall) = (self_cpu(), Instant::now());
+        let mut w = lifeboat::snapshot::pgzip::ParGzWriter::new(Vec::new(), level, threads);
         let out = w.write_all(&data).and_then(|_| w.finish());
-        let cpu = self_cpu() - cpu;
+        let (cpu, wall) = (self_cpu() - cpu, wall.elapsed().as_secs_f64());
         match out {
             Ok(out) => println!(
-                "level {level}: {cpu:.2} CPU s, {} bytes ({:.2}% of input)",
+                "level {level}: {wall:.2} s, {cpu:.2} CPU s, {} bytes ({:.2}% of input)",
                 out.len(),
                 100.0 * out.len() as f64 / data.len() as f64
             ),
