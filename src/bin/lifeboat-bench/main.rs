@@ -163,7 +163,13 @@ fn run(args: Args) -> R<bool> {
         notes: Vec::new(),
         writer: None,
     };
+    let load_before = loadavg();
     b.all()?;
+    b.notes.push(format!(
+        "load average (1/5/15 min) at start: {load_before}; at end: {}",
+        loadavg()
+    ));
+    b.notes.push(machine());
     print!("{}", b.report());
     if !b.failures.is_empty() {
         eprintln!("\nFAILED pipelines:");
@@ -864,4 +870,56 @@ fn probe_levels(path: &Path, threads: usize) {
             Err(e) => println!("level {level}: {e}"),
         }
     }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// CPU model, core count, memory and tool versions, for the record.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    let version = |tool: &str, arg: &str| -> String {
+        Command::new(tool)
+            .arg(arg)
+            .output()
+            .ok()
+            .map(|o| {
+                let text = if o.stdout.is_empty() { o.stderr } else { o.stdout };
+                String::from_utf8_lossy(&text)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_else(|| "not installed".into())
+    };
+    format!(
+        "machine: {model}, {cores} cores, {mem} RAM; sqlite3 {}; {}; {}; {}; {}",
+        version("sqlite3", "--version")
+            .split_whitespace()
+            .next()
+            .unwrap_or(""),
+        version("gzip", "--version"),
+        version("pigz", "--version"),
+        version("zstd", "--version"),
+        version("tar", "--version"),
+    )
 }
