@@ -4,6 +4,7 @@
 //! for `health`) and an [`Error`] otherwise, which `main` prints and maps to
 //! its exit code (2 for config/usage, 1 for a failed run).
 
+pub mod doctor;
 pub mod snapshot;
 
 use crate::config::{self, Config};
@@ -71,11 +72,14 @@ pub enum Command {
     Snapshot(snapshot::SnapshotArgs),
     /// Take a manual snapshot now, before a risky operation.
     BackupNow(snapshot::BackupNowArgs),
+    /// Check that the remote is ready (gh, login, repository); --fix creates it.
+    Doctor(doctor::DoctorArgs),
 }
 
 pub fn run(global: &Global, command: Command) -> Result<i32> {
     match command {
         Command::Snapshot(args) => snapshot::run_scheduled(global, args),
         Command::BackupNow(args) => snapshot::run_manual(global, args),
+        Command::Doctor(args) => doctor::run(global, args),
     }
 }

@@ -8,6 +8,7 @@
 //! - [`dir::DirRemote`]: a plain directory (external drive, NAS mount).
 
 pub mod dir;
+pub mod gh;
 pub mod github;
 
 use crate::config::Config;

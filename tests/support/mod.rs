@@ -2,6 +2,8 @@
 //! its config, and a way to run the real `lifeboat` binary against it.
 #![allow(dead_code)]
 
+pub mod gh;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

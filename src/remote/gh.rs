@@ -1,0 +1,481 @@
+//! Running the `gh` CLI: one child process per call, never through a shell.
+//!
+//! gh sets no HTTP timeout, so a stalled connection hangs it forever: every
+//! call gets its own deadline, and on expiry its whole process group is
+//! killed (gh may have children of its own). stdin is null so that gh can
+//! never wait for an answer, `GH_PROMPT_DISABLED` makes it fail instead of
+//! prompting, and `NO_COLOR` keeps escape codes out of the text we classify.
+//! The environment is inherited (gh finds its token there or in its config)
+//! and never logged.
+
+use crate::error::{Error, Kind};
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `gh` binary and the deadline of each call.
+#[derive(Debug, Clone)]
+pub struct Gh {
+    bin: PathBuf,
+    timeout: Duration,
+}
+
+/// What a finished gh call printed.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Why a gh call did not succeed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The binary could not be started (missing, not executable).
+    Spawn(std::io::Error),
+    /// The call outlived its deadline and was killed.
+    TimedOut(Duration),
+    /// gh ran and exited non-zero (or was killed by a signal: code -1).
+    Exit(Output),
+}
+
+/// How a failure should be treated by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Retrying cannot help; the message names the fix.
+    Permanent,
+    /// Network, 5xx, rate limits, timeouts: try again later.
+    Transient,
+    /// The release (or asset) is already there: converge instead.
+    AlreadyExists,
+    /// gh said `release not found`. Not to be believed as such: gh prints
+    /// it for failed lookups too, so the caller must confirm with the API.
+    ReleaseNotFound,
+    /// The API answered 404 (meaning depends on the call).
+    NotFound404,
+}
+
+impl Gh {
+    pub fn new(bin: PathBuf, timeout: Duration) -> Gh {
+        Gh { bin, timeout }
+    }
+
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// Run gh with `args`; `Ok` only for exit status 0.
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<Output, Failure> {
+        self.run_in(None, args)
+    }
+
+    /// Run gh in the directory `dir` (else lifeboat's own).
+    pub fn run_in<S: AsRef<OsStr>>(
+        &self,
+        dir: Option<&Path>,
+        args: &[S],
+    ) -> Result<Output, Failure> {
+        let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+        tracing::debug!(gh = %self.bin.display(), args = ?shown, "running gh");
+        let started = Instant::now();
+        let mut cmd = Command::new(&self.bin);
+        if let Some(dir) = dir {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("GH_PROMPT_DISABLED", "1")
+            .env("NO_COLOR", "1")
+            .env("GH_NO_UPDATE_NOTIFIER", "1")
+            .env("GH_SPINNER_DISABLED", "1")
+            .process_group(0)
+            .spawn()
+            .map_err(Failure::Spawn)?;
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
+        let deadline = started + self.timeout;
+        let mut pause = Duration::from_millis(2);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() >= deadline => break None,
+                Ok(None) => {
+                    std::thread::sleep(
+                        pause.min(deadline.saturating_duration_since(Instant::now())),
+                    );
+                    pause = (pause * 2).min(Duration::from_millis(10));
+                }
+                Err(_) => break None,
+            }
+        };
+        let Some(status) = status else {
+            // SAFETY: kill(2) on the process group we created for this
+            // child (process_group(0) makes its pid the group id).
+            unsafe {
+                libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+            }
+            let _ = child.wait();
+            let _ = (stdout.join(), stderr.join());
+            tracing::warn!(args = ?shown, timeout = ?self.timeout, "gh timed out; killed");
+            return Err(Failure::TimedOut(self.timeout));
+        };
+        let output = Output {
+            code: status.code().unwrap_or(-1),
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+        };
+        tracing::debug!(code = output.code, elapsed = ?started.elapsed(), "gh finished");
+        if status.success() {
+            Ok(output)
+        } else {
+            Err(Failure::Exit(output))
+        }
+    }
+}
+
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut bytes);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+impl Failure {
+    /// Classify from what gh printed (texts observed with gh 2.23 and 2.10x).
+    pub fn class(&self) -> Class {
+        match self {
+            Failure::Spawn(_) => Class::Permanent,
+            Failure::TimedOut(_) => Class::Transient,
+            Failure::Exit(out) => classify(out.code, &out.stderr),
+        }
+    }
+
+    /// The gh output worth showing: the last lines of stderr, trimmed.
+    pub fn detail(&self) -> String {
+        match self {
+            Failure::Spawn(e) => e.to_string(),
+            Failure::TimedOut(t) => format!("no answer within {t:?}; killed"),
+            Failure::Exit(out) => {
+                let text = out.stderr.trim();
+                let text = if text.is_empty() {
+                    format!("exit status {}", out.code)
+                } else {
+                    text.lines()
+                        .rev()
+                        .take(4)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<Vec<_>>()
+                        .join(" / ")
+                };
+                if text.len() > 600 {
+                    format!("{}...", &text[..text.floor_char_boundary(600)])
+                } else {
+                    text
+                }
+            }
+        }
+    }
+
+    /// The lifeboat error for this failure: kind from the class, a message
+    /// naming what failed, and a hint naming the fix for permanent ones.
+    pub fn to_error(&self, gh: &Gh, what: &str, repo: &str) -> Error {
+        let detail = self.detail();
+        if let Failure::Spawn(e) = self {
+            let err = Error::new(
+                Kind::RemotePermanent,
+                format!("cannot run gh (`{}`) to {what}: {e}", gh.bin.display()),
+            );
+            return if e.kind() == std::io::ErrorKind::NotFound {
+                err.with_hint(
+                    "install the GitHub CLI (`apt-get install gh`, or see https://cli.github.com), \
+                     or set [github] gh = \"/path/to/gh\"; then run `lifeboat doctor`",
+                )
+            } else {
+                err.with_hint("check [github] gh: it must be an executable gh binary")
+            };
+        }
+        let class = self.class();
+        let kind = match class {
+            Class::Transient | Class::ReleaseNotFound => Kind::RemoteTransient,
+            _ => Kind::RemotePermanent,
+        };
+        let err = Error::new(kind, format!("gh failed to {what}: {detail}"));
+        if class != Class::Permanent && class != Class::NotFound404 {
+            return err;
+        }
+        let text = match self {
+            Failure::Exit(out) => out.stderr.as_str(),
+            _ => "",
+        };
+        match permanent_cause(self, text) {
+            Cause::NoAuth => err.with_hint(
+                "gh is not logged in (or its token was refused): run `gh auth login`, \
+                 or set GH_TOKEN for the user running lifeboat; check with `lifeboat doctor`",
+            ),
+            Cause::EmptyRepo => err.with_hint(format!(
+                "the repository {repo} has no commits, and GitHub refuses releases there: \
+                 run `lifeboat doctor --fix` (it adds a README)"
+            )),
+            Cause::RepoMissing => err.with_hint(format!(
+                "the repository {repo} does not exist or the token cannot see it: check \
+                 [github] repo, or create it with `lifeboat doctor --fix`"
+            )),
+            Cause::Forbidden => err.with_hint(format!(
+                "the token may not write to {repo}: it needs the `repo` scope \
+                 (`gh auth refresh -s repo`) and push access"
+            )),
+            Cause::Other => err,
+        }
+    }
+}
+
+enum Cause {
+    NoAuth,
+    EmptyRepo,
+    RepoMissing,
+    Forbidden,
+    Other,
+}
+
+fn permanent_cause(failure: &Failure, text: &str) -> Cause {
+    let code = match failure {
+        Failure::Exit(out) => out.code,
+        _ => 0,
+    };
+    if code == 4 || is_auth(text) {
+        Cause::NoAuth
+    } else if text.contains("Repository is empty") {
+        Cause::EmptyRepo
+    } else if text.contains("Could not resolve to a Repository")
+        || text.contains("HTTP 404")
+        || text.contains("\"workflow\" scope may be required")
+    {
+        Cause::RepoMissing
+    } else if text.contains("HTTP 403") {
+        Cause::Forbidden
+    } else {
+        Cause::Other
+    }
+}
+
+fn is_auth(text: &str) -> bool {
+    text.contains("HTTP 401")
+        || text.contains("Bad credentials")
+        || text.contains("Requires authentication")
+        || text.contains("gh auth login")
+}
+
+/// The class of a gh failure from its exit code and stderr.
+pub fn classify(code: i32, stderr: &str) -> Class {
+    let t = stderr;
+    let lower = t.to_ascii_lowercase();
+    if code == 4 || is_auth(t) {
+        return Class::Permanent;
+    }
+    if lower.contains("rate limit")
+        || t.contains("HTTP 429")
+        || t.contains("status code: 429")
+        || t.contains("Too Many Requests")
+        || has_5xx(t)
+        || [
+            "error connecting",
+            "no such host",
+            "connection reset",
+            "connection refused",
+            "broken pipe",
+            "eof",
+            "timeout",
+            "tls handshake",
+            "dial tcp",
+            "server misbehaving",
+            "network is unreachable",
+        ]
+        .iter()
+        .any(|n| lower.contains(n))
+    {
+        return Class::Transient;
+    }
+    if lower.contains("already exists") {
+        return Class::AlreadyExists;
+    }
+    if lower.contains("release not found") {
+        return Class::ReleaseNotFound;
+    }
+    if t.contains("Repository is empty") || t.contains("Could not resolve to a Repository") {
+        return Class::Permanent;
+    }
+    if t.contains("(HTTP 404)") || t.contains("HTTP 404:") {
+        return Class::NotFound404;
+    }
+    if t.contains("HTTP 403") || t.contains("HTTP 422") || t.contains("scope may be required") {
+        return Class::Permanent;
+    }
+    // Unknown: retrying a bounded number of times costs little.
+    Class::Transient
+}
+
+/// `HTTP 5xx`, `(HTTP 5xx)` or `status code: 5xx` anywhere in the text.
+fn has_5xx(text: &str) -> bool {
+    ["HTTP 5", "status code: 5"].iter().any(|prefix| {
+        text.match_indices(prefix).any(|(i, _)| {
+            let rest = &text.as_bytes()[i + prefix.len()..];
+            rest.len() >= 2 && rest[0].is_ascii_digit() && rest[1].is_ascii_digit()
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_observed_texts() {
+        use Class::*;
+        for (code, text, want) in [
+            (
+                4,
+                "To get started with GitHub CLI, please run:  gh auth login",
+                Permanent,
+            ),
+            (
+                1,
+                "error checking for existing release: HTTP 401 (http://x/y)\nTry authenticating with:  gh auth login",
+                Permanent,
+            ),
+            (1, "gh: Bad credentials (HTTP 401)", Permanent),
+            (
+                1,
+                "HTTP 422: Repository is empty. (http://api/repos/o/r/releases)",
+                Permanent,
+            ),
+            (1, "HTTP 502: Bad Gateway (http://uploads/x)", Transient),
+            (
+                1,
+                "non-200 OK status code: 503 Service Unavailable body: \"{}\"",
+                Transient,
+            ),
+            (
+                1,
+                "HTTP 403: API rate limit exceeded for user ID 1. (http://x)",
+                Transient,
+            ),
+            (
+                1,
+                "HTTP 429: You have exceeded a secondary rate limit.",
+                Transient,
+            ),
+            (
+                1,
+                "Post \"http://x/graphql\": read tcp 1->2: read: connection reset by peer",
+                Transient,
+            ),
+            (
+                1,
+                "error connecting to api.github.com\ncheck your internet connection",
+                Transient,
+            ),
+            (
+                1,
+                "dial tcp: lookup uploads.github.com: no such host",
+                Transient,
+            ),
+            (1, "Get \"http://x\": EOF", Transient),
+            (
+                1,
+                "a release with the same tag name already exists: snap-x",
+                AlreadyExists,
+            ),
+            (
+                1,
+                "HTTP 422: Validation Failed (http://x)\nRelease.tag_name already exists",
+                AlreadyExists,
+            ),
+            (1, "release not found", ReleaseNotFound),
+            (
+                1,
+                "{\"message\":\"Not Found\"}gh: Not Found (HTTP 404)",
+                NotFound404,
+            ),
+            (
+                1,
+                "! Failed to create release, \"workflow\" scope may be required.",
+                Permanent,
+            ),
+            (
+                1,
+                "GraphQL: Could not resolve to a Repository with the name 'o/r'. (repository)",
+                Permanent,
+            ),
+            (
+                1,
+                "HTTP 403: Resource not accessible by integration (http://x)",
+                Permanent,
+            ),
+        ] {
+            assert_eq!(classify(code, text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn missing_binary_is_permanent_with_install_hint() {
+        let gh = Gh::new("/nonexistent/gh".into(), Duration::from_secs(5));
+        let failure = gh.run(&["--version"]).unwrap_err();
+        assert_eq!(failure.class(), Class::Permanent);
+        let err = failure.to_error(&gh, "list releases", "o/r");
+        assert_eq!(err.kind, Kind::RemotePermanent);
+        assert!(err.hint.unwrap().contains("install the GitHub CLI"));
+    }
+
+    #[test]
+    fn timeout_kills_the_process_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("slow-gh");
+        let marker = dir.path().join("child-alive");
+        // A "gh" whose child outlives it unless the whole group is killed.
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n(sleep 1; touch {}) &\nsleep 30\n",
+                marker.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let gh = Gh::new(script, Duration::from_millis(200));
+        let started = Instant::now();
+        let failure = gh.run(&["release", "list"]).unwrap_err();
+        assert!(matches!(failure, Failure::TimedOut(_)), "{failure:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(failure.class(), Class::Transient);
+        std::thread::sleep(Duration::from_millis(1300));
+        assert!(!marker.exists(), "the grandchild survived the timeout");
+    }
+
+    #[test]
+    fn stdin_is_null_and_env_is_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("echo-gh");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nread line && echo \"stdin:$line\"\necho \"$GH_PROMPT_DISABLED $NO_COLOR $1\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let gh = Gh::new(script, Duration::from_secs(5));
+        let out = gh.run(&["a b;c"]).unwrap();
+        assert_eq!(out.stdout, "1 1 a b;c\n");
+    }
+}
