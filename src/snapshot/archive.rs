@@ -8,6 +8,7 @@
 //! checks every sha256 before anything is trusted.
 
 use super::manifest::{MAX_MANIFEST_BYTES, Manifest};
+use super::writeback::PacedFile;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::tag::Tag;
@@ -63,15 +64,17 @@ trait FinishWrite: Write + Send {
     fn finish_stream(self: Box<Self>) -> io::Result<File>;
 }
 
-impl FinishWrite for super::pgzip::ParGzWriter<BufWriter<File>> {
+impl FinishWrite for super::pgzip::ParGzWriter<BufWriter<PacedFile>> {
     fn finish_stream(self: Box<Self>) -> io::Result<File> {
-        (*self).finish()?.into_inner().map_err(|e| e.into_error())
+        let paced = (*self).finish()?.into_inner().map_err(|e| e.into_error())?;
+        Ok(paced.into_inner())
     }
 }
 
-impl FinishWrite for zstd::stream::write::Encoder<'static, BufWriter<File>> {
+impl FinishWrite for zstd::stream::write::Encoder<'static, BufWriter<PacedFile>> {
     fn finish_stream(self: Box<Self>) -> io::Result<File> {
-        (*self).finish()?.into_inner().map_err(|e| e.into_error())
+        let paced = (*self).finish()?.into_inner().map_err(|e| e.into_error())?;
+        Ok(paced.into_inner())
     }
 }
 
@@ -79,7 +82,7 @@ impl ArchiveWriter {
     pub fn create(target: &Path, tag: &Tag, format: Format, level: u32) -> Result<ArchiveWriter> {
         let tmp = fsutil::temp_sibling(target);
         let _ = std::fs::remove_file(&tmp);
-        let file = BufWriter::with_capacity(1 << 20, fsutil::create_private(&tmp)?);
+        let file = BufWriter::with_capacity(1 << 20, PacedFile::new(fsutil::create_private(&tmp)?));
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let out: Box<dyn FinishWrite> = match format {
             // One gzip member per block, compressed on every core.

@@ -186,9 +186,12 @@ pub fn hot_copy(
     let (counted, sha256) = std::thread::scope(|s| {
         let hasher = s.spawn(|| super::archive::sha256_file(dest));
         let counted = count_rows(&copy).map_err(copy_err);
-        let sha256 = hasher
-            .join()
-            .unwrap_or_else(|_| Err(Error::new(crate::error::Kind::Io, "the hashing thread panicked")));
+        let sha256 = hasher.join().unwrap_or_else(|_| {
+            Err(Error::new(
+                crate::error::Kind::Io,
+                "the hashing thread panicked",
+            ))
+        });
         (counted, sha256)
     });
     let (row_counts, uncountable_tables) = counted?;

@@ -10,6 +10,7 @@ pub mod archive;
 pub mod hotcopy;
 pub mod manifest;
 pub mod pgzip;
+pub mod writeback;
 
 use crate::config::Config;
 use crate::error::{Error, IoContext, Result};

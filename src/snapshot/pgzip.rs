@@ -234,10 +234,7 @@ fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, level: libdeflater::
     }
 }
 
-fn compress_member(
-    compressor: &mut libdeflater::Compressor,
-    block: &[u8],
-) -> io::Result<Vec<u8>> {
+fn compress_member(compressor: &mut libdeflater::Compressor, block: &[u8]) -> io::Result<Vec<u8>> {
     // libdeflate writes a whole gzip member (header with mtime 0 and no
     // name, so equal input gives an equal archive) into a buffer sized by
     // its own bound, which is therefore never too small.
@@ -258,7 +255,14 @@ mod tests {
     /// Deterministic, moderately compressible bytes.
     fn sample(len: usize) -> Vec<u8> {
         let words: [&[u8]; 8] = [
-            b"task ", b"done ", b"blocked ", b"review ", b"alpha ", b"42 ", b"\n", b"queue ",
+            b"task ",
+            b"done ",
+            b"blocked ",
+            b"review ",
+            b"alpha ",
+            b"42 ",
+            b"\n",
+            b"queue ",
         ];
         let mut out = Vec::with_capacity(len + 16);
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;

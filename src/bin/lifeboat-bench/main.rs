@@ -84,7 +84,12 @@ impl Row {
         median(self.samples.iter().map(|s| s.cpu_secs).collect())
     }
     fn peak_rss_mib(&self) -> f64 {
-        self.samples.iter().map(|s| s.max_rss_kib).max().unwrap_or(0) as f64 / 1024.0
+        self.samples
+            .iter()
+            .map(|s| s.max_rss_kib)
+            .max()
+            .unwrap_or(0) as f64
+            / 1024.0
     }
 }
 
@@ -273,7 +278,8 @@ impl Bench {
     }
 
     fn skip(&mut self, what: &str, tool: &str) {
-        self.skipped.push(format!("{what} (`{tool}` not installed)"));
+        self.skipped
+            .push(format!("{what} (`{tool}` not installed)"));
     }
 
     /// The generated database for the configured size, cached.
@@ -396,7 +402,10 @@ impl Bench {
             }
 
             // Archives of earlier repetitions go; this one's are kept in out/.
-            for e in std::fs::read_dir(&out).map_err(|e| e.to_string())?.flatten() {
+            for e in std::fs::read_dir(&out)
+                .map_err(|e| e.to_string())?
+                .flatten()
+            {
                 if e.file_name().to_string_lossy().starts_with("snap-") {
                     let _ = std::fs::remove_file(e.path());
                 }
@@ -420,7 +429,10 @@ impl Bench {
             }
             reset_dir(&backups)?;
             let s = timed(&mut self.lifeboat(&zst_cfg, &["snapshot"]));
-            if self.record("lifeboat snapshot (tar.zst, level 3)", s).is_some() {
+            if self
+                .record("lifeboat snapshot (tar.zst, level 3)", s)
+                .is_some()
+            {
                 match self.archive_in(&backups, ".tar.zst") {
                     Some(a) => {
                         let n = file_len(&a);
@@ -505,7 +517,11 @@ impl Bench {
             .stderr(Stdio::null())
             .status();
         if !matches!(help, Ok(s) if s.success()) {
-            if !self.skipped.iter().any(|s| s.starts_with("lifeboat restore")) {
+            if !self
+                .skipped
+                .iter()
+                .any(|s| s.starts_with("lifeboat restore"))
+            {
                 self.skipped
                     .push("lifeboat restore (not in this build of lifeboat)".into());
             }
@@ -594,7 +610,10 @@ impl Bench {
         let mut body = String::new();
         for i in 1..=5 {
             std::fs::copy(&src, data.join(format!("db{i}.db"))).map_err(|e| e.to_string())?;
-            let _ = write!(body, "[[database]]\nname = \"db{i}\"\npath = \"db{i}.db\"\n");
+            let _ = write!(
+                body,
+                "[[database]]\nname = \"db{i}\"\npath = \"db{i}.db\"\n"
+            );
         }
         let cfg = self.write_config(&app, "lifeboat.toml", &body)?;
         for _ in 0..self.args.reps.max(1) {
@@ -799,9 +818,9 @@ impl Bench {
             "lifeboat snapshot (tar.zst, level 3)",
             RESTORE,
         ]
-            .iter()
-            .filter_map(|n| self.rows.get(n).map(|r| r.peak_rss_mib()))
-            .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+        .iter()
+        .filter_map(|n| self.rows.get(n).map(|r| r.peak_rss_mib()))
+        .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
         target("snapshot and restore peak RSS", rss, 64.0, " MiB");
         target(
             "writer's longest commit wait during a snapshot",
@@ -825,6 +844,31 @@ impl Bench {
             restore.zip(unpack_check).map(|(a, b)| a / b),
             1.3,
             "×",
+        );
+        let _ = writeln!(s, "\nFor context (same run, no target):");
+        let sum = |a: &str, b: &str| self.median_of(a).zip(self.median_of(b)).map(|(x, y)| x + y);
+        let mut context = |what: &str, value: Option<f64>| {
+            let _ = match value {
+                Some(v) => writeln!(s, "- {what}: {v:.3}×"),
+                None => writeln!(s, "- {what}: not measured"),
+            };
+        };
+        context(
+            "tar.gz snapshot time / (.backup + pigz -6 -p2 of the copy)",
+            gz.zip(sum(BACKUP, "pigz -6 -p2 of the copy"))
+                .map(|(a, b)| a / b),
+        );
+        context(
+            "tar.zst snapshot time / (.backup + zstd -3 -T2 of the copy)",
+            zst.zip(sum(BACKUP, "zstd -3 -T2 of the copy"))
+                .map(|(a, b)| a / b),
+        );
+        context(
+            "tar.gz snapshot CPU / (.backup + tar czf) CPU",
+            self.rows
+                .get("lifeboat snapshot (tar.gz)")
+                .zip(self.rows.get(TAR))
+                .map(|(a, b)| a.median_cpu() / b.median_cpu()),
         );
         let _ = writeln!(s);
         for n in &self.notes {
@@ -901,7 +945,11 @@ fn machine() -> String {
             .output()
             .ok()
             .map(|o| {
-                let text = if o.stdout.is_empty() { o.stderr } else { o.stdout };
+                let text = if o.stdout.is_empty() {
+                    o.stderr
+                } else {
+                    o.stdout
+                };
                 String::from_utf8_lossy(&text)
                     .lines()
                     .next()

@@ -42,9 +42,9 @@ impl Rng {
 }
 
 const SYLLABLES: &[&str] = &[
-    "ka", "to", "ri", "ne", "sa", "lo", "mi", "de", "ver", "ant", "ion", "pre", "con", "sta", "tre",
-    "ul", "em", "or", "is", "ba", "qu", "ex", "pl", "gr", "th", "ch", "ly", "ness", "ment", "ing",
-    "al", "er",
+    "ka", "to", "ri", "ne", "sa", "lo", "mi", "de", "ver", "ant", "ion", "pre", "con", "sta",
+    "tre", "ul", "em", "or", "is", "ba", "qu", "ex", "pl", "gr", "th", "ch", "ly", "ness", "ment",
+    "ing", "al", "er",
 ];
 
 struct Vocabulary {
@@ -171,7 +171,10 @@ pub fn generate(path: &Path, target_bytes: u64) -> rusqlite::Result<()> {
             let name: String = name.chars().take(24).collect();
             ins.execute(params![
                 id as i64,
-                format!("user{id}@example.{}", ["com", "org", "net"][id as usize % 3]),
+                format!(
+                    "user{id}@example.{}",
+                    ["com", "org", "net"][id as usize % 3]
+                ),
                 name.trim_end_matches(['.', ' ']),
                 timestamp(&mut rng)
             ])?;
@@ -199,9 +202,8 @@ pub fn generate(path: &Path, target_bytes: u64) -> rusqlite::Result<()> {
         }
         let tx = conn.transaction()?;
         {
-            let mut task = tx.prepare(
-                "INSERT INTO tasks VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?;
+            let mut task =
+                tx.prepare("INSERT INTO tasks VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?;
             let mut comment = tx.prepare("INSERT INTO comments VALUES (?1, ?2, ?3, ?4, ?5)")?;
             let mut event = tx.prepare("INSERT INTO task_events VALUES (?1, ?2, ?3, ?4, ?5)")?;
             for _ in 0..500 {
@@ -242,7 +244,13 @@ pub fn generate(path: &Path, target_bytes: u64) -> rusqlite::Result<()> {
                         rng.int(0, 99),
                         rng.next()
                     );
-                    event.execute(params![event_id as i64, task_id as i64, kind, payload, timestamp(&mut rng)])?;
+                    event.execute(params![
+                        event_id as i64,
+                        task_id as i64,
+                        kind,
+                        payload,
+                        timestamp(&mut rng)
+                    ])?;
                 }
             }
         }
