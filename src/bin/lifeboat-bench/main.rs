@@ -539,6 +539,15 @@ impl Bench {
         std::fs::copy(archive, backups.join(&name)).map_err(|e| e.to_string())?;
         let s = timed(&mut self.lifeboat(config, &["restore", &tag, "--force"]));
         self.record(RESTORE, s);
+        // Restore keeps the replaced data for `--undo`, next to data_dir:
+        // a database's worth per repetition.
+        if let Some(app) = backups.parent().and_then(Path::parent) {
+            for e in std::fs::read_dir(app).map_err(|e| e.to_string())?.flatten() {
+                if e.file_name().to_string_lossy().starts_with("data.pre-restore-") {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         Ok(())
     }
 
