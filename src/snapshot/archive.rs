@@ -86,7 +86,10 @@ impl ArchiveWriter {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let out: Box<dyn FinishWrite> = match format {
             // One gzip member per block, compressed on every core.
-            Format::Gzip => Box::new(super::pgzip::ParGzWriter::new(file, level, threads)),
+            Format::Gzip => Box::new(
+                super::pgzip::ParGzWriter::new(file, level, threads)
+                    .ctx("cannot start gzip compression threads")?,
+            ),
             Format::Zstd => {
                 let mut enc = zstd::stream::write::Encoder::new(file, level as i32)
                     .ctx("cannot start zstd compression")?;

@@ -57,7 +57,8 @@ pub struct ParGzWriter<W: Write> {
 
 impl<W: Write> ParGzWriter<W> {
     /// Compress at `level` (0-9) on `threads` workers (at least one).
-    pub fn new(inner: W, level: u32, threads: usize) -> ParGzWriter<W> {
+    /// Fails only if no worker thread can be started.
+    pub fn new(inner: W, level: u32, threads: usize) -> io::Result<ParGzWriter<W>> {
         ParGzWriter::with_block_size(inner, level, threads, DEFAULT_BLOCK_SIZE)
     }
 
@@ -66,7 +67,7 @@ impl<W: Write> ParGzWriter<W> {
         level: u32,
         threads: usize,
         block_size: usize,
-    ) -> ParGzWriter<W> {
+    ) -> io::Result<ParGzWriter<W>> {
         let threads = threads.max(1);
         let block_size = block_size.max(1);
         let level_number = level.min(9);
@@ -78,17 +79,21 @@ impl<W: Write> ParGzWriter<W> {
         let (job_tx, job_rx) = mpsc::sync_channel::<Job>(max_in_flight as usize);
         let (done_tx, done_rx) = mpsc::channel::<Done>();
         let job_rx = Arc::new(Mutex::new(job_rx));
-        let workers = (0..threads)
-            .map(|i| {
-                let job_rx = Arc::clone(&job_rx);
-                let done_tx: Sender<Done> = done_tx.clone();
-                std::thread::Builder::new()
-                    .name(format!("pgzip-{i}"))
-                    .spawn(move || worker(&job_rx, &done_tx, level))
-                    .expect("cannot spawn a compression thread")
-            })
-            .collect();
-        ParGzWriter {
+        let mut workers = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let job_rx = Arc::clone(&job_rx);
+            let done_tx: Sender<Done> = done_tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("pgzip-{i}"))
+                .spawn(move || worker(&job_rx, &done_tx, level));
+            match spawned {
+                Ok(handle) => workers.push(handle),
+                // Fewer workers is slower, not wrong; none is an error.
+                Err(e) if workers.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(ParGzWriter {
             inner: Some(inner),
             level: level_number,
             block_size,
@@ -101,7 +106,7 @@ impl<W: Write> ParGzWriter<W> {
             next_out: 0,
             max_in_flight,
             failed: None,
-        }
+        })
     }
 
     fn check(&self) -> io::Result<()> {
@@ -281,7 +286,7 @@ mod tests {
     }
 
     fn compress(data: &[u8], threads: usize, block: usize) -> Vec<u8> {
-        let mut w = ParGzWriter::with_block_size(Vec::new(), 6, threads, block);
+        let mut w = ParGzWriter::with_block_size(Vec::new(), 6, threads, block).unwrap();
         // Odd-sized writes, to cross block boundaries mid-call.
         for chunk in data.chunks(777) {
             w.write_all(chunk).unwrap();
@@ -337,7 +342,10 @@ mod tests {
 
     #[test]
     fn empty_input_is_valid_gzip() {
-        let gz = ParGzWriter::new(Vec::new(), 6, 2).finish().unwrap();
+        let gz = ParGzWriter::new(Vec::new(), 6, 2)
+            .unwrap()
+            .finish()
+            .unwrap();
         assert_eq!(&gz[..2], &[0x1f, 0x8b]);
         assert!(multi_decode(&gz).is_empty());
         let out = Command::new("sh")
@@ -367,7 +375,7 @@ mod tests {
         }
         // Written in one call of exactly one block.
         let data = sample(block);
-        let mut w = ParGzWriter::with_block_size(Vec::new(), 6, 2, block);
+        let mut w = ParGzWriter::with_block_size(Vec::new(), 6, 2, block).unwrap();
         w.write_all(&data).unwrap();
         let gz = w.finish().unwrap();
         assert_eq!(count_members(&gz), 1, "no empty trailing member");
@@ -389,13 +397,13 @@ mod tests {
     #[test]
     fn level_is_clamped_and_used() {
         let data = sample(100_000);
-        let w = ParGzWriter::new(Vec::new(), 42, 1);
+        let w = ParGzWriter::new(Vec::new(), 42, 1).unwrap();
         assert_eq!(w.level(), 9);
         drop(w);
-        let mut fast = ParGzWriter::new(Vec::new(), 1, 1);
+        let mut fast = ParGzWriter::new(Vec::new(), 1, 1).unwrap();
         fast.write_all(&data).unwrap();
         let fast = fast.finish().unwrap();
-        let mut stored = ParGzWriter::new(Vec::new(), 0, 1);
+        let mut stored = ParGzWriter::new(Vec::new(), 0, 1).unwrap();
         stored.write_all(&data).unwrap();
         let stored = stored.finish().unwrap();
         assert!(stored.len() > data.len(), "level 0 stores");
@@ -434,7 +442,8 @@ mod tests {
             6,
             2,
             8192,
-        );
+        )
+        .unwrap();
         // Either a write or finish must fail; neither may hang or succeed.
         let mut err = None;
         for chunk in data.chunks(5000) {
@@ -469,7 +478,8 @@ mod tests {
             6,
             2,
             1 << 20,
-        );
+        )
+        .unwrap();
         w.write_all(&data).unwrap();
         let e = w.finish().map(|_| ()).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::StorageFull);

@@ -543,7 +543,10 @@ impl Bench {
         // a database's worth per repetition.
         if let Some(app) = backups.parent().and_then(Path::parent) {
             for e in std::fs::read_dir(app).map_err(|e| e.to_string())?.flatten() {
-                if e.file_name().to_string_lossy().starts_with("data.pre-restore-") {
+                if e.file_name()
+                    .to_string_lossy()
+                    .starts_with("data.pre-restore-")
+                {
                     let _ = std::fs::remove_dir_all(e.path());
                 }
             }
@@ -911,8 +914,8 @@ fn probe_levels(path: &Path, threads: usize) {
     };
     for level in 1..=9 {
         let (cpu, wall) = (self_cpu(), Instant::now());
-        let mut w = lifeboat::snapshot::pgzip::ParGzWriter::new(Vec::new(), level, threads);
-        let out = w.write_all(&data).and_then(|_| w.finish());
+        let out = lifeboat::snapshot::pgzip::ParGzWriter::new(Vec::new(), level, threads)
+            .and_then(|mut w| w.write_all(&data).and_then(|_| w.finish()));
         let (cpu, wall) = (self_cpu() - cpu, wall.elapsed().as_secs_f64());
         match out {
             Ok(out) => println!(
