@@ -5,6 +5,7 @@
 //! its exit code (2 for config/usage, 1 for a failed run).
 
 pub mod doctor;
+pub mod prune;
 pub mod snapshot;
 
 use crate::config::{self, Config};
@@ -72,6 +73,8 @@ pub enum Command {
     Snapshot(snapshot::SnapshotArgs),
     /// Take a manual snapshot now, before a risky operation.
     BackupNow(snapshot::BackupNowArgs),
+    /// Apply the retention policy now (local archives and remote) and show why each snapshot is kept.
+    Prune(prune::PruneArgs),
     /// Check that the remote is ready (gh, login, repository); --fix creates it.
     Doctor(doctor::DoctorArgs),
 }
@@ -80,6 +83,7 @@ pub fn run(global: &Global, command: Command) -> Result<i32> {
     match command {
         Command::Snapshot(args) => snapshot::run_scheduled(global, args),
         Command::BackupNow(args) => snapshot::run_manual(global, args),
+        Command::Prune(args) => prune::run(global, args),
         Command::Doctor(args) => doctor::run(global, args),
     }
 }

@@ -5,4 +5,5 @@
 mod support;
 
 mod remote;
+mod retention;
 mod snapshot;

@@ -173,6 +173,14 @@ fn push_gives_up_after_attempts_and_next_run_pushes() {
         let emu = Emulator::start();
         emu.faults(json!([{"op": "release_list", "times": 0, "action": "status", "status": 502}]));
         let app = app(&gh.path, "30s");
+        // Both snapshots fall in one hour; every retention tier 0 keeps both,
+        // so the first release can be checked after the sweep.
+        let config = std::fs::read_to_string(app.config_path()).unwrap();
+        std::fs::write(
+            app.config_path(),
+            format!("{config}[retention]\nhourly = 0\ndaily = 0\nweekly = 0\nmonthly = 0\nyearly = 0\nmanual = 0\n"),
+        )
+        .unwrap();
         let out = run(&app, &emu, &["snapshot"]);
         assert_eq!(out.status.code(), Some(1), "{}: {}", gh.version, text(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -139,8 +139,10 @@ fn consistency_under_load(journal_mode: &str) {
     let app = App::new();
     let db = app.data_dir().join("bank.db");
     bank_db(&db, journal_mode, 24);
+    // Every retention tier 0 keeps everything: all three snapshots are checked.
     app.write_config(
-        "[[database]]\nname = \"bank\"\npath = \"bank.db\"\n[snapshot]\nbusy_timeout = \"30s\"\n",
+        "[[database]]\nname = \"bank\"\npath = \"bank.db\"\n[snapshot]\nbusy_timeout = \"30s\"\n\
+         [retention]\nhourly = 0\ndaily = 0\nweekly = 0\nmonthly = 0\nyearly = 0\nmanual = 0\n",
     );
     let writer = Writer::start(&db, app.root());
     for _ in 0..3 {
