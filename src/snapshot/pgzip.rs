@@ -341,6 +341,35 @@ mod tests {
     }
 
     #[test]
+    fn real_tar_extracts_a_multi_member_tar_gz() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = sample(500_000);
+        let archive = dir.path().join("a.tar.gz");
+        let file = std::fs::File::create(&archive).unwrap();
+        let gz = ParGzWriter::with_block_size(file, 6, 2, 32 * 1024).unwrap();
+        let mut tar = tar::Builder::new(gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o600);
+        h.set_cksum();
+        tar.append_data(&mut h, "d/x.bin", &data[..]).unwrap();
+        tar.into_inner().unwrap().finish().unwrap();
+        let out = Command::new("tar")
+            .arg("xzf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read(dir.path().join("d/x.bin")).unwrap(), data);
+    }
+
+    #[test]
     fn empty_input_is_valid_gzip() {
         let gz = ParGzWriter::new(Vec::new(), 6, 2)
             .unwrap()
