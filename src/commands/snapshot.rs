@@ -106,6 +106,7 @@ pub fn execute(
 
     let outcome = (|| {
         let _lock = Lock::acquire(&config.backup_dir, command, config.snapshot.lock_timeout)?;
+        crate::restore::recover(config)?;
         let progress = crate::progress::Copying::new(global);
         let snap = snapshot::take(config, kind, reason, &|db, done, total| {
             progress.update(db, done, total)

@@ -245,8 +245,9 @@ pub struct ReadResult {
 /// Read and check a whole archive: manifest first and valid, then exactly the
 /// declared files, each a regular file no larger than declared with the
 /// declared sha256. With `dest`, files are written under `dest/<path>`
-/// (`dest` must be an empty directory lifeboat created); without it they are
-/// only hashed. `expect_tag` refuses an archive of another snapshot.
+/// (`dest` must be an empty directory lifeboat created, on a filesystem with
+/// room for the declared total: checked first); without it they are only
+/// hashed. `expect_tag` refuses an archive of another snapshot.
 pub fn read(
     path: &Path,
     expect_tag: Option<&Tag>,
@@ -255,53 +256,10 @@ pub fn read(
 ) -> Result<ReadResult> {
     let (format, stream) = open(path)?;
     let shown = path.display().to_string();
-    let broken = |e: io::Error| {
-        Error::archive(format!("{shown} is damaged or truncated: {e}"))
-            .with_hint("use another snapshot (`lifeboat list`), or download it again")
-    };
+    let broken = |e: io::Error| damaged(&shown, e);
     let mut tar = tar::Archive::new(stream);
     let mut entries = tar.entries().map_err(broken)?;
-
-    // 1. The manifest, first.
-    let mut first = entries
-        .next()
-        .ok_or_else(|| Error::archive(format!("{shown} is empty: no MANIFEST.json")))?
-        .map_err(broken)?;
-    let first_name = entry_name(&first);
-    if !first_name.ends_with("/MANIFEST.json")
-        || first.header().entry_type() != tar::EntryType::Regular
-    {
-        return Err(Error::archive(format!(
-            "{shown}: the first entry is `{first_name}`, not <tag>/MANIFEST.json"
-        )));
-    }
-    if first.size() > MAX_MANIFEST_BYTES {
-        return Err(Error::archive(format!(
-            "{shown}: MANIFEST.json is implausibly large ({} bytes)",
-            first.size()
-        )));
-    }
-    let mut manifest_bytes = Vec::new();
-    (&mut first)
-        .take(MAX_MANIFEST_BYTES)
-        .read_to_end(&mut manifest_bytes)
-        .map_err(broken)?;
-    drop(first);
-    let manifest = Manifest::from_json(&manifest_bytes).map_err(|e| e.context(&shown))?;
-    if first_name != Manifest::entry_name(&manifest.tag) {
-        return Err(Error::archive(format!(
-            "{shown}: manifest entry `{first_name}` does not match its tag {}",
-            manifest.tag
-        )));
-    }
-    if let Some(tag) = expect_tag
-        && manifest.tag != *tag
-    {
-        return Err(Error::archive(format!(
-            "{shown} holds snapshot {}, not {tag}",
-            manifest.tag
-        )));
-    }
+    let manifest = first_manifest(&mut entries, &shown, expect_tag)?;
     let total = manifest.total_bytes();
     if total > limits.max_total_bytes {
         return Err(Error::archive(format!(
@@ -309,6 +267,9 @@ pub fn read(
             limits.max_total_bytes
         ))
         .with_hint("raise [restore] max_unpacked_bytes if this snapshot is genuine"));
+    }
+    if let Some(dest) = dest {
+        check_free_space(dest, total)?;
     }
 
     // 2. Exactly the declared files.
@@ -399,6 +360,102 @@ pub fn read(
         )));
     }
     Ok(ReadResult { format, manifest })
+}
+
+/// Read only the manifest (the first entry) of an archive: enough to judge
+/// it (version, tag, schema versions, sizes) before unpacking anything.
+pub fn read_manifest(path: &Path, expect_tag: Option<&Tag>) -> Result<ReadResult> {
+    let (format, stream) = open(path)?;
+    let shown = path.display().to_string();
+    let mut tar = tar::Archive::new(stream);
+    let mut entries = tar.entries().map_err(|e| damaged(&shown, e))?;
+    let manifest = first_manifest(&mut entries, &shown, expect_tag)?;
+    Ok(ReadResult { format, manifest })
+}
+
+fn damaged(shown: &str, e: io::Error) -> Error {
+    Error::archive(format!("{shown} is damaged or truncated: {e}"))
+        .with_hint("use another snapshot (`lifeboat list`), or download it again")
+}
+
+/// The manifest, which must be the first entry, valid, and of the right tag.
+fn first_manifest<R: Read>(
+    entries: &mut tar::Entries<'_, R>,
+    shown: &str,
+    expect_tag: Option<&Tag>,
+) -> Result<Manifest> {
+    let broken = |e: io::Error| damaged(shown, e);
+    let mut first = entries
+        .next()
+        .ok_or_else(|| Error::archive(format!("{shown} is empty: no MANIFEST.json")))?
+        .map_err(broken)?;
+    let first_name = entry_name(&first);
+    if !first_name.ends_with("/MANIFEST.json")
+        || first.header().entry_type() != tar::EntryType::Regular
+    {
+        return Err(Error::archive(format!(
+            "{shown}: the first entry is `{first_name}`, not <tag>/MANIFEST.json"
+        )));
+    }
+    if first.size() > MAX_MANIFEST_BYTES {
+        return Err(Error::archive(format!(
+            "{shown}: MANIFEST.json is implausibly large ({} bytes)",
+            first.size()
+        )));
+    }
+    let mut manifest_bytes = Vec::new();
+    (&mut first)
+        .take(MAX_MANIFEST_BYTES)
+        .read_to_end(&mut manifest_bytes)
+        .map_err(broken)?;
+    drop(first);
+    let manifest = Manifest::from_json(&manifest_bytes).map_err(|e| e.context(shown))?;
+    if first_name != Manifest::entry_name(&manifest.tag) {
+        return Err(Error::archive(format!(
+            "{shown}: manifest entry `{first_name}` does not match its tag {}",
+            manifest.tag
+        )));
+    }
+    if let Some(tag) = expect_tag
+        && manifest.tag != *tag
+    {
+        return Err(Error::archive(format!(
+            "{shown} holds snapshot {}, not {tag}",
+            manifest.tag
+        )));
+    }
+    Ok(manifest)
+}
+
+/// Refuse up front when `dest`'s filesystem cannot hold `needed` bytes: a
+/// disk that fills halfway through unpacking is one clear error instead.
+pub fn check_free_space(dest: &Path, needed: u64) -> Result<()> {
+    let available =
+        free_bytes(dest).ctx(format!("cannot read free space of {}", dest.display()))?;
+    if available < needed {
+        return Err(Error::new(
+            crate::error::Kind::Io,
+            format!(
+                "not enough free space in {}: the snapshot needs {needed} bytes, {available} are available",
+                dest.display()
+            ),
+        )
+        .with_hint("free some space (or prune old snapshots) and run again; nothing was changed"));
+    }
+    Ok(())
+}
+
+/// Bytes available to an unprivileged user on the filesystem holding `path`.
+pub fn free_bytes(path: &Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path and a statvfs we own.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
 fn hostile(archive: &str, entry: &str, why: &str) -> Error {

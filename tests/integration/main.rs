@@ -4,6 +4,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod demo;
 mod remote;
+mod restore;
 mod retention;
 mod snapshot;

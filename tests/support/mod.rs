@@ -2,7 +2,9 @@
 //! its config, and a way to run the real `lifeboat` binary against it.
 #![allow(dead_code)]
 
+pub mod demo;
 pub mod gh;
+pub mod tarball;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

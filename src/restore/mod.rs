@@ -1,0 +1,301 @@
+//! Restore: stage, verify, migrate, check, and only then swap.
+//!
+//! The pipeline:
+//! 1. obtain the archive ([`obtain`]): the local copy if present and intact,
+//!    else a download from the remote into a private staging area;
+//! 2. judge it by its manifest before unpacking: version, tag, schema
+//!    versions (no forward time travel), declared sizes vs. limits and free
+//!    space;
+//! 3. unpack into `<data_dir>.staging-<tag>` with the hostile-input-safe
+//!    reader ([`crate::snapshot::archive::read`]);
+//! 4. migrate each staged database to the newest version of its ladder;
+//! 5. `PRAGMA integrity_check` (or `quick_check`) and `foreign_key_check`;
+//! 6. row counts against the manifest ([`checks`]);
+//! 7. refuse if a live database is in use, then swap ([`swap`]) under a
+//!    crash-safe [`journal`], keeping the old files in
+//!    `<data_dir>.pre-restore-<time>`.
+//!
+//! Staging, pre-restore copies and the journal live beside the data
+//! directory, or inside it under `.lifeboat.*` names when beside is not
+//! possible (see [`area`]).
+//!
+//! Steps 1-6 are [`stage_and_check`], which never touches live data and is
+//! what `lifeboat drill` runs into a scratch directory. Every command that
+//! changes data first calls [`recover`], which finishes or rolls back a
+//! restore that was killed mid-swap.
+
+pub mod checks;
+pub mod journal;
+pub mod obtain;
+mod recover;
+pub mod stage;
+pub mod swap;
+mod undo;
+
+pub use obtain::Source;
+pub use recover::recover;
+pub use stage::{StageReport, StagedDb, stage_and_check};
+pub use undo::{UndoReport, undo};
+
+use crate::config::Config;
+use crate::error::{Error, IoContext, Result};
+use crate::tag::Tag;
+use journal::exists;
+use std::path::{Path, PathBuf};
+use swap::{Item, Mode};
+
+/// What `lifeboat restore` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub tag: Tag,
+    pub source: Source,
+    /// Restore only this database.
+    pub only: Option<String>,
+    /// Stop after step 6.
+    pub dry_run: bool,
+    /// Skip the in-use probe.
+    pub force: bool,
+    /// Keep the staging directory when the restore stops before the swap.
+    pub keep_staging: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RestoreReport {
+    pub stage: StageReport,
+    pub dry_run: bool,
+    /// How the files were swapped (none for a dry run).
+    pub mode: Option<Mode>,
+    /// Where the replaced live files are now (none when there were none).
+    pub pre_restore: Option<PathBuf>,
+    /// The staging directory, when kept.
+    pub kept_staging: Option<PathBuf>,
+}
+
+/// Where restore keeps its own things (staging, pre-restore copies, the
+/// journal): a directory and a name prefix. Normally beside the data
+/// directory (`<parent>/<name>.staging-<tag>`), where nothing of the
+/// application lives. When that is impossible - the data directory is a
+/// mount point (renames would cross filesystems) or its parent is not
+/// writable (`/var/lib/<app>`) - inside it, under hidden `.lifeboat.*`
+/// names, which are still on the data's filesystem.
+pub fn area(data_dir: &Path) -> (PathBuf, String) {
+    let beside = || -> Option<(PathBuf, String)> {
+        let parent = data_dir.parent()?;
+        let name = data_dir.file_name()?.to_string_lossy().into_owned();
+        Some((parent.to_path_buf(), name))
+    };
+    let inside = (data_dir.to_path_buf(), ".lifeboat".to_string());
+    let Some((parent, name)) = beside() else {
+        return inside;
+    };
+    #[cfg(debug_assertions)]
+    if std::env::var_os("LIFEBOAT_TEST_STAGE_INSIDE").is_some() {
+        return inside;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let dev = |p: &Path| std::fs::metadata(p).ok().map(|m| m.dev());
+    let mount_point = matches!((dev(data_dir), dev(&parent)), (Some(a), Some(b)) if a != b);
+    if mount_point || (data_dir.is_dir() && !writable(&parent)) {
+        return inside;
+    }
+    (parent, name)
+}
+
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated path.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// `<name><suffix>` in restore's [`area`]: e.g. `data.staging-<tag>`.
+pub fn sibling(data_dir: &Path, suffix: &str) -> PathBuf {
+    let (dir, prefix) = area(data_dir);
+    dir.join(format!("{prefix}{suffix}"))
+}
+
+pub fn staging_dir(data_dir: &Path, tag: &Tag) -> PathBuf {
+    sibling(data_dir, &format!(".staging-{tag}"))
+}
+
+pub(crate) const PRE_RESTORE: &str = ".pre-restore-";
+const CRASH_ENV: &str = "LIFEBOAT_TEST_CRASH_AT";
+
+/// Tests kill the process at a named step to prove crash safety. Only in
+/// debug builds: a release binary has no such switch.
+pub(crate) fn crash_point(step: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var(CRASH_ENV).is_ok_and(|v| v == step) {
+        eprintln!("{CRASH_ENV}={step}: killing this process");
+        // SAFETY: signalling ourselves.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = (step, CRASH_ENV);
+}
+
+/// Restore a snapshot (the caller holds the lock and has run [`recover`]).
+pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
+    let data_dir = &config.data_dir;
+    if data_dir.parent().is_none() {
+        return Err(Error::config("data_dir must not be the filesystem root"));
+    }
+    crate::fsutil::create_dir_all_private(data_dir)?;
+    let staging = staging_dir(data_dir, &opts.tag);
+    if exists(&staging) {
+        std::fs::remove_dir_all(&staging)
+            .ctx(format!("cannot remove stale {}", staging.display()))?;
+    }
+    let stage = match stage_and_check(
+        config,
+        &opts.tag,
+        opts.source,
+        &staging,
+        opts.only.as_deref(),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            let kept = drop_staging(&staging, opts.keep_staging);
+            return Err(match kept {
+                Some(k) => e.context(format!("(staging kept in {})", k.display())),
+                None => e,
+            });
+        }
+    };
+    crash_point("checked");
+    if opts.dry_run {
+        let kept = drop_staging(&staging, opts.keep_staging);
+        return Ok(RestoreReport {
+            stage,
+            dry_run: true,
+            mode: None,
+            pre_restore: None,
+            kept_staging: kept,
+        });
+    }
+    let result = swap_in(config, opts, &stage, &staging);
+    if result.is_err() {
+        drop_staging(&staging, opts.keep_staging);
+    }
+    let (mode, pre_restore) = result?;
+    tracing::info!(tag = %opts.tag, ?mode, "restore finished");
+    Ok(RestoreReport {
+        stage,
+        dry_run: false,
+        mode: Some(mode),
+        pre_restore,
+        kept_staging: None,
+    })
+}
+
+fn swap_in(
+    config: &Config,
+    opts: &Options,
+    stage: &StageReport,
+    staging: &Path,
+) -> Result<(Mode, Option<PathBuf>)> {
+    let data_dir = &config.data_dir;
+    if !opts.force {
+        let live: Vec<(String, PathBuf)> = stage
+            .databases
+            .iter()
+            .map(|d| (d.name.clone(), data_dir.join(&d.live)))
+            .collect();
+        swap::refuse_in_use(&live)?;
+    }
+    let items: Vec<Item> = stage
+        .databases
+        .iter()
+        .map(|d| Item {
+            staged: PathBuf::from(&d.staged),
+            live: PathBuf::from(&d.live),
+        })
+        .collect();
+    let pre = new_pre_restore(data_dir);
+    let (mode, journal) = swap::plan(
+        &opts.tag.to_string(),
+        data_dir,
+        staging,
+        &pre,
+        &items,
+        opts.only.is_none(),
+    )?;
+    journal.run(&journal::path(data_dir))?;
+    Ok((mode, exists(&pre).then_some(pre)))
+}
+
+/// Remove the staging directory, or keep it under a `.kept` name that the
+/// next run's cleanup leaves alone. Returns where it was kept.
+fn drop_staging(staging: &Path, keep: bool) -> Option<PathBuf> {
+    if !exists(staging) {
+        return None;
+    }
+    if keep {
+        let kept = swap_suffix(staging, ".kept");
+        if !exists(&kept) && std::fs::rename(staging, &kept).is_ok() {
+            return Some(kept);
+        }
+        return Some(staging.to_path_buf());
+    }
+    if let Err(e) = std::fs::remove_dir_all(staging) {
+        tracing::warn!(path = %staging.display(), error = %e, "cannot remove the staging directory");
+    }
+    None
+}
+
+pub(crate) fn swap_suffix(p: &Path, suffix: &str) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// A fresh `<data_dir>.pre-restore-<time>[-n]` name that sorts after every
+/// existing one, so that `--undo` always finds the newest.
+pub(crate) fn new_pre_restore(data_dir: &Path) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let base = sibling(data_dir, &format!("{PRE_RESTORE}{stamp}"));
+    let n = pre_restore_entries(data_dir)
+        .into_iter()
+        .filter(|((s, _), _)| *s == stamp)
+        .map(|((_, n), _)| n + 1)
+        .max();
+    match n {
+        None if !exists(&base) => base,
+        n => swap_suffix(&base, &format!("-{}", n.unwrap_or(2).max(2))),
+    }
+}
+
+/// Every `<data_dir>.pre-restore-*` directory, oldest first.
+pub fn pre_restore_dirs(data_dir: &Path) -> Vec<PathBuf> {
+    pre_restore_entries(data_dir)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect()
+}
+
+/// Pre-restore directories with their (time stamp, sequence) keys, sorted.
+fn pre_restore_entries(data_dir: &Path) -> Vec<((String, u32), PathBuf)> {
+    let (parent, name) = area(data_dir);
+    let prefix = format!("{name}{PRE_RESTORE}");
+    let mut found: Vec<((String, u32), PathBuf)> = std::fs::read_dir(&parent)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rest = name.strip_prefix(&prefix)?.to_string();
+            let (stamp, n) = match rest.split_once('-') {
+                Some((s, n)) => (s.to_string(), n.parse().ok()?),
+                None => (rest, 1),
+            };
+            Some(((stamp, n), e.path()))
+        })
+        .collect();
+    found.sort();
+    found
+}

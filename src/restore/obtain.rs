@@ -1,0 +1,117 @@
+//! Step 1: find the snapshot's archive, locally or on a remote.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::remote::{self, Remote};
+use crate::snapshot::archive::Format;
+use crate::tag::Tag;
+use std::path::{Path, PathBuf};
+
+/// Where to take the archive from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The local copy if present and intact, else the configured remote.
+    Auto,
+    /// Only `backup_dir`.
+    Local,
+    /// The configured remote, whichever it is.
+    Remote,
+    /// The `[github]` remote.
+    Github,
+    /// The `[remote.dir]` remote.
+    Dir,
+}
+
+/// An archive ready to read. A downloaded one lives in a private directory
+/// that is removed when this is dropped.
+pub struct Obtained {
+    pub path: PathBuf,
+    /// `local:<path>` or the remote's description.
+    pub from: String,
+    download_dir: Option<PathBuf>,
+}
+
+impl Drop for Obtained {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.download_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The local archive of `tag` in `backup_dir`, if there is one.
+pub fn local_archive(backup_dir: &Path, tag: &Tag) -> Option<PathBuf> {
+    [Format::Gzip, Format::Zstd]
+        .iter()
+        .map(|f| backup_dir.join(tag.archive_name(*f)))
+        .find(|p| p.is_file())
+}
+
+pub fn local(config: &Config, tag: &Tag) -> Result<Obtained> {
+    let path = local_archive(&config.backup_dir, tag).ok_or_else(|| {
+        Error::usage(format!(
+            "snapshot {tag} is not in {}",
+            config.backup_dir.display()
+        ))
+        .with_hint("`lifeboat restore` without a tag lists the snapshots; `--from github|dir` downloads one")
+    })?;
+    Ok(Obtained {
+        from: format!("local:{}", path.display()),
+        path,
+        download_dir: None,
+    })
+}
+
+/// The remote `source` names (`Auto`/`Remote`: the configured one).
+pub fn remote_for(config: &Config, source: Source) -> Result<Box<dyn Remote>> {
+    let missing = |what: &str| {
+        Error::usage(format!(
+            "no {what}remote is configured in {}",
+            config.file.display()
+        ))
+        .with_hint("add a [github] or [remote.dir] section, or restore from a local archive")
+    };
+    match source {
+        Source::Github => {
+            let g = config.github.clone().ok_or_else(|| missing("[github] "))?;
+            Ok(Box::new(remote::github::GithubRemote::new(g)))
+        }
+        Source::Dir => {
+            let d = config
+                .remote_dir
+                .clone()
+                .ok_or_else(|| missing("[remote.dir] "))?;
+            Ok(Box::new(remote::dir::DirRemote::new(d.path)))
+        }
+        Source::Auto | Source::Remote | Source::Local => {
+            remote::from_config(config)?.ok_or_else(|| missing(""))
+        }
+    }
+}
+
+/// Download `tag` into a private `.staging-<tag>` directory of `backup_dir`
+/// (removed by the next run if this one dies).
+pub fn download(config: &Config, remote: &dyn Remote, tag: &Tag) -> Result<Obtained> {
+    let dir = config.backup_dir.join(format!(".staging-{tag}"));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| Error::io(format!("cannot remove stale {}", dir.display()), e))?;
+    }
+    fsutil::private_dir(&config.backup_dir)?;
+    fsutil::private_dir(&dir)?;
+    let from = remote.describe();
+    tracing::info!(%tag, remote = %from, "downloading snapshot");
+    match remote.download(tag, &dir) {
+        Ok(path) => Ok(Obtained {
+            path,
+            from,
+            download_dir: Some(dir),
+        }),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            Err(e.context(format!("cannot download {tag} from {from}")))
+        }
+    }
+}

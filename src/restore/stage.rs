@@ -1,0 +1,312 @@
+//! Steps 2-6: judge the archive by its manifest, unpack it into a staging
+//! directory, migrate and check each staged database. Nothing here touches
+//! live data.
+
+use super::checks::{self, RowCount};
+use super::obtain::{self, Obtained, Source};
+use crate::config::{Config, DatabaseConfig};
+use crate::error::{Error, IoContext, Kind, Result};
+use crate::migrate::{Applied, MigrationRunner};
+use crate::snapshot::archive::{self, Limits};
+use crate::snapshot::manifest::{DatabaseEntry, Manifest};
+use crate::tag::Tag;
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+
+/// What steps 1-6 found: everything needed to put the staged files in place
+/// (or, for a drill, to judge the snapshot).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StageReport {
+    pub tag: Tag,
+    /// `local:<path>` or the remote's description.
+    pub source: String,
+    pub staging: PathBuf,
+    pub manifest_version: u32,
+    pub snapshot_ts: chrono::DateTime<chrono::Utc>,
+    pub host: String,
+    pub databases: Vec<StagedDb>,
+    pub duration_secs: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StagedDb {
+    pub name: String,
+    /// Relative path of the staged file under `staging`.
+    pub staged: String,
+    /// Relative path of the live file under `data_dir`.
+    pub live: String,
+    pub schema_from: i64,
+    pub schema_to: i64,
+    pub migrations: Vec<Applied>,
+    /// `integrity_check` or `quick_check`.
+    pub check: String,
+    pub row_counts: Vec<RowCount>,
+}
+
+/// Run steps 1-6 for `tag` into `dest_dir` (which must not exist or be an
+/// empty directory; it is made 0700 and left in place, pass or fail, for the caller to use or
+/// remove). `only` restricts the work to one database. Never touches
+/// `data_dir`.
+pub fn stage_and_check(
+    config: &Config,
+    tag: &Tag,
+    source: Source,
+    dest_dir: &Path,
+    only: Option<&str>,
+) -> Result<StageReport> {
+    let started = std::time::Instant::now();
+    let selected = select(config, only)?;
+    let mut report = match source {
+        Source::Auto => match obtain::local_archive(&config.backup_dir, tag) {
+            Some(_) => {
+                let local = obtain::local(config, tag)?;
+                match stage_from(config, tag, &local, dest_dir, &selected) {
+                    Err(e) if e.kind == Kind::Archive => {
+                        let Ok(remote) = obtain::remote_for(config, Source::Remote) else {
+                            return Err(e);
+                        };
+                        tracing::warn!(%tag, error = %e.message, "the local archive is damaged; trying the remote");
+                        eprintln!(
+                            "warning: the local copy of {tag} is damaged ({}); downloading it from {}",
+                            e.message,
+                            remote.describe()
+                        );
+                        remove_dir(dest_dir)?;
+                        let got = obtain::download(config, remote.as_ref(), tag)?;
+                        stage_from(config, tag, &got, dest_dir, &selected)?
+                    }
+                    other => other?,
+                }
+            }
+            None => {
+                let remote = obtain::remote_for(config, Source::Remote).map_err(|e| {
+                    Error::usage(format!(
+                        "snapshot {tag} is not in {} and {}",
+                        config.backup_dir.display(),
+                        e.message
+                    ))
+                    .with_hint("`lifeboat restore` without a tag lists the available snapshots")
+                })?;
+                let got = obtain::download(config, remote.as_ref(), tag)?;
+                stage_from(config, tag, &got, dest_dir, &selected)?
+            }
+        },
+        Source::Local => stage_from(
+            config,
+            tag,
+            &obtain::local(config, tag)?,
+            dest_dir,
+            &selected,
+        )?,
+        remote => {
+            let remote = obtain::remote_for(config, remote)?;
+            let got = obtain::download(config, remote.as_ref(), tag)?;
+            stage_from(config, tag, &got, dest_dir, &selected)?
+        }
+    };
+    report.duration_secs = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn select<'a>(config: &'a Config, only: Option<&str>) -> Result<Vec<&'a DatabaseConfig>> {
+    Ok(match only {
+        Some(name) => vec![config.database(name)?],
+        None => config.databases.iter().collect(),
+    })
+}
+
+fn remove_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("cannot remove {}", dir.display()), e)),
+    }
+}
+
+fn stage_from(
+    config: &Config,
+    tag: &Tag,
+    archive_file: &Obtained,
+    dest_dir: &Path,
+    selected: &[&DatabaseConfig],
+) -> Result<StageReport> {
+    // 2. Judge the archive by its manifest before unpacking anything.
+    let head = archive::read_manifest(&archive_file.path, Some(tag))?;
+    let manifest = head.manifest;
+    let plan = plan(config, &manifest, selected)?;
+
+    // 3. Unpack: the hostile-input-safe reader, into a fresh private dir.
+    if occupied(dest_dir) {
+        return Err(Error::refused(format!(
+            "staging directory {} already exists",
+            dest_dir.display()
+        ))
+        .with_hint("a previous restore left it (e.g. --keep-staging); remove it and run again"));
+    }
+    crate::fsutil::private_dir(dest_dir)?;
+    let limits = Limits {
+        max_total_bytes: config.restore.max_unpacked_bytes,
+    };
+    archive::read(&archive_file.path, Some(tag), Some(dest_dir), limits)?;
+    super::crash_point("staged");
+    drop_unselected(dest_dir, &manifest, &plan)?;
+
+    // 4-6. Migrate, check, count.
+    let mut databases = Vec::new();
+    for (db, entry, ladder) in &plan {
+        databases.push(check_one(config, dest_dir, db, entry, ladder.as_ref())?);
+    }
+    Ok(StageReport {
+        tag: *tag,
+        source: archive_file.from.clone(),
+        staging: dest_dir.to_path_buf(),
+        manifest_version: manifest.manifest_version,
+        snapshot_ts: manifest.snapshot_ts,
+        host: manifest.host.clone(),
+        databases,
+        duration_secs: 0.0,
+    })
+}
+
+/// True when `p` exists and is anything but an empty directory.
+fn occupied(p: &Path) -> bool {
+    match std::fs::symlink_metadata(p) {
+        Err(_) => false,
+        Ok(m) if m.is_dir() => std::fs::read_dir(p).map_or(true, |mut d| d.next().is_some()),
+        Ok(_) => true,
+    }
+}
+
+type Plan<'a> = Vec<(&'a DatabaseConfig, DatabaseEntry, Option<MigrationRunner>)>;
+
+/// Pair each selected database with its manifest entry and ladder, and
+/// refuse forward time travel.
+fn plan<'a>(
+    config: &Config,
+    manifest: &Manifest,
+    selected: &[&'a DatabaseConfig],
+) -> Result<Plan<'a>> {
+    let mut out = Vec::new();
+    for db in selected {
+        let entry = manifest.database(&db.name).ok_or_else(|| {
+            let names: Vec<&str> = manifest.databases.iter().map(|d| d.name.as_str()).collect();
+            Error::refused(format!(
+                "snapshot {} has no database `{}` (it holds: {})",
+                manifest.tag,
+                db.name,
+                names.join(", ")
+            ))
+            .with_hint("restore the databases it has with --db NAME, or pick another snapshot")
+        })?;
+        let ladder = match &db.migrations {
+            Some(dir) => Some(MigrationRunner::load(dir).map_err(|e| {
+                e.context(format!(
+                    "database `{}` ({})",
+                    db.name,
+                    config.file.display()
+                ))
+            })?),
+            None => None,
+        };
+        if let Some(ladder) = &ladder
+            && entry.schema_version > ladder.newest()
+        {
+            return Err(Error::refused(format!(
+                    "snapshot {} holds `{}` at schema version {}, newer than the newest migration this code knows ({} in {})",
+                    manifest.tag,
+                    db.name,
+                    entry.schema_version,
+                    ladder.newest(),
+                    ladder.source()
+                ))
+                .with_hint("no forward time travel: restore it with the application version that wrote it, or an older snapshot"));
+        }
+        out.push((*db, entry.clone(), ladder));
+    }
+    Ok(out)
+}
+
+/// With `--db`, the other databases were unpacked (and verified) too; take
+/// them out so the staging directory holds exactly what goes live.
+fn drop_unselected(dest_dir: &Path, manifest: &Manifest, plan: &Plan<'_>) -> Result<()> {
+    for entry in &manifest.databases {
+        if plan.iter().all(|(_, e, _)| e.name != entry.name) {
+            let p = dest_dir.join(&entry.path);
+            std::fs::remove_file(&p).ctx(format!("cannot remove {}", p.display()))?;
+        }
+    }
+    super::journal::remove_empty_tree(dest_dir);
+    crate::fsutil::private_dir(dest_dir)
+}
+
+fn check_one(
+    config: &Config,
+    dest_dir: &Path,
+    db: &DatabaseConfig,
+    entry: &DatabaseEntry,
+    ladder: Option<&MigrationRunner>,
+) -> Result<StagedDb> {
+    let staged = dest_dir.join(&entry.path);
+    let mut conn = Connection::open_with_flags(
+        &staged,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| {
+        Error::refused(format!(
+            "database `{}`: the staged copy does not open: {e}",
+            db.name
+        ))
+    })?;
+    let version = |c: &Connection| -> Result<i64> {
+        c.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| {
+                Error::refused(format!(
+                    "database `{}`: the staged copy is not readable: {e}",
+                    db.name
+                ))
+                .with_hint("the snapshot's data is damaged; restore an older snapshot")
+            })
+    };
+    let schema_from = version(&conn)?;
+    if schema_from != entry.schema_version {
+        return Err(Error::refused(format!(
+            "database `{}`: the staged copy is at schema version {schema_from}, but the manifest says {}",
+            db.name, entry.schema_version
+        )));
+    }
+    // 4. Migrate up to the newest version this code knows.
+    let migrations = match ladder {
+        Some(l) => l
+            .run(&mut conn)
+            .map_err(|e| e.context(format!("database `{}` (staged copy)", db.name)))?,
+        None => Vec::new(),
+    };
+    let schema_to = version(&conn)?;
+    // 5. SQLite's own checks.
+    let check = checks::integrity(&db.name, &conn, config.restore.check)?;
+    checks::foreign_keys(&db.name, &conn)?;
+    // 6. Row counts against the manifest.
+    let tolerated = ladder.map_or_else(Vec::new, |l| l.tolerated_after(schema_from));
+    let row_counts = checks::row_counts(&conn, entry, &tolerated)?;
+    checks::refuse_shortfalls(&db.name, &row_counts)?;
+    // The copy was stored in rollback-journal mode; give the application
+    // back the mode it had. WAL is persistent in the file header and needs
+    // no -wal file once the connection closes cleanly.
+    if entry.journal_mode == "wal" {
+        conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))?;
+    }
+    conn.close().map_err(|(_, e)| Error::from(e))?;
+    std::fs::File::open(&staged)
+        .and_then(|f| f.sync_all())
+        .ctx(format!("cannot sync {}", staged.display()))?;
+    Ok(StagedDb {
+        name: db.name.clone(),
+        staged: entry.path.clone(),
+        live: db.archive_path(),
+        schema_from,
+        schema_to,
+        migrations,
+        check: check.to_string(),
+        row_counts,
+    })
+}

@@ -1,0 +1,306 @@
+//! Step 7: put staged files in place of live ones.
+//!
+//! Two ways, both expressed as a [`Journal`] of moves:
+//! - Whole directory: when the data directory holds nothing but the declared
+//!   databases (and their `-wal`/`-shm`/`-journal` files), the staging
+//!   directory and the data directory are exchanged with one
+//!   `renameat2(RENAME_EXCHANGE)`, and the old tree is then renamed to
+//!   `<data_dir>.pre-restore-<ts>`. The live data flips in one step.
+//! - Per file: otherwise (the usual case: `backup_dir` defaults to
+//!   `<data_dir>/backups`, and applications keep other files beside their
+//!   databases). Each declared database's files move aside into the
+//!   pre-restore directory, then the staged files move in. Files lifeboat
+//!   does not manage are never moved. The journal makes the set of renames
+//!   all-or-nothing across a crash.
+
+use super::journal::{JOURNAL_VERSION, Journal, Op, State, exists};
+use crate::error::{Error, IoContext, Result};
+use rusqlite::{Connection, OpenFlags};
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The files SQLite keeps for a database at `path`: the database itself,
+/// then its write-ahead log, shared-memory index and rollback journal.
+pub const SIDECARS: [&str; 4] = ["", "-wal", "-shm", "-journal"];
+
+fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// One database to put in place: its file under the staging directory and
+/// its live path under the data directory (both relative).
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub staged: PathBuf,
+    pub live: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// One `renameat2(RENAME_EXCHANGE)` of the staging and data directories.
+    WholeDirectory,
+    /// Per-file renames under the journal.
+    PerFile,
+}
+
+/// Build the journal that swaps `items` from `staging` into `data_dir`,
+/// moving what they replace into `pre_restore` (which must not exist).
+pub fn plan(
+    what: &str,
+    data_dir: &Path,
+    staging: &Path,
+    pre_restore: &Path,
+    items: &[Item],
+    whole: bool,
+) -> Result<(Mode, Journal)> {
+    for item in items {
+        keep_mode(&data_dir.join(&item.live), &staging.join(&item.staged))?;
+    }
+    let mut journal = Journal {
+        journal_version: JOURNAL_VERSION,
+        what: what.to_string(),
+        state: State::Swapping,
+        started_at: chrono::Utc::now(),
+        staging: staging.to_path_buf(),
+        pre_restore: pre_restore.to_path_buf(),
+        ops: Vec::new(),
+    };
+    if whole && whole_directory_possible(data_dir, staging, items) {
+        copy_modes(data_dir, staging)?;
+        journal.ops = vec![
+            Op::Exchange {
+                a: staging.to_path_buf(),
+                b: data_dir.to_path_buf(),
+                a_ino: ino(staging)?,
+            },
+            // After the exchange, `staging` names the old data directory.
+            Op::Rename {
+                from: staging.to_path_buf(),
+                to: pre_restore.to_path_buf(),
+                ino: ino(data_dir)?,
+            },
+        ];
+        return Ok((Mode::WholeDirectory, journal));
+    }
+    crate::fsutil::private_dir(pre_restore)?;
+    for item in items {
+        for suffix in SIDECARS {
+            let live = with_suffix(&data_dir.join(&item.live), suffix);
+            if exists(&live) {
+                journal.ops.push(Op::Rename {
+                    ino: ino(&live)?,
+                    from: live,
+                    to: with_suffix(&pre_restore.join(&item.live), suffix),
+                });
+            }
+        }
+    }
+    for item in items {
+        for suffix in SIDECARS {
+            let staged = with_suffix(&staging.join(&item.staged), suffix);
+            if exists(&staged) {
+                journal.ops.push(Op::Rename {
+                    ino: ino(&staged)?,
+                    from: staged,
+                    to: with_suffix(&data_dir.join(&item.live), suffix),
+                });
+            }
+        }
+    }
+    Ok((Mode::PerFile, journal))
+}
+
+fn ino(p: &Path) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(p)
+        .map(|m| m.ino())
+        .ctx(format!("cannot stat {}", p.display()))
+}
+
+/// The whole-directory exchange is only right when it moves nothing but
+/// managed files: every entry of the data directory must be a declared
+/// database file (or sidecar) or a directory leading to one, the data
+/// directory must not be a mount point, and the filesystem must support the
+/// exchange.
+fn whole_directory_possible(data_dir: &Path, staging: &Path, items: &[Item]) -> bool {
+    if items.iter().any(|i| i.staged != i.live) {
+        return false;
+    }
+    let Ok(meta) = std::fs::symlink_metadata(data_dir) else {
+        return false;
+    };
+    if !meta.is_dir() {
+        return false;
+    }
+    // A mount point cannot be renamed; its files can.
+    use std::os::unix::fs::MetadataExt;
+    let parent_dev = data_dir
+        .parent()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| m.dev());
+    if parent_dev != Some(meta.dev()) {
+        return false;
+    }
+    let mut files = BTreeSet::new();
+    let mut dirs = BTreeSet::new();
+    for item in items {
+        for suffix in SIDECARS {
+            files.insert(with_suffix(&item.live, suffix));
+        }
+        let mut p = item.live.parent();
+        while let Some(d) = p.filter(|d| !d.as_os_str().is_empty()) {
+            dirs.insert(d.to_path_buf());
+            p = d.parent();
+        }
+    }
+    only_managed(data_dir, Path::new(""), &files, &dirs) && exchange_supported(staging)
+}
+
+fn only_managed(
+    root: &Path,
+    rel: &Path,
+    files: &BTreeSet<PathBuf>,
+    dirs: &BTreeSet<PathBuf>,
+) -> bool {
+    let Ok(entries) = std::fs::read_dir(root.join(rel)) else {
+        return false;
+    };
+    for entry in entries {
+        let Ok(entry) = entry else { return false };
+        let child = rel.join(entry.file_name());
+        let Ok(kind) = entry.file_type() else {
+            return false;
+        };
+        let ok = if kind.is_dir() {
+            dirs.contains(&child) && only_managed(root, &child, files, dirs)
+        } else {
+            kind.is_file() && files.contains(&child)
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// Try an exchange of two scratch directories beside `near`.
+fn exchange_supported(near: &Path) -> bool {
+    let a = with_suffix(near, &format!(".xprobe-{}-a", std::process::id()));
+    let b = with_suffix(near, &format!(".xprobe-{}-b", std::process::id()));
+    let ok = std::fs::create_dir(&a).is_ok()
+        && std::fs::create_dir(&b).is_ok()
+        && super::journal::exchange_raw(&a, &b).is_ok();
+    let _ = std::fs::remove_dir(&a);
+    let _ = std::fs::remove_dir(&b);
+    ok
+}
+
+/// The staged tree replaces the data directory itself: give it the data
+/// directory's permissions (and its subdirectories' where they exist), not
+/// the 0700 of a private staging area.
+fn copy_modes(data_dir: &Path, staging: &Path) -> Result<()> {
+    let mode = |p: &Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o7777);
+    if let Ok(m) = mode(data_dir) {
+        std::fs::set_permissions(staging, std::fs::Permissions::from_mode(m))
+            .ctx(format!("cannot set permissions on {}", staging.display()))?;
+    }
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(staging.join(&rel)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let child = rel.join(entry.file_name());
+                if let Ok(m) = mode(&data_dir.join(&child)) {
+                    let _ = std::fs::set_permissions(
+                        staging.join(&child),
+                        std::fs::Permissions::from_mode(m),
+                    );
+                }
+                stack.push(child);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A restored database keeps the permissions of the file it replaces (the
+/// application may rely on group access); staged files are 0600 until then.
+fn keep_mode(live: &Path, staged: &Path) -> Result<()> {
+    match std::fs::metadata(live) {
+        Ok(m) if m.is_file() => std::fs::set_permissions(
+            staged,
+            std::fs::Permissions::from_mode(m.permissions().mode() & 0o7777),
+        )
+        .ctx(format!("cannot set permissions on {}", staged.display())),
+        _ => Ok(()),
+    }
+}
+
+/// Is the database at `path` in use by another process? Probes without
+/// waiting long: the `-shm` file's DMS lock (held by every open WAL
+/// connection), then an exclusive SQLite lock with a short timeout.
+pub fn in_use(path: &Path) -> Option<String> {
+    if !path.is_file() {
+        return None;
+    }
+    if let Some(pid) = shm_holder(&with_suffix(path, "-shm")) {
+        return Some(format!("process {pid} has it open"));
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .ok()?;
+    conn.busy_timeout(Duration::from_millis(500)).ok()?;
+    match conn.execute_batch("BEGIN EXCLUSIVE; ROLLBACK;") {
+        Ok(()) => None,
+        Err(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ) =>
+        {
+            Some("another process holds a lock on it".to_string())
+        }
+        // A damaged database is not "in use"; replacing it is the point.
+        Err(_) => None,
+    }
+}
+
+/// The pid holding a lock on the DMS byte of a `-shm` file, if any.
+fn shm_holder(shm: &Path) -> Option<i32> {
+    use std::os::unix::io::AsRawFd;
+    let file = std::fs::File::open(shm).ok()?;
+    // SAFETY: a zeroed flock is a valid value; F_GETLK only reads our fd.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as _;
+    fl.l_whence = libc::SEEK_SET as _;
+    fl.l_start = 128; // SQLite's "dead man switch" byte in the shm file
+    fl.l_len = 1;
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut fl) };
+    (rc == 0 && fl.l_type != libc::F_UNLCK as libc::c_short).then_some(fl.l_pid)
+}
+
+/// Refuse when any of the live databases is in use.
+pub fn refuse_in_use(dbs: &[(String, PathBuf)]) -> Result<()> {
+    for (name, path) in dbs {
+        if let Some(why) = in_use(path) {
+            return Err(Error::refused(format!(
+                "database `{name}` ({}) is in use: {why}",
+                path.display()
+            ))
+            .with_hint(
+                "stop the application first (a restore under a running application loses its \
+                 writes), or pass --force if you are sure; nothing was changed",
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! `restore --undo`: put the newest pre-restore copy back, through the same
+//! journaled swap as a restore.
+
+use super::journal::{self, exists};
+use super::swap::{self, Item};
+use super::{PRE_RESTORE, new_pre_restore, pre_restore_dirs, sibling, swap_suffix};
+use crate::config::Config;
+use crate::error::{Error, IoContext, Result};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UndoReport {
+    /// The pre-restore directory that was put back.
+    pub restored_from: PathBuf,
+    pub databases: Vec<String>,
+    /// Where the files it replaced are now.
+    pub pre_restore: Option<PathBuf>,
+}
+
+/// Put the newest pre-restore copy back (the caller holds the lock). The
+/// files it replaces are kept in a new pre-restore directory, so an undo can
+/// itself be undone.
+pub fn undo(config: &Config, force: bool) -> Result<UndoReport> {
+    let data_dir = &config.data_dir;
+    let from = pre_restore_dirs(data_dir).pop().ok_or_else(|| {
+        Error::usage(format!(
+            "nothing to undo: there is no {} directory",
+            sibling(data_dir, &format!("{PRE_RESTORE}*")).display()
+        ))
+        .with_hint("a restore onto an empty data directory keeps no previous copy")
+    })?;
+    let mut files = Vec::new();
+    collect_files(&from, Path::new(""), &mut files)?;
+    let mut items = Vec::new();
+    let mut names = Vec::new();
+    for rel in &files {
+        let owner = config.databases.iter().find(|db| {
+            swap::SIDECARS
+                .iter()
+                .any(|s| *rel == swap_suffix(&db.path, s))
+        });
+        let Some(db) = owner else {
+            return Err(Error::refused(format!(
+                "{} holds {}, which is not a declared database file",
+                from.display(),
+                rel.display()
+            ))
+            .with_hint("move it out (lifeboat only puts back the files it moved aside)"));
+        };
+        if !names.contains(&db.name) {
+            names.push(db.name.clone());
+            items.push(Item {
+                staged: db.path.clone(),
+                live: db.path.clone(),
+            });
+        }
+    }
+    if !force {
+        let live: Vec<(String, PathBuf)> = config
+            .databases
+            .iter()
+            .filter(|d| names.contains(&d.name))
+            .map(|d| (d.name.clone(), d.live_path(data_dir)))
+            .collect();
+        swap::refuse_in_use(&live)?;
+    }
+    let pre = new_pre_restore(data_dir);
+    let (_, journal) = swap::plan("undo", data_dir, &from, &pre, &items, false)?;
+    journal.run(&journal::path(data_dir))?;
+    Ok(UndoReport {
+        restored_from: from,
+        databases: names,
+        pre_restore: exists(&pre).then_some(pre),
+    })
+}
+
+fn collect_files(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let dir = root.join(rel);
+    for entry in std::fs::read_dir(&dir).ctx(format!("cannot list {}", dir.display()))? {
+        let entry = entry.ctx(format!("cannot list {}", dir.display()))?;
+        let child = rel.join(entry.file_name());
+        let kind = entry
+            .file_type()
+            .ctx(format!("cannot stat {}", entry.path().display()))?;
+        if kind.is_dir() {
+            collect_files(root, &child, out)?;
+        } else if kind.is_file() {
+            out.push(child);
+        } else {
+            return Err(Error::refused(format!(
+                "{} is not a regular file",
+                entry.path().display()
+            )));
+        }
+    }
+    Ok(())
+}
