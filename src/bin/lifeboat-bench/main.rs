@@ -222,8 +222,17 @@ fn timed(cmd: &mut Command) -> R<Sample> {
             std::io::Error::last_os_error()
         ));
     }
+    if libc::WIFSIGNALED(status) {
+        return Err(format!(
+            "{shown} was killed by signal {}",
+            libc::WTERMSIG(status)
+        ));
+    }
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        return Err(format!("{shown} failed (wait status {status})"));
+        return Err(format!(
+            "{shown} failed (exit code {})",
+            libc::WEXITSTATUS(status)
+        ));
     }
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     Ok(Sample {
