@@ -287,18 +287,21 @@ impl Bench {
     }
 
     fn skip(&mut self, what: &str, tool: &str) {
-        self.skipped
-            .push(format!("{what} (`{tool}` not installed)"));
+        let line = format!("{what} (`{tool}` not installed)");
+        if !self.skipped.contains(&line) {
+            self.skipped.push(line);
+        }
     }
 
     /// The generated database for the configured size, cached.
     fn source_db(&self, size: u64) -> R<PathBuf> {
-        let path = self.work.join(format!("tasks-{size}.db"));
+        let v = taskdb::VERSION;
+        let path = self.work.join(format!("tasks-v{v}-{size}.db"));
         if path.exists() {
             return Ok(path);
         }
         eprintln!("generating a {} task-store database...", human(size));
-        let tmp = self.work.join(format!(".tasks-{size}.db.tmp"));
+        let tmp = self.work.join(format!(".tasks-v{v}-{size}.db.tmp"));
         let _ = std::fs::remove_file(&tmp);
         let t = Instant::now();
         // In a child process: the generator's large page cache would
