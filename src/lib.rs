@@ -13,8 +13,11 @@
 
 pub mod commands;
 pub mod config;
+pub mod drill;
 pub mod error;
 pub mod fsutil;
+pub mod health;
+pub mod human;
 pub mod lock;
 pub mod metrics;
 pub mod migrate;
@@ -26,5 +29,6 @@ pub mod retention;
 pub mod runrecord;
 pub mod snapshot;
 pub mod tag;
+pub mod verify;
 
 pub use error::{Error, Result};

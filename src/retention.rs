@@ -13,9 +13,9 @@
 //! alone. The newest scheduled snapshot and the one just taken are always
 //! kept, and a name that is not a lifeboat tag is never deleted.
 
-use crate::commands::snapshot::pending_pushes;
 use crate::config::{Config, RetentionConfig};
 use crate::error::{Error, Result};
+use crate::remote::pending::pending_pushes;
 use crate::remote::{Remote, RemoteSnapshot};
 use crate::runrecord::{FailedDeletion, RetentionResult, SweepResult};
 use crate::snapshot::archive::Format;

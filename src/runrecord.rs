@@ -193,10 +193,24 @@ impl RunRecord {
         if self.last_success.is_none() {
             self.last_success = previous.and_then(|p| p.last_success.clone());
         }
-        if let (Some(parent), true) = (path.parent(), true) {
-            crate::fsutil::private_dir(parent)?;
+        let written = match path.parent() {
+            Some(parent) => crate::fsutil::private_dir(parent),
+            None => Ok(()),
         }
-        crate::fsutil::write_json_atomic(path, &self)?;
-        Ok(self)
+        .and_then(|()| crate::fsutil::write_json_atomic(path, &self));
+        match (written, outcome) {
+            (Ok(()), _) => Ok(self),
+            (Err(write), Ok(())) => Err(write),
+            // The run's own failure is what the user must see (a full disk
+            // usually explains both); the lost record is added to it.
+            (Err(write), Err(run)) => Err(Error {
+                kind: run.kind,
+                message: format!(
+                    "{}\n  (the run record could not be written either: {})",
+                    run.message, write.message
+                ),
+                hint: run.hint.clone().or(write.hint),
+            }),
+        }
     }
 }

@@ -6,10 +6,14 @@
 
 pub mod demo;
 pub mod doctor;
+pub mod drill;
+pub mod health;
+pub mod list;
 pub mod migrate;
 pub mod prune;
 pub mod restore;
 pub mod snapshot;
+pub mod verify;
 
 use crate::config::{self, Config};
 use crate::error::Result;
@@ -47,6 +51,9 @@ pub struct Global {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Write Prometheus metrics to PATH after the run (overrides [health] metrics_file).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -78,6 +85,14 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Take a manual snapshot now, before a risky operation.
     BackupNow(snapshot::BackupNowArgs),
+    /// Is the backup healthy? Reads only last_run.json and drill.json (exit 0-3).
+    Health(health::HealthArgs),
+    /// List snapshots, local and remote, newest first.
+    List(list::ListArgs),
+    /// Check snapshots end to end: sha256, integrity_check, row counts.
+    Verify(verify::VerifyArgs),
+    /// A real test restore into a scratch directory, timed, recorded in drill.json.
+    Drill(drill::DrillArgs),
     /// Restore a snapshot through staged checks (no tag: list snapshots).
     Restore(restore::RestoreArgs),
     /// Apply the migration ladders to the live databases (after a snapshot).
@@ -93,6 +108,10 @@ pub fn run(global: &Global, command: Command) -> Result<i32> {
         Command::Snapshot(args) => snapshot::run_scheduled(global, args),
         Command::Demo(args) => demo::run(global, args),
         Command::BackupNow(args) => snapshot::run_manual(global, args),
+        Command::Health(args) => health::run(global, args),
+        Command::List(args) => list::run(global, args),
+        Command::Verify(args) => verify::run(global, args),
+        Command::Drill(args) => drill::run(global, args),
         Command::Restore(args) => restore::run(global, args),
         Command::Migrate(args) => migrate::run(global, args),
         Command::Prune(args) => prune::run(global, args),

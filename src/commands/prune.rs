@@ -3,10 +3,10 @@
 //! each snapshot is kept or deleted.
 
 use super::Global;
-use crate::commands::snapshot::pending_pushes;
 use crate::error::{Error, Kind, Result};
 use crate::lock::Lock;
 use crate::remote;
+use crate::remote::pending::pending_pushes;
 use crate::retention::{self, Decision, Plan};
 use crate::runrecord::{RetentionResult, RunRecord, SweepResult};
 

@@ -10,6 +10,7 @@
 pub mod dir;
 pub mod gh;
 pub mod github;
+pub mod pending;
 
 use crate::config::Config;
 use crate::error::Result;

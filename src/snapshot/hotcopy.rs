@@ -252,6 +252,16 @@ fn db_error(name: &str, path: &Path, busy_timeout: Duration, e: rusqlite::Error)
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked)
     );
+    if matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DiskFull)) {
+        // Only the copy is written, so the full disk is the one under backup_dir.
+        return Error::new(
+            crate::error::Kind::Io,
+            format!("database `{name}`: the disk holding the copy is full ({e})"),
+        )
+        .with_hint(
+            "free space on the disk holding backup_dir (or `lifeboat prune`) and run again",
+        );
+    }
     let err = Error::database(format!("database `{name}` ({}): {e}", path.display()));
     if busy {
         err.with_hint(format!(

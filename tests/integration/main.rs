@@ -5,7 +5,9 @@
 mod support;
 
 mod demo;
+mod health;
 mod remote;
 mod restore;
 mod retention;
 mod snapshot;
+mod verify;

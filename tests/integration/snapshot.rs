@@ -638,3 +638,89 @@ fn bad_config_exits_2_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("cannot read config"));
 }
+
+/// A small tmpfs mounted for the test's lifetime (needs root, as in CI).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn full_disk_fails_cleanly_and_is_recorded() {
+    // Too small for the copy; then room for the copy but not the archive.
+    full_disk("768k");
+    full_disk("2600k");
+}
+
+fn full_disk(size: &str) {
+    let app = App::new();
+    let db = app.data_dir().join("big.db");
+    // Random bytes do not compress: neither the copy nor the archive fits.
+    sqlite(
+        &db,
+        "CREATE TABLE b(x BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 32)
+         INSERT INTO b SELECT randomblob(65536) FROM n;",
+    );
+    app.write_config("[[database]]\nname = \"big\"\npath = \"big.db\"\n");
+    let Some(_fs) = Tmpfs::mount(&app.backup_dir(), size) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root and must be able to mount a tmpfs"
+        );
+        eprintln!(
+            "SKIPPED full_disk_fails_cleanly_and_is_recorded: cannot mount a tmpfs (not root?)"
+        );
+        return;
+    };
+    let before = hash(&db);
+    let out = app.run(&["snapshot"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    eprintln!(
+        "backup_dir on a {size} tmpfs: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    assert!(
+        all.contains("full") || all.contains("No space left"),
+        "names the problem: {all}"
+    );
+    assert!(
+        all.contains("hint:") && all.contains("free space"),
+        "names the fix: {all}"
+    );
+    assert!(app.archives().is_empty());
+    let leftovers: Vec<String> = std::fs::read_dir(app.backup_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "last_run.json" && n != "lifeboat.lock")
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "nothing half-written is left: {leftovers:?}"
+    );
+    let record = app.last_run();
+    assert_eq!(record["status"], "failed");
+    assert_eq!(hash(&db), before, "the source is untouched");
+}

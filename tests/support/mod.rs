@@ -4,6 +4,7 @@
 
 pub mod demo;
 pub mod gh;
+pub mod obs;
 pub mod tarball;
 
 use std::path::{Path, PathBuf};

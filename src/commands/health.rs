@@ -1,0 +1,56 @@
+//! `lifeboat health`: a monitoring probe. Reads `last_run.json` and
+//! `drill.json` only; never the network, never the lock, never a write.
+
+use super::Global;
+use crate::drill::DrillRecord;
+use crate::error::Result;
+use crate::health::{self, Found};
+use crate::runrecord::RunRecord;
+
+/// Judge the backups from the last run and the last drill.
+///
+/// Prints a one-line summary, then details. Exit codes follow the
+/// monitoring-plugin convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+#[derive(Debug, clap::Args)]
+pub struct HealthArgs {}
+
+pub fn run(global: &Global, _args: HealthArgs) -> Result<i32> {
+    // A probe must answer in its own terms even when the config is broken:
+    // UNKNOWN (3), not the generic configuration exit code.
+    let config = match global.load_config() {
+        Ok(c) => c,
+        Err(e) => {
+            let summary = format!("LIFEBOAT UNKNOWN - {}", e.message);
+            if global.json {
+                global.print_json(&serde_json::json!({
+                    "status": "UNKNOWN",
+                    "exit_code": 3,
+                    "summary": summary,
+                    "error": e.message,
+                }));
+            } else {
+                println!("{summary}");
+                if let Some(hint) = &e.hint {
+                    println!("hint: {hint}");
+                }
+            }
+            return Ok(health::Status::Unknown.exit_code());
+        }
+    };
+    let record = Found::from_load(RunRecord::load(&config.last_run_path()));
+    let drill = Found::from_load(DrillRecord::load(&config.drill_path()));
+    let remote_configured = config.github.is_some() || config.remote_dir.is_some();
+    let report = health::evaluate(
+        &record,
+        &drill,
+        &config.health,
+        remote_configured,
+        chrono::Utc::now(),
+    );
+    if global.json {
+        global.print_json(&report);
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(report.exit_code)
+}

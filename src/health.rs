@@ -1,0 +1,722 @@
+//! Whether the backups are good, judged from `last_run.json` and
+//! `drill.json` alone: no network, no lock, no writes, so a monitoring probe
+//! can run it every minute against a read-only backup directory.
+//!
+//! [`evaluate`] is a pure function of those two records, the `[health]`
+//! thresholds and the current time; the command only reads the files and
+//! prints the [`Report`]. Statuses and exit codes follow the monitoring-plugin
+//! convention (OK 0, WARNING 1, CRITICAL 2, UNKNOWN 3).
+
+use crate::config::HealthConfig;
+use crate::drill::{DrillRecord, Outcome};
+use crate::human;
+use crate::runrecord::{ErrorRecord, PushStatus, RunRecord, Status as RunStatus};
+use crate::tag::Tag;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Ok,
+    Warning,
+    Critical,
+    Unknown,
+}
+
+impl Status {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Status::Ok => 0,
+            Status::Warning => 1,
+            Status::Critical => 2,
+            Status::Unknown => 3,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Warning => "WARNING",
+            Status::Critical => "CRITICAL",
+            Status::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// What the command found on disk for one record file.
+#[derive(Debug, Clone)]
+pub enum Found<T> {
+    Missing,
+    Unreadable(String),
+    Present(T),
+}
+
+impl<T> Found<T> {
+    pub fn from_load(loaded: crate::Result<Option<T>>) -> Found<T> {
+        match loaded {
+            Ok(Some(t)) => Found::Present(t),
+            Ok(None) => Found::Missing,
+            Err(e) => Found::Unreadable(e.message),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub status: Status,
+    pub message: String,
+}
+
+/// The verdict, and the facts behind it (the `--json` object).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub status: Status,
+    pub exit_code: i32,
+    pub summary: String,
+    pub checked_at: DateTime<Utc>,
+    pub problems: Vec<Problem>,
+    pub last_run: Option<LastRunFacts>,
+    pub last_success: Option<LastSuccessFacts>,
+    pub remote: RemoteFacts,
+    pub retention_failures: Vec<RetentionFailure>,
+    pub drill: DrillFacts,
+    pub thresholds: Thresholds,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LastRunFacts {
+    pub command: String,
+    pub status: RunStatus,
+    pub finished_at: DateTime<Utc>,
+    pub age_secs: i64,
+    pub duration_secs: f64,
+    pub error: Option<ErrorRecord>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LastSuccessFacts {
+    pub tag: Tag,
+    pub finished_at: DateTime<Utc>,
+    pub age_secs: i64,
+    pub archive_bytes: u64,
+    pub pushed: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoteFacts {
+    pub configured: bool,
+    /// The last run's push: `pushed`, `failed`, `skipped`; `None` when the
+    /// last run did not get as far as pushing.
+    pub last_push: Option<PushStatus>,
+    pub remote: Option<String>,
+    pub attempts: Option<u32>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RetentionFailure {
+    /// `local` or `remote`.
+    pub place: &'static str,
+    pub tag: Tag,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillFacts {
+    /// `missing`, `unreadable` or `present`.
+    pub state: &'static str,
+    pub outcome: Option<Outcome>,
+    pub tag: Option<Tag>,
+    pub source: Option<String>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub age_secs: Option<i64>,
+    /// The measured recovery time of the last drill.
+    pub duration_secs: Option<f64>,
+    pub error: Option<String>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_success_age_secs: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Thresholds {
+    pub warn_after_secs: u64,
+    pub critical_after_secs: u64,
+    pub drill_max_age_secs: u64,
+}
+
+/// Judge the records. `remote_configured` says whether the config names a
+/// remote (an unpushed snapshot is only a problem when there is one).
+pub fn evaluate(
+    record: &Found<RunRecord>,
+    drill: &Found<DrillRecord>,
+    cfg: &HealthConfig,
+    remote_configured: bool,
+    now: DateTime<Utc>,
+) -> Report {
+    let age = |t: DateTime<Utc>| (now - t).num_seconds().max(0);
+    let mut problems = Vec::new();
+    let mut problem = |status, message: String| problems.push(Problem { status, message });
+
+    let drill_facts = drill_facts(drill, &age);
+    let mut report = Report {
+        status: Status::Ok,
+        exit_code: 0,
+        summary: String::new(),
+        checked_at: now,
+        problems: vec![],
+        last_run: None,
+        last_success: None,
+        remote: RemoteFacts {
+            configured: remote_configured,
+            last_push: None,
+            remote: None,
+            attempts: None,
+            error: None,
+        },
+        retention_failures: vec![],
+        drill: drill_facts,
+        thresholds: Thresholds {
+            warn_after_secs: cfg.warn_after.as_secs(),
+            critical_after_secs: cfg.critical_after.as_secs(),
+            drill_max_age_secs: cfg.drill_max_age.as_secs(),
+        },
+    };
+
+    let rec = match record {
+        Found::Present(r) => r,
+        Found::Missing => {
+            problem(
+                Status::Unknown,
+                "no last_run.json: lifeboat has not run yet (or backup_dir is wrong)".into(),
+            );
+            return finish(report, problems);
+        }
+        Found::Unreadable(e) => {
+            problem(Status::Unknown, format!("cannot read last_run.json: {e}"));
+            return finish(report, problems);
+        }
+    };
+
+    report.last_run = Some(LastRunFacts {
+        command: rec.command.clone(),
+        status: rec.status,
+        finished_at: rec.finished_at,
+        age_secs: age(rec.finished_at),
+        duration_secs: rec.duration_secs,
+        error: rec.error.clone(),
+    });
+
+    // Freshness of the newest successful snapshot.
+    match &rec.last_success {
+        None => problem(
+            Status::Critical,
+            "no snapshot has ever succeeded".to_string(),
+        ),
+        Some(s) => {
+            let secs = age(s.finished_at);
+            report.last_success = Some(LastSuccessFacts {
+                tag: s.tag,
+                finished_at: s.finished_at,
+                age_secs: secs,
+                archive_bytes: s.archive_bytes,
+                pushed: s.pushed,
+            });
+            let stale = |limit: std::time::Duration, status, word| {
+                (secs as u64 > limit.as_secs()).then(|| {
+                    (
+                        status,
+                        format!(
+                            "last successful snapshot {} is {} old ({word} after {})",
+                            s.tag,
+                            human::age(secs),
+                            human::duration(limit)
+                        ),
+                    )
+                })
+            };
+            if let Some((status, msg)) = stale(cfg.critical_after, Status::Critical, "critical")
+                .or_else(|| stale(cfg.warn_after, Status::Warning, "warning"))
+            {
+                problem(status, msg);
+            }
+        }
+    }
+
+    // The last run itself.
+    if rec.status == RunStatus::Failed {
+        let why = rec
+            .error
+            .as_ref()
+            .map_or("no error recorded".to_string(), |e| e.message.clone());
+        problem(
+            Status::Warning,
+            format!("last run (`{}`) failed: {why}", rec.command),
+        );
+    }
+
+    // Off the machine?
+    if let Some(p) = &rec.push {
+        report.remote.last_push = Some(p.status);
+        report.remote.remote = Some(p.remote.clone());
+        report.remote.attempts = Some(p.attempts);
+        report.remote.error = p.error.as_ref().map(|e| e.message.clone());
+    }
+    let push_failed = rec.push.as_ref().filter(|p| p.status == PushStatus::Failed);
+    if let Some(p) = push_failed {
+        let tag = rec.snapshot.as_ref().map(|s| s.tag.to_string());
+        problem(
+            Status::Warning,
+            format!(
+                "push of {} to {} failed: {}; the snapshot is only on this machine",
+                tag.as_deref().unwrap_or("the snapshot"),
+                p.remote,
+                report
+                    .remote
+                    .error
+                    .as_deref()
+                    .unwrap_or("no error recorded")
+            ),
+        );
+    } else if let Some(s) = rec.last_success.as_ref().filter(|s| !s.pushed)
+        && remote_configured
+    {
+        problem(
+            Status::Warning,
+            format!(
+                "snapshot {} was not pushed: it is only on this machine",
+                s.tag
+            ),
+        );
+    }
+
+    // Retention.
+    if let Some(r) = &rec.retention {
+        for (place, sweep) in [("local", &r.local), ("remote", &r.remote)] {
+            for f in sweep.iter().flat_map(|s| &s.failed) {
+                report.retention_failures.push(RetentionFailure {
+                    place,
+                    tag: f.tag,
+                    error: f.error.clone(),
+                });
+            }
+        }
+        if let Some(first) = report.retention_failures.first() {
+            problem(
+                Status::Warning,
+                format!(
+                    "retention could not delete {} snapshot(s); first: {} ({}): {}",
+                    report.retention_failures.len(),
+                    first.tag,
+                    first.place,
+                    first.error
+                ),
+            );
+        }
+    }
+
+    // Restore drills.
+    let max = cfg.drill_max_age;
+    match (drill, report.drill.last_success_age_secs) {
+        (Found::Unreadable(e), _) => problem(
+            Status::Warning,
+            format!("cannot read drill.json: {e}; no successful restore drill is known"),
+        ),
+        (_, None) => problem(
+            Status::Warning,
+            "no restore drill has ever succeeded (run `lifeboat drill`)".to_string(),
+        ),
+        (_, Some(secs)) if secs as u64 > max.as_secs() => problem(
+            Status::Warning,
+            format!(
+                "last successful restore drill was {} ago (drill_max_age {})",
+                human::age(secs),
+                human::duration(max)
+            ),
+        ),
+        _ => {}
+    }
+
+    finish(report, problems)
+}
+
+fn drill_facts(drill: &Found<DrillRecord>, age: &dyn Fn(DateTime<Utc>) -> i64) -> DrillFacts {
+    let mut f = DrillFacts {
+        state: "missing",
+        outcome: None,
+        tag: None,
+        source: None,
+        finished_at: None,
+        age_secs: None,
+        duration_secs: None,
+        error: None,
+        last_success_at: None,
+        last_success_age_secs: None,
+    };
+    match drill {
+        Found::Missing => {}
+        Found::Unreadable(e) => {
+            f.state = "unreadable";
+            f.error = Some(e.clone());
+        }
+        Found::Present(d) => {
+            f.state = "present";
+            f.outcome = Some(d.outcome);
+            f.tag = d.tag;
+            f.source = Some(d.source.clone());
+            f.finished_at = Some(d.finished_at);
+            f.age_secs = Some(age(d.finished_at));
+            f.duration_secs = Some(d.duration_secs);
+            f.error = d.error.as_ref().map(|e| e.message.clone());
+            f.last_success_at = d.last_success_at;
+            f.last_success_age_secs = d.last_success_at.map(age);
+        }
+    }
+    f
+}
+
+fn finish(mut report: Report, problems: Vec<Problem>) -> Report {
+    report.status = problems
+        .iter()
+        .map(|p| p.status)
+        .max()
+        .unwrap_or(Status::Ok);
+    report.exit_code = report.status.exit_code();
+    let worst = problems.iter().find(|p| p.status == report.status);
+    let snapshot = report.last_success.as_ref().map(|s| {
+        format!(
+            "last snapshot {} {} ago, {}, {}",
+            s.tag,
+            human::age(s.age_secs),
+            match (s.pushed, report.remote.configured) {
+                (true, _) => "pushed",
+                (false, true) => "NOT pushed",
+                (false, false) => "local only (no remote)",
+            },
+            human::bytes(s.archive_bytes)
+        )
+    });
+    let mut summary = format!("LIFEBOAT {} - ", report.status.label());
+    match (worst, snapshot) {
+        (None, Some(snap)) => summary.push_str(&snap),
+        (None, None) => summary.push_str("no problems found"),
+        (Some(p), snap) => {
+            summary.push_str(&p.message);
+            if problems.len() > 1 {
+                summary.push_str(&format!(" (+{} more)", problems.len() - 1));
+            }
+            if let Some(snap) = snap.filter(|_| report.status != Status::Critical) {
+                summary.push_str(&format!("; {snap}"));
+            }
+        }
+    }
+    report.summary = summary;
+    report.problems = problems;
+    report
+}
+
+impl Report {
+    /// The summary line, then one line per problem, then the facts.
+    pub fn render_text(&self) -> String {
+        let mut out = format!("{}\n", self.summary);
+        for p in &self.problems {
+            out.push_str(&format!("{}: {}\n", p.status.label(), p.message));
+        }
+        let at = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        if let Some(r) = &self.last_run {
+            out.push_str(&format!(
+                "last run:      {} {} at {} ({} ago, took {:.1}s)\n",
+                r.command,
+                format!("{:?}", r.status).to_lowercase(),
+                at(r.finished_at),
+                human::age(r.age_secs),
+                r.duration_secs
+            ));
+        }
+        if let Some(s) = &self.last_success {
+            out.push_str(&format!(
+                "last success:  {} at {} ({} ago), {}\n",
+                s.tag,
+                at(s.finished_at),
+                human::age(s.age_secs),
+                human::bytes(s.archive_bytes)
+            ));
+        }
+        let remote = match (&self.remote.remote, self.remote.last_push) {
+            _ if !self.remote.configured => {
+                "none configured: snapshots stay on this machine".to_string()
+            }
+            (Some(r), Some(p)) => format!(
+                "{r}, last push {}{}",
+                format!("{p:?}").to_lowercase(),
+                self.remote
+                    .attempts
+                    .filter(|a| *a > 0)
+                    .map_or(String::new(), |a| format!(" ({a} attempt(s))"))
+            ),
+            _ => "configured; the last run did not push".to_string(),
+        };
+        out.push_str(&format!("remote:        {remote}\n"));
+        let d = &self.drill;
+        let drill = match (d.state, d.outcome, d.finished_at) {
+            ("present", Some(o), Some(t)) => {
+                format!(
+                    "last drill {} at {} ({} ago) of {} from {}, recovery time {:.1}s",
+                    format!("{o:?}").to_lowercase(),
+                    at(t),
+                    human::age(d.age_secs.unwrap_or(0)),
+                    d.tag.map_or("-".to_string(), |t| t.to_string()),
+                    d.source.as_deref().unwrap_or("-"),
+                    d.duration_secs.unwrap_or(0.0)
+                ) + &d
+                    .error
+                    .as_ref()
+                    .filter(|_| o == Outcome::Failed)
+                    .map_or(String::new(), |e| format!(": {e}"))
+            }
+            ("unreadable", ..) => "drill.json unreadable".to_string(),
+            _ => "never run".to_string(),
+        };
+        out.push_str(&format!("drill:         {drill}\n"));
+        out.push_str(&format!(
+            "thresholds:    warn after {}, critical after {}, drill max age {}\n",
+            human::age(self.thresholds.warn_after_secs as i64),
+            human::age(self.thresholds.critical_after_secs as i64),
+            human::age(self.thresholds.drill_max_age_secs as i64)
+        ));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drill;
+    use crate::runrecord::{FailedDeletion, LastSuccess, PushResult, RetentionResult, SweepResult};
+    use chrono::Duration as D;
+    use std::time::Duration;
+
+    fn cfg() -> HealthConfig {
+        HealthConfig {
+            cadence: Duration::from_secs(3600),
+            warn_after: Duration::from_secs(2 * 3600),
+            critical_after: Duration::from_secs(4 * 3600),
+            drill_max_age: Duration::from_secs(7 * 86_400),
+            metrics_file: None,
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-22T12:00:00Z".parse().unwrap()
+    }
+
+    /// A successful snapshot run that finished `mins` minutes ago, pushed.
+    fn ok_run(mins: i64) -> RunRecord {
+        let t = now() - D::minutes(mins);
+        let mut r = RunRecord::start("snapshot", t - D::seconds(2));
+        r.finished_at = t;
+        r.push = Some(PushResult {
+            remote: "dir:/mnt/nas".into(),
+            status: PushStatus::Pushed,
+            attempts: 1,
+            pushed: vec![],
+            error: None,
+        });
+        r.last_success = Some(LastSuccess {
+            tag: Tag::new(t, crate::tag::Kind::Scheduled),
+            finished_at: t,
+            archive_bytes: 3_100_000,
+            pushed: true,
+        });
+        r
+    }
+
+    fn fresh_drill() -> Found<DrillRecord> {
+        Found::Present(drill::sample(drill::Outcome::Success, now() - D::hours(20)))
+    }
+
+    fn eval(record: RunRecord) -> Report {
+        evaluate(&Found::Present(record), &fresh_drill(), &cfg(), true, now())
+    }
+
+    fn assert_status(r: &Report, status: Status, needle: &str) {
+        assert_eq!(r.status, status, "{}", r.render_text());
+        assert_eq!(r.exit_code, status.exit_code());
+        assert!(
+            r.summary
+                .starts_with(&format!("LIFEBOAT {} - ", status.label())),
+            "{}",
+            r.summary
+        );
+        assert!(
+            r.problems.iter().any(|p| p.message.contains(needle)),
+            "no problem mentions {needle:?}: {}",
+            r.render_text()
+        );
+    }
+
+    #[test]
+    fn fresh_pushed_drilled_is_ok() {
+        let r = eval(ok_run(14));
+        assert_eq!(r.status, Status::Ok, "{}", r.render_text());
+        assert!(r.problems.is_empty());
+        let tag = Tag::new(now() - D::minutes(14), crate::tag::Kind::Scheduled);
+        assert_eq!(
+            r.summary,
+            format!("LIFEBOAT OK - last snapshot {tag} 14m ago, pushed, 3.1 MB")
+        );
+        assert_eq!(r.last_success.as_ref().unwrap().age_secs, 14 * 60);
+    }
+
+    #[test]
+    fn age_thresholds() {
+        // Exactly at the threshold is still fine; past it is not.
+        assert_eq!(eval(ok_run(120)).status, Status::Ok);
+        assert_status(&eval(ok_run(121)), Status::Warning, "warning after 2h");
+        assert_eq!(eval(ok_run(240)).status, Status::Warning);
+        assert_status(&eval(ok_run(241)), Status::Critical, "critical after 4h");
+    }
+
+    #[test]
+    fn never_succeeded_is_critical() {
+        let mut r = ok_run(1);
+        r.last_success = None;
+        r.status = RunStatus::Failed;
+        let report = eval(r);
+        assert_status(&report, Status::Critical, "no snapshot has ever succeeded");
+        assert!(report.summary.contains("never") || report.summary.contains("ever"));
+    }
+
+    #[test]
+    fn failed_run_with_fresh_earlier_success_warns() {
+        let mut r = ok_run(30);
+        r.finished_at = now() - D::minutes(1);
+        r.status = RunStatus::Failed;
+        r.push = None;
+        r.error = Some(ErrorRecord {
+            kind: crate::error::Kind::Database,
+            message: "database `tasks`: /d/tasks.db does not exist".into(),
+            hint: None,
+        });
+        let report = eval(r);
+        assert_status(&report, Status::Warning, "does not exist");
+        // The earlier success is still reported.
+        assert!(
+            report.summary.contains("last snapshot"),
+            "{}",
+            report.summary
+        );
+    }
+
+    #[test]
+    fn failed_push_warns() {
+        let mut r = ok_run(5);
+        let p = r.push.as_mut().unwrap();
+        p.status = PushStatus::Failed;
+        p.error = Some(ErrorRecord {
+            kind: crate::error::Kind::RemoteTransient,
+            message: "network unreachable".into(),
+            hint: None,
+        });
+        r.last_success.as_mut().unwrap().pushed = false;
+        let report = eval(r);
+        assert_status(&report, Status::Warning, "only on this machine");
+        assert_eq!(report.problems.len(), 1, "one problem, not two");
+        assert_eq!(report.remote.last_push, Some(PushStatus::Failed));
+        assert_eq!(report.remote.error.as_deref(), Some("network unreachable"));
+    }
+
+    #[test]
+    fn unpushed_snapshot_after_failed_run_warns_only_with_a_remote() {
+        let mut r = ok_run(5);
+        r.push = None;
+        r.last_success.as_mut().unwrap().pushed = false;
+        assert_status(&eval(r.clone()), Status::Warning, "was not pushed");
+        let without_remote = evaluate(&Found::Present(r), &fresh_drill(), &cfg(), false, now());
+        assert_eq!(without_remote.status, Status::Ok);
+        assert!(without_remote.summary.contains("local only"));
+    }
+
+    #[test]
+    fn failed_retention_deletion_warns() {
+        let mut r = ok_run(5);
+        let tag = Tag::parse("snap-20261101T000000Z").unwrap();
+        r.retention = Some(RetentionResult {
+            local: Some(SweepResult::default()),
+            remote: Some(SweepResult {
+                kept: 3,
+                deleted: vec![],
+                failed: vec![FailedDeletion {
+                    tag,
+                    error: "HTTP 503".into(),
+                }],
+            }),
+        });
+        let report = eval(r);
+        assert_status(&report, Status::Warning, "could not delete 1 snapshot");
+        assert_eq!(report.retention_failures[0].place, "remote");
+    }
+
+    #[test]
+    fn drill_rules() {
+        let run = Found::Present(ok_run(5));
+        let check = |drill: Found<DrillRecord>| evaluate(&run, &drill, &cfg(), true, now());
+        assert_status(&check(Found::Missing), Status::Warning, "ever succeeded");
+        assert_status(
+            &check(Found::Unreadable("bad json".into())),
+            Status::Warning,
+            "cannot read drill.json",
+        );
+        let stale = drill::sample(drill::Outcome::Success, now() - D::days(8));
+        assert_status(
+            &check(Found::Present(stale)),
+            Status::Warning,
+            "drill_max_age 7d",
+        );
+        // A failed drill with an earlier success inside drill_max_age is
+        // reported but not a problem by itself.
+        let mut failed = drill::sample(drill::Outcome::Failed, now() - D::hours(1));
+        failed.last_success_at = Some(now() - D::days(2));
+        let report = check(Found::Present(failed.clone()));
+        assert_eq!(report.status, Status::Ok, "{}", report.render_text());
+        assert!(report.render_text().contains("last drill failed"));
+        failed.last_success_at = None;
+        assert_status(
+            &check(Found::Present(failed)),
+            Status::Warning,
+            "ever succeeded",
+        );
+    }
+
+    #[test]
+    fn missing_or_unreadable_record_is_unknown() {
+        for record in [Found::Missing, Found::Unreadable("expected value".into())] {
+            let r = evaluate(&record, &fresh_drill(), &cfg(), true, now());
+            assert_eq!(r.status, Status::Unknown);
+            assert_eq!(r.exit_code, 3);
+            assert!(
+                r.summary.starts_with("LIFEBOAT UNKNOWN - "),
+                "{}",
+                r.summary
+            );
+        }
+    }
+
+    #[test]
+    fn worst_problem_leads_the_summary() {
+        let mut r = ok_run(300);
+        r.push.as_mut().unwrap().status = PushStatus::Failed;
+        let report = evaluate(&Found::Present(r), &Found::Missing, &cfg(), true, now());
+        assert_eq!(report.status, Status::Critical);
+        assert!(
+            report.summary.contains("critical after"),
+            "{}",
+            report.summary
+        );
+        assert!(report.summary.contains("(+2 more)"), "{}", report.summary);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["status"], "CRITICAL");
+        assert_eq!(json["last_success"]["age_secs"], 300 * 60);
+        assert_eq!(json["drill"]["state"], "missing");
+    }
+}
