@@ -169,7 +169,16 @@ fn run(args: Args) -> R<bool> {
         writer: None,
     };
     let load_before = loadavg();
-    b.all()?;
+    let ran = b.all();
+    // Scratch copies, archives and restore leftovers are several times the
+    // database; only the generated databases (the cache) stay.
+    for dir in ["app", "app5", "out"] {
+        let _ = std::fs::remove_dir_all(b.work.join(dir));
+    }
+    for f in ["writer.stop", "writer.stop.ready"] {
+        let _ = std::fs::remove_file(b.work.join(f));
+    }
+    ran?;
     b.notes.push(format!(
         "load average (1/5/15 min) at start: {load_before}; at end: {}",
         loadavg()
