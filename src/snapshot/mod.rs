@@ -9,6 +9,8 @@
 pub mod archive;
 pub mod hotcopy;
 pub mod manifest;
+pub mod pgzip;
+pub mod writeback;
 
 use crate::config::Config;
 use crate::error::{Error, IoContext, Result};
@@ -83,6 +85,7 @@ fn take_in(
 
     let format = config.snapshot.compression;
     let target = config.backup_dir.join(tag.archive_name(format));
+    let packing = std::time::Instant::now();
     let mut writer = ArchiveWriter::create(&target, tag, format, config.snapshot.level)?;
     let written = (|| {
         writer.append_manifest(&manifest)?;
@@ -96,6 +99,8 @@ fn take_in(
         return Err(e);
     }
     let archive_bytes = writer.finish()?;
+    let packed_ms = packing.elapsed().as_millis() as u64;
+    let verifying = std::time::Instant::now();
 
     // Re-read what was written before anyone relies on it: a snapshot that
     // cannot be read back is removed, not pushed.
@@ -106,7 +111,14 @@ fn take_in(
         let _ = std::fs::remove_file(&target);
         return Err(e.context("the archive just written does not read back; it was removed"));
     }
-    tracing::info!(%tag, archive = %target.display(), archive_bytes, "snapshot written and verified");
+    tracing::info!(
+        %tag,
+        archive = %target.display(),
+        archive_bytes,
+        packed_ms,
+        verified_ms = verifying.elapsed().as_millis() as u64,
+        "snapshot written and verified"
+    );
     Ok(Snapshot {
         tag: *tag,
         archive: target,
