@@ -78,47 +78,48 @@ impl Global {
     }
 }
 
+// In the order a user meets them: take, find, restore, check, maintain, set up.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Take a scheduled snapshot, push it, and sweep old ones (the hourly job).
     Snapshot(snapshot::SnapshotArgs),
-    /// Run the whole loop (snapshot, disaster, restore) on a throwaway demo application.
-    Demo(demo::DemoArgs),
     /// Take a manual snapshot now, before a risky operation.
     BackupNow(snapshot::BackupNowArgs),
-    /// Print cron, systemd or launchd jobs for this config and binary.
-    Schedule(schedule::ScheduleArgs),
-    /// Is the backup healthy? Reads only last_run.json and drill.json (exit 0-3).
-    Health(health::HealthArgs),
     /// List snapshots, local and remote, newest first.
     List(list::ListArgs),
+    /// Restore a snapshot through staged checks (no tag: list snapshots).
+    Restore(restore::RestoreArgs),
     /// Check snapshots end to end: sha256, integrity_check, row counts.
     Verify(verify::VerifyArgs),
     /// A real test restore into a scratch directory, timed, recorded in drill.json.
     Drill(drill::DrillArgs),
-    /// Restore a snapshot through staged checks (no tag: list snapshots).
-    Restore(restore::RestoreArgs),
-    /// Apply the migration ladders to the live databases (after a snapshot).
-    Migrate(migrate::MigrateArgs),
+    /// Is the backup healthy? Reads only last_run.json and drill.json (exit 0-3).
+    Health(health::HealthArgs),
     /// Apply the retention policy now (local archives and remote) and show why each snapshot is kept.
     Prune(prune::PruneArgs),
+    /// Apply the migration ladders to the live databases (after a snapshot).
+    Migrate(migrate::MigrateArgs),
     /// Check that the remote is ready (gh, login, repository); --fix creates it.
     Doctor(doctor::DoctorArgs),
+    /// Print cron, systemd or launchd jobs for this config and binary.
+    Schedule(schedule::ScheduleArgs),
+    /// Run the whole loop (snapshot, disaster, restore) on a throwaway demo application.
+    Demo(demo::DemoArgs),
 }
 
 pub fn run(global: &Global, command: Command) -> Result<i32> {
     match command {
         Command::Snapshot(args) => snapshot::run_scheduled(global, args),
-        Command::Demo(args) => demo::run(global, args),
         Command::BackupNow(args) => snapshot::run_manual(global, args),
-        Command::Schedule(args) => schedule::run(global, args),
-        Command::Health(args) => health::run(global, args),
         Command::List(args) => list::run(global, args),
+        Command::Restore(args) => restore::run(global, args),
         Command::Verify(args) => verify::run(global, args),
         Command::Drill(args) => drill::run(global, args),
-        Command::Restore(args) => restore::run(global, args),
-        Command::Migrate(args) => migrate::run(global, args),
+        Command::Health(args) => health::run(global, args),
         Command::Prune(args) => prune::run(global, args),
+        Command::Migrate(args) => migrate::run(global, args),
         Command::Doctor(args) => doctor::run(global, args),
+        Command::Schedule(args) => schedule::run(global, args),
+        Command::Demo(args) => demo::run(global, args),
     }
 }
