@@ -1,7 +1,7 @@
 //! One module per subcommand, each with a clap `Args` struct and a `run`.
 //!
 //! `run` returns the process exit code on success (0, or a monitoring status
-//! for `health`) and an [`Error`] otherwise, which `main` prints and maps to
+//! for `health`) and an [`Error`](crate::Error) otherwise, which `main` prints and maps to
 //! its exit code (2 for config/usage, 1 for a failed run).
 
 pub mod demo;
