@@ -53,6 +53,11 @@ pub struct Journal {
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// Where the new files come from; removed once committed or rolled back.
     pub staging: PathBuf,
+    /// `staging` holds the user's own data (an undo puts a pre-restore copy
+    /// back): after a rollback it is that data again, so only its empty
+    /// directories may be removed, never its files.
+    #[serde(default)]
+    pub staging_is_user_data: bool,
     /// Where the old files go.
     pub pre_restore: PathBuf,
     pub ops: Vec<Op>,
@@ -162,7 +167,9 @@ pub fn rollback(journal: &Journal) -> Result<()> {
 /// After a commit or a rollback: drop the staging area, drop the
 /// pre-restore directory if nothing is in it, remove the journal.
 pub fn finish(journal: &Journal, journal_path: &Path) -> Result<()> {
-    if exists(&journal.staging) {
+    if journal.staging_is_user_data {
+        remove_empty_tree(&journal.staging);
+    } else if exists(&journal.staging) {
         std::fs::remove_dir_all(&journal.staging)
             .ctx(format!("cannot remove {}", journal.staging.display()))?;
     }
@@ -287,6 +294,7 @@ mod tests {
             state: State::Swapping,
             started_at: chrono::Utc::now(),
             staging: dir.join("staging"),
+            staging_is_user_data: false,
             pre_restore: dir.join("pre"),
             ops,
         }

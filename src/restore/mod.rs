@@ -178,7 +178,10 @@ pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
         });
     }
     let result = swap_in(config, opts, &stage, &staging);
-    if result.is_err() {
+    // A journal left behind means even the rollback failed: after a
+    // whole-directory exchange `staging` may then name the old live data, so
+    // nothing is touched and the next run finishes the rollback.
+    if result.is_err() && !exists(&journal::path(&config.data_dir)) {
         drop_staging(&staging, opts.keep_staging);
     }
     let (mode, pre_restore) = result?;

@@ -67,6 +67,7 @@ pub fn plan(
         state: State::Swapping,
         started_at: chrono::Utc::now(),
         staging: staging.to_path_buf(),
+        staging_is_user_data: false,
         pre_restore: pre_restore.to_path_buf(),
         ops: Vec::new(),
     };

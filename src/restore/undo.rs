@@ -65,7 +65,10 @@ pub fn undo(config: &Config, force: bool) -> Result<UndoReport> {
         swap::refuse_in_use(&live)?;
     }
     let pre = new_pre_restore(data_dir);
-    let (_, journal) = swap::plan("undo", data_dir, &from, &pre, &items, false)?;
+    let (_, mut journal) = swap::plan("undo", data_dir, &from, &pre, &items, false)?;
+    // `from` is the data the last restore replaced; if this undo is rolled
+    // back, that data is in `from` again and must survive.
+    journal.staging_is_user_data = true;
     journal.run(&journal::path(data_dir))?;
     Ok(UndoReport {
         restored_from: from,

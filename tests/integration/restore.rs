@@ -827,6 +827,36 @@ fn hostile_archives_are_refused() {
             "is 10737418240 bytes but MANIFEST.json declares",
         ),
         (
+            "GNU long-name header declaring 20 GB (a memory bomb)",
+            Box::new(|_, _, _| {
+                vec![Entry {
+                    name: "././@LongLink".into(),
+                    kind: T::GNULongName,
+                    data: vec![],
+                    link: None,
+                    header_size: Some(20 << 30),
+                }]
+            }),
+            "is a GNU long name of 21474836480 bytes",
+        ),
+        (
+            "PAX extension header",
+            Box::new(|t, m, d| {
+                vec![
+                    Entry::file(&format!("{t}/MANIFEST.json"), m),
+                    Entry {
+                        name: "PaxHeaders/tasks.db".into(),
+                        kind: T::XHeader,
+                        data: format!("30 path={t}/db/tasks.db\n").into_bytes(),
+                        link: None,
+                        header_size: None,
+                    },
+                    Entry::file(&format!("{t}/db/tasks.db"), d),
+                ]
+            }),
+            "PAX extension header",
+        ),
+        (
             "GNU sparse entry expanding to 4 GiB",
             Box::new(|t, m, _| {
                 vec![
@@ -985,6 +1015,39 @@ impl Crash {
             .unwrap_or_else(|| panic!("a mix after recovery:\n{}", text(&out)));
         (out, state)
     }
+}
+
+#[test]
+fn an_undo_killed_mid_swap_keeps_the_data_it_was_putting_back() {
+    use std::os::unix::process::ExitStatusExt;
+    let app = demo_app(4, 200);
+    let db = tasks_db(&app);
+    let tag = snapshot(&app);
+    let snapshotted = demo::dump(&db);
+    // Work done after the snapshot: in no snapshot, only in the live file.
+    demo::exec(&db, "DELETE FROM tasks WHERE id % 3 = 0;");
+    let unsaved = demo::dump(&db);
+    assert_ok(&app.run(&["restore", &tag]));
+    assert_eq!(demo::dump(&db), snapshotted);
+
+    let out = app
+        .cmd(&["restore", "--undo"])
+        .env("LIFEBOAT_TEST_CRASH_AT", "swap")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(9), "{}", text(&out));
+    // The next run rolls the undo back...
+    let out = app.run(&["restore"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(demo::dump(&db), snapshotted);
+    // ...and the unsaved work is still in the pre-restore copy: undo again.
+    assert!(
+        siblings(&app).iter().any(|n| n.contains(".pre-restore-")),
+        "the pre-restore copy survives: {:?}",
+        siblings(&app)
+    );
+    assert_ok(&app.run(&["restore", "--undo"]));
+    assert_eq!(demo::dump(&db), unsaved);
 }
 
 fn kill_at_each_step(whole: bool) {
