@@ -258,7 +258,7 @@ pub fn read(
     let shown = path.display().to_string();
     let broken = |e: io::Error| damaged(&shown, e);
     let mut tar = tar::Archive::new(stream);
-    let mut entries = tar.entries().map_err(broken)?;
+    let mut entries = SafeEntries::new(&mut tar, &shown)?;
     let manifest = first_manifest(&mut entries, &shown, expect_tag)?;
     let total = manifest.total_bytes();
     if total > limits.max_total_bytes {
@@ -279,9 +279,7 @@ pub fn read(
         .iter()
         .map(|d| (format!("{prefix}{}", d.path), d))
         .collect();
-    for entry in entries {
-        let mut entry = entry.map_err(broken)?;
-        let name = entry_name(&entry);
+    while let Some((name, mut entry)) = entries.next_entry()? {
         let kind = entry.header().entry_type();
         if kind != tar::EntryType::Regular {
             let what = match kind {
@@ -357,7 +355,10 @@ pub fn read(
     if let Some(missing) = expected.keys().next() {
         return Err(Error::archive(format!(
             "{shown}: `{missing}` is declared in MANIFEST.json but missing"
-        )));
+        ))
+        .with_hint(
+            "the archive is truncated or was altered; use another snapshot (`lifeboat list`)",
+        ));
     }
     Ok(ReadResult { format, manifest })
 }
@@ -368,7 +369,7 @@ pub fn read_manifest(path: &Path, expect_tag: Option<&Tag>) -> Result<ReadResult
     let (format, stream) = open(path)?;
     let shown = path.display().to_string();
     let mut tar = tar::Archive::new(stream);
-    let mut entries = tar.entries().map_err(|e| damaged(&shown, e))?;
+    let mut entries = SafeEntries::new(&mut tar, &shown)?;
     let manifest = first_manifest(&mut entries, &shown, expect_tag)?;
     Ok(ReadResult { format, manifest })
 }
@@ -380,16 +381,14 @@ fn damaged(shown: &str, e: io::Error) -> Error {
 
 /// The manifest, which must be the first entry, valid, and of the right tag.
 fn first_manifest<R: Read>(
-    entries: &mut tar::Entries<'_, R>,
+    entries: &mut SafeEntries<'_, R>,
     shown: &str,
     expect_tag: Option<&Tag>,
 ) -> Result<Manifest> {
     let broken = |e: io::Error| damaged(shown, e);
-    let mut first = entries
-        .next()
-        .ok_or_else(|| Error::archive(format!("{shown} is empty: no MANIFEST.json")))?
-        .map_err(broken)?;
-    let first_name = entry_name(&first);
+    let (first_name, mut first) = entries
+        .next_entry()?
+        .ok_or_else(|| Error::archive(format!("{shown} is empty: no MANIFEST.json")))?;
     if !first_name.ends_with("/MANIFEST.json")
         || first.header().entry_type() != tar::EntryType::Regular
     {
@@ -414,7 +413,10 @@ fn first_manifest<R: Read>(
         return Err(Error::archive(format!(
             "{shown}: manifest entry `{first_name}` does not match its tag {}",
             manifest.tag
-        )));
+        ))
+        .with_hint(
+            "the archive was not written by lifeboat or was altered; use another snapshot",
+        ));
     }
     if let Some(tag) = expect_tag
         && manifest.tag != *tag
@@ -422,7 +424,10 @@ fn first_manifest<R: Read>(
         return Err(Error::archive(format!(
             "{shown} holds snapshot {}, not {tag}",
             manifest.tag
-        )));
+        ))
+        .with_hint(
+            "the file was renamed or replaced; `lifeboat list` shows what each archive holds",
+        ));
     }
     Ok(manifest)
 }
@@ -470,8 +475,77 @@ fn hostile(archive: &str, entry: &str, why: &str) -> Error {
     )
 }
 
-fn entry_name<R: Read>(entry: &tar::Entry<'_, R>) -> String {
-    String::from_utf8_lossy(&entry.path_bytes()).into_owned()
+/// Longest GNU long name accepted (lifeboat's own are a tag plus a path).
+const MAX_LONG_NAME: u64 = 4096;
+
+/// A tar archive's entries with their names, read in raw mode.
+///
+/// The `tar` crate, left to itself, reads every GNU long-name and PAX
+/// pseudo-entry whole into memory before yielding the next entry: a header
+/// declaring a 20 GB "name" would exhaust memory before any check here ran.
+/// lifeboat's writer only ever emits GNU long names, so those are resolved
+/// here with a bound, and every other extension header is refused.
+struct SafeEntries<'a, R: Read> {
+    inner: tar::Entries<'a, R>,
+    shown: &'a str,
+}
+
+impl<'a, R: Read> SafeEntries<'a, R> {
+    fn new(tar: &'a mut tar::Archive<R>, shown: &'a str) -> Result<Self> {
+        let inner = tar.entries().map_err(|e| damaged(shown, e))?.raw(true);
+        Ok(SafeEntries { inner, shown })
+    }
+
+    fn next_entry(&mut self) -> Result<Option<(String, tar::Entry<'a, R>)>> {
+        let mut long_name: Option<String> = None;
+        loop {
+            let Some(entry) = self.inner.next() else {
+                return match long_name {
+                    Some(name) => Err(hostile(
+                        self.shown,
+                        &name,
+                        "is a long name with no entry after it",
+                    )),
+                    None => Ok(None),
+                };
+            };
+            let mut entry = entry.map_err(|e| damaged(self.shown, e))?;
+            let raw_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            match entry.header().entry_type() {
+                tar::EntryType::GNULongName => {
+                    if long_name.is_some() || entry.size() > MAX_LONG_NAME {
+                        return Err(hostile(
+                            self.shown,
+                            &raw_name,
+                            &format!(
+                                "is a GNU long name of {} bytes (at most {MAX_LONG_NAME})",
+                                entry.size()
+                            ),
+                        ));
+                    }
+                    let mut bytes = Vec::new();
+                    (&mut entry)
+                        .take(MAX_LONG_NAME)
+                        .read_to_end(&mut bytes)
+                        .map_err(|e| damaged(self.shown, e))?;
+                    while bytes.last() == Some(&0) {
+                        bytes.pop();
+                    }
+                    long_name = Some(String::from_utf8_lossy(&bytes).into_owned());
+                }
+                tar::EntryType::GNULongLink
+                | tar::EntryType::XHeader
+                | tar::EntryType::XGlobalHeader => {
+                    return Err(hostile(
+                        self.shown,
+                        &raw_name,
+                        "is a long-link or PAX extension header, which lifeboat never writes",
+                    ));
+                }
+                _ => return Ok(Some((long_name.unwrap_or(raw_name), entry))),
+            }
+        }
+    }
 }
 
 fn create_nofollow(path: &Path) -> Result<File> {

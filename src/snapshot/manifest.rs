@@ -99,6 +99,16 @@ impl Manifest {
                 self.tag.kind()
             )));
         }
+        if self
+            .databases
+            .iter()
+            .try_fold(0u64, |t, d| t.checked_add(d.bytes))
+            .is_none()
+        {
+            return Err(Error::archive(
+                "MANIFEST.json declares database sizes whose total overflows: it is hostile or corrupt",
+            ));
+        }
         let mut names = std::collections::HashSet::new();
         let mut paths = std::collections::HashSet::new();
         for db in &self.databases {
@@ -140,8 +150,13 @@ impl Manifest {
         self.databases.iter().find(|d| d.name == name)
     }
 
+    /// The declared size of all databases. Saturates: a hostile manifest
+    /// must not wrap the total below the size limit ([`Manifest::from_json`]
+    /// refuses such a manifest outright).
     pub fn total_bytes(&self) -> u64 {
-        self.databases.iter().map(|d| d.bytes).sum()
+        self.databases
+            .iter()
+            .fold(0u64, |total, d| total.saturating_add(d.bytes))
     }
 
     /// A short human summary, used as release notes and by `demo`.
@@ -236,6 +251,16 @@ mod tests {
             "{}",
             err.message
         );
+
+        let mut m = sample();
+        let mut second = m.databases[0].clone();
+        second.name = "other".into();
+        second.path = "other.db".into();
+        second.bytes = u64::MAX - m.databases[0].bytes + 1;
+        m.databases.push(second);
+        assert_eq!(m.total_bytes(), u64::MAX, "saturates instead of wrapping");
+        let err = Manifest::from_json(&m.to_json()).unwrap_err();
+        assert!(err.message.contains("overflows"), "{}", err.message);
 
         for bad in ["../etc/passwd", "/abs.db", "a/../b.db", "", "MANIFEST.json"] {
             let mut m = sample();

@@ -724,3 +724,30 @@ fn full_disk(size: &str) {
     assert_eq!(record["status"], "failed");
     assert_eq!(hash(&db), before, "the source is untouched");
 }
+
+#[test]
+fn long_database_paths_round_trip() {
+    // Names past tar's 100-byte field use GNU long-name entries, which the
+    // reader resolves itself (it refuses every other extension header).
+    let app = App::new();
+    let rel = format!("{}/deep.db", ["nested-directory-level"; 6].join("/"));
+    sqlite(
+        &app.data_dir().join(&rel),
+        "CREATE TABLE t(x); INSERT INTO t VALUES (1), (2);",
+    );
+    app.write_config(&format!(
+        "[[database]]\nname = \"deep\"\npath = \"{rel}\"\n"
+    ));
+    let out = app.run(&["snapshot"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let name = &app.archives()[0];
+    let tag = name.trim_end_matches(".tar.gz");
+    assert!(format!("{tag}/{rel}").len() > 100);
+    let out = app.run(&["verify", tag]);
+    assert!(out.status.success(), "{}", text(&out));
+    let dir = untar(&app.backup_dir().join(name), &app.root().join("x"));
+    assert_eq!(
+        std::fs::read(dir.join(tag).join(&rel)).unwrap().len() as u64,
+        std::fs::metadata(app.data_dir().join(&rel)).unwrap().len()
+    );
+}
