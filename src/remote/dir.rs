@@ -7,7 +7,7 @@
 //! is a complete copy. Only names that parse as lifeboat archives are ever
 //! listed or deleted.
 
-use super::{PushOutcome, Remote, RemoteSnapshot};
+use super::{PushFailure, PushOutcome, Remote, RemoteSnapshot};
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::fsutil;
 use crate::snapshot::archive::{Format, hex, sha256_file};
@@ -25,6 +25,48 @@ pub struct DirRemote {
 }
 
 impl DirRemote {
+    /// One push: a verified copy renamed into place.
+    fn copy_in(&self, tag: &Tag, archive: &Path) -> Result<PushOutcome> {
+        let root = self.root(true)?;
+        let source_name = archive.file_name().unwrap_or_default().to_string_lossy();
+        let format = match Tag::from_archive_name(&source_name) {
+            Some((t, format)) if t == *tag => format,
+            _ => {
+                return Err(Error::usage(format!(
+                    "{} is not the archive of {tag}",
+                    archive.display()
+                )));
+            }
+        };
+        let name = tag.archive_name(format);
+        let target = root.join(&name);
+        let tmp = root.join(format!(".{name}.tmp"));
+        // No sidecar may describe bytes other than the archive beside it.
+        let _ = fs::remove_file(sidecar(&target));
+        let digest = copy_verified(archive, &tmp, &target, None, |tmp| {
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(tmp)
+                .map_err(|e| self.write_error(format!("cannot create {}", tmp.display()), e))
+        })?;
+        fsutil::write_atomic(&sidecar(&target), format!("{digest}  {name}\n").as_bytes())?;
+        // A copy in the other format (a changed `compression`) is the same
+        // snapshot; keep exactly one.
+        let other = match format {
+            Format::Gzip => Format::Zstd,
+            Format::Zstd => Format::Gzip,
+        };
+        let stale = root.join(tag.archive_name(other));
+        if fs::symlink_metadata(&stale).is_ok() {
+            let _ = fs::remove_file(sidecar(&stale));
+            let _ = fs::remove_file(&stale);
+        }
+        tracing::info!(%tag, remote = %self.describe(), "archive copied and verified");
+        Ok(PushOutcome { attempts: 1 })
+    }
+
     pub fn new(root: PathBuf) -> DirRemote {
         DirRemote { root }
     }
@@ -180,45 +222,11 @@ impl Remote for DirRemote {
         format!("dir:{}", self.root.display())
     }
 
-    fn push(&self, tag: &Tag, archive: &Path, _notes: &str) -> Result<PushOutcome> {
-        let root = self.root(true)?;
-        let source_name = archive.file_name().unwrap_or_default().to_string_lossy();
-        let format = match Tag::from_archive_name(&source_name) {
-            Some((t, format)) if t == *tag => format,
-            _ => {
-                return Err(Error::usage(format!(
-                    "{} is not the archive of {tag}",
-                    archive.display()
-                )));
-            }
-        };
-        let name = tag.archive_name(format);
-        let target = root.join(&name);
-        let tmp = root.join(format!(".{name}.tmp"));
-        // No sidecar may describe bytes other than the archive beside it.
-        let _ = fs::remove_file(sidecar(&target));
-        let digest = copy_verified(archive, &tmp, &target, None, |tmp| {
-            fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(tmp)
-                .map_err(|e| self.write_error(format!("cannot create {}", tmp.display()), e))
-        })?;
-        fsutil::write_atomic(&sidecar(&target), format!("{digest}  {name}\n").as_bytes())?;
-        // A copy in the other format (a changed `compression`) is the same
-        // snapshot; keep exactly one.
-        let other = match format {
-            Format::Gzip => Format::Zstd,
-            Format::Zstd => Format::Gzip,
-        };
-        let stale = root.join(tag.archive_name(other));
-        if fs::symlink_metadata(&stale).is_ok() {
-            let _ = fs::remove_file(sidecar(&stale));
-            let _ = fs::remove_file(&stale);
-        }
-        tracing::info!(%tag, remote = %self.describe(), "archive copied and verified");
-        Ok(PushOutcome { attempts: 1 })
+    fn push(&self, tag: &Tag, archive: &Path, _notes: &str) -> Result<PushOutcome, PushFailure> {
+        // A local copy is one attempt: retrying a full or missing disk
+        // within the same run would not help.
+        self.copy_in(tag, archive)
+            .map_err(|error| PushFailure { error, attempts: 1 })
     }
 
     fn list(&self) -> Result<Vec<RemoteSnapshot>> {
@@ -414,7 +422,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind, Kind::RemotePermanent);
         assert!(err.message.contains("does not exist"), "{err}");
-        assert!(err.hint.unwrap().contains("mounted"));
+        assert!(err.hint.as_ref().unwrap().contains("mounted"));
         assert!(!mnt.path().join("usb").exists(), "nothing created");
         assert!(
             remote
@@ -462,7 +470,7 @@ mod tests {
             .unwrap_err();
         fs::set_permissions(root.path(), fs::Permissions::from_mode(0o700)).unwrap();
         assert!(err.message.contains("cannot create"), "{err}");
-        assert!(err.hint.unwrap().contains("not writable"));
+        assert!(err.hint.as_ref().unwrap().contains("not writable"));
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //!   download into a temporary directory, verify, then rename.
 
 use super::gh::{Class, Failure, Gh};
-use super::{PushOutcome, Remote, RemoteSnapshot};
+use super::{PushFailure, PushOutcome, Remote, RemoteSnapshot};
 use crate::config::GithubConfig;
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::tag::Tag;
@@ -94,8 +94,13 @@ impl GithubRemote {
     }
 
     /// Run `f` until it succeeds, fails permanently, or `attempts` are used
-    /// up; the wait doubles from `backoff`. Returns the attempts used.
-    fn retrying<T>(&self, what: &str, mut f: impl FnMut() -> Result<T>) -> Result<(T, u32)> {
+    /// up; the wait doubles from `backoff`. Returns the attempts used, on
+    /// failure too.
+    fn retrying<T>(
+        &self,
+        what: &str,
+        mut f: impl FnMut() -> Result<T>,
+    ) -> std::result::Result<(T, u32), (Error, u32)> {
         let attempts = self.config.attempts.max(1);
         let mut delay = self.config.backoff;
         let mut attempt = 1;
@@ -109,9 +114,10 @@ impl GithubRemote {
                     attempt += 1;
                 }
                 Err(e) if e.kind == Kind::RemoteTransient => {
-                    return Err(e.context(format!("{what}: gave up after {attempt} attempt(s)")));
+                    let e = e.context(format!("{what}: gave up after {attempt} attempt(s)"));
+                    return Err((e, attempt));
                 }
-                Err(e) => return Err(e.context(what)),
+                Err(e) => return Err((e.context(what), attempt)),
             }
         }
     }
@@ -434,7 +440,7 @@ impl Remote for GithubRemote {
         format!("github:{}", self.config.repo)
     }
 
-    fn push(&self, tag: &Tag, archive: &Path, notes: &str) -> Result<PushOutcome> {
+    fn push(&self, tag: &Tag, archive: &Path, notes: &str) -> Result<PushOutcome, PushFailure> {
         let size = std::fs::metadata(archive)
             .ctx(format!("cannot read {}", archive.display()))?
             .len();
@@ -445,7 +451,8 @@ impl Remote for GithubRemote {
                     "cannot push {tag}: the archive is {size} bytes and GitHub release assets must be under 2 GiB"
                 ),
             )
-            .with_hint("use [snapshot] compression = \"zstd\" with a higher level, or a [remote.dir] remote"));
+            .with_hint("use [snapshot] compression = \"zstd\" with a higher level, or a [remote.dir] remote")
+            .into());
         }
         let name = archive
             .file_name()
@@ -457,7 +464,8 @@ impl Remote for GithubRemote {
             return Err(Error::usage(format!(
                 "cannot push {}: its name is not `{tag}.tar.gz` or `{tag}.tar.zst`",
                 archive.display()
-            )));
+            ))
+            .into());
         }
         let local = Local {
             tag,
@@ -470,13 +478,17 @@ impl Remote for GithubRemote {
             sha256: crate::snapshot::archive::sha256_file(archive)?,
         };
         let what = format!("push {tag} to {}", self.describe());
-        let ((), attempts) = self.retrying(&what, || self.push_once(&local, notes))?;
+        let ((), attempts) = self
+            .retrying(&what, || self.push_once(&local, notes))
+            .map_err(|(error, attempts)| PushFailure { error, attempts })?;
         Ok(PushOutcome { attempts })
     }
 
     fn list(&self) -> Result<Vec<RemoteSnapshot>> {
         let what = format!("list {}", self.describe());
-        let (releases, _) = self.retrying(&what, || self.releases())?;
+        let (releases, _) = self
+            .retrying(&what, || self.releases())
+            .map_err(|(e, _)| e)?;
         Ok(snapshots(releases))
     }
 
@@ -496,7 +508,9 @@ impl Remote for GithubRemote {
             )
             .with_hint("the next `lifeboat snapshot` finishes it; or restore another snapshot"));
         }
-        let (path, _) = self.retrying(&what, || self.download_once(snap, dest_dir))?;
+        let (path, _) = self
+            .retrying(&what, || self.download_once(snap, dest_dir))
+            .map_err(|(e, _)| e)?;
         Ok(path)
     }
 
@@ -504,7 +518,9 @@ impl Remote for GithubRemote {
         // Only lifeboat tags reach gh here: the argument is a parsed `Tag`,
         // and `list` drops every release whose name does not parse as one.
         let what = format!("delete {tag} from {}", self.describe());
-        self.retrying(&what, || self.delete_once(tag)).map(|_| ())
+        self.retrying(&what, || self.delete_once(tag))
+            .map(|_| ())
+            .map_err(|(e, _)| e)
     }
 }
 

@@ -36,6 +36,34 @@ pub struct PushOutcome {
     pub attempts: u32,
 }
 
+/// A failed push and the attempts it used (0 when it was refused before
+/// the first one), so that `last_run.json` and the metrics can say how hard
+/// lifeboat tried. Dereferences to the error.
+#[derive(Debug)]
+pub struct PushFailure {
+    pub error: crate::Error,
+    pub attempts: u32,
+}
+
+impl From<crate::Error> for PushFailure {
+    fn from(error: crate::Error) -> Self {
+        PushFailure { error, attempts: 0 }
+    }
+}
+
+impl std::ops::Deref for PushFailure {
+    type Target = crate::Error;
+    fn deref(&self) -> &crate::Error {
+        &self.error
+    }
+}
+
+impl std::fmt::Display for PushFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
 pub trait Remote {
     /// A short description for messages and records: `github:owner/name`.
     fn describe(&self) -> String;
@@ -43,7 +71,7 @@ pub trait Remote {
     /// Upload `archive` as the snapshot `tag`. Must converge when an earlier
     /// attempt left a partial result, and confirm the upload before
     /// returning. `notes` is a short human summary of the manifest.
-    fn push(&self, tag: &Tag, archive: &Path, notes: &str) -> Result<PushOutcome>;
+    fn push(&self, tag: &Tag, archive: &Path, notes: &str) -> Result<PushOutcome, PushFailure>;
 
     /// Every lifeboat snapshot on the remote (foreign names are ignored).
     fn list(&self) -> Result<Vec<RemoteSnapshot>>;

@@ -69,10 +69,11 @@ pub fn push_pending(config: &Config, remote: &dyn Remote, snap: &Snapshot) -> Pu
                 let _ = crate::fsutil::sync_dir(&config.backup_dir);
                 tracing::info!(%tag, remote = %result.remote, attempts = outcome.attempts, "snapshot pushed");
             }
-            Err(e) => {
-                tracing::error!(%tag, remote = %result.remote, error = %e.message, "push failed");
+            Err(failure) => {
+                tracing::error!(%tag, remote = %result.remote, attempts = failure.attempts, error = %failure.message, "push failed");
                 result.status = PushStatus::Failed;
-                result.error = Some((&e).into());
+                result.attempts = failure.attempts;
+                result.error = Some((&failure.error).into());
                 break;
             }
         }
