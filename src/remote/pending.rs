@@ -18,6 +18,17 @@ fn marker(backup_dir: &Path, tag: &Tag) -> PathBuf {
     backup_dir.join(format!("{tag}{PENDING_SUFFIX}"))
 }
 
+/// Queue `tag` for pushing (durably).
+pub fn mark(backup_dir: &Path, tag: &Tag) -> crate::Result<()> {
+    crate::fsutil::write_atomic(&marker(backup_dir, tag), b"")
+}
+
+/// Take `tag` off the queue: pushed, or its archive never came to be.
+pub fn clear(backup_dir: &Path, tag: &Tag) {
+    let _ = std::fs::remove_file(marker(backup_dir, tag));
+    let _ = crate::fsutil::sync_dir(backup_dir);
+}
+
 /// Tags whose push has not been confirmed, oldest first.
 pub fn pending_pushes(backup_dir: &Path) -> Vec<Tag> {
     let mut tags: Vec<Tag> = std::fs::read_dir(backup_dir)
@@ -43,17 +54,23 @@ pub fn push_pending(config: &Config, remote: &dyn Remote, snap: &Snapshot) -> Pu
         pushed: vec![],
         error: None,
     };
-    if let Err(e) = crate::fsutil::write_atomic(&marker(&config.backup_dir, &snap.tag), b"") {
-        result.status = PushStatus::Failed;
-        result.error = Some((&e).into());
-        return result;
-    }
-    let local = snapshot::list_local(&config.backup_dir).unwrap_or_default();
+    // `snapshot::take` queued the snapshot before its archive existed; a
+    // listing that fails must not be mistaken for "every archive is gone".
+    let local = match mark(&config.backup_dir, &snap.tag)
+        .and_then(|()| snapshot::list_local(&config.backup_dir))
+    {
+        Ok(local) => local,
+        Err(e) => {
+            result.status = PushStatus::Failed;
+            result.error = Some((&e).into());
+            return result;
+        }
+    };
     for tag in pending_pushes(&config.backup_dir) {
         let Some((_, archive)) = local.iter().find(|(t, _)| *t == tag) else {
             // The archive is gone (removed by hand): nothing left to push.
             tracing::warn!(%tag, "pending push has no local archive; dropping it");
-            let _ = std::fs::remove_file(marker(&config.backup_dir, &tag));
+            clear(&config.backup_dir, &tag);
             continue;
         };
         let notes = if tag == snap.tag {
@@ -65,8 +82,7 @@ pub fn push_pending(config: &Config, remote: &dyn Remote, snap: &Snapshot) -> Pu
             Ok(outcome) => {
                 result.attempts = outcome.attempts;
                 result.pushed.push(tag);
-                let _ = std::fs::remove_file(marker(&config.backup_dir, &tag));
-                let _ = crate::fsutil::sync_dir(&config.backup_dir);
+                clear(&config.backup_dir, &tag);
                 tracing::info!(%tag, remote = %result.remote, attempts = outcome.attempts, "snapshot pushed");
             }
             Err(failure) => {

@@ -50,9 +50,19 @@ pub fn take(
         hotcopy::check_source(&db.name, &db.live_path(&config.data_dir))?;
     }
     let tag = unique_tag(&config.backup_dir, kind);
+    // With a remote, the snapshot is queued for pushing before its archive
+    // can exist under its final name: a crash at any later moment leaves the
+    // marker, and retention never deletes a queued archive that was not pushed.
+    let queued = config.github.is_some() || config.remote_dir.is_some();
+    if queued {
+        crate::remote::pending::mark(&config.backup_dir, &tag)?;
+    }
     let staging = config.backup_dir.join(format!("{STAGING_PREFIX}{tag}"));
     let result = take_in(config, &tag, reason, &staging, progress);
     let _ = std::fs::remove_dir_all(&staging);
+    if result.is_err() && queued {
+        crate::remote::pending::clear(&config.backup_dir, &tag);
+    }
     result
 }
 

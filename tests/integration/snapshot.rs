@@ -751,3 +751,50 @@ fn long_database_paths_round_trip() {
         std::fs::metadata(app.data_dir().join(&rel)).unwrap().len()
     );
 }
+
+#[test]
+fn sigkill_never_leaves_an_archive_that_is_neither_pushed_nor_queued() {
+    let app = App::new();
+    let db = app.data_dir().join("big.db");
+    bank_db(&db, "wal", 16);
+    let remote = app.root().join("offsite");
+    // Every tier 0 but manual: retention keeps everything, so only the push
+    // queue is under test.
+    app.write_config(&format!(
+        "[[database]]\nname = \"big\"\npath = \"big.db\"\n[remote.dir]\npath = \"{}\"\n\
+         [retention]\nhourly = 0\ndaily = 0\nweekly = 0\nmonthly = 0\nyearly = 0\nmanual = 0\n",
+        remote.display()
+    ));
+    let on_remote = |name: &str| remote.join(name).exists();
+    let queued = |name: &str| {
+        let tag = name.trim_end_matches(".tar.gz");
+        app.backup_dir()
+            .join(format!("{tag}.pending-push"))
+            .exists()
+    };
+    let mut delay_ms = 0u64;
+    for _ in 0..10 {
+        let mut child = app
+            .cmd(&["snapshot"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        delay_ms += 45;
+        for name in app.archives() {
+            assert!(
+                on_remote(&name) || queued(&name),
+                "{name} is neither on the remote nor queued for a push (after a kill at ~{delay_ms} ms)"
+            );
+        }
+    }
+    let out = app.run(&["snapshot"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for name in app.archives() {
+        assert!(on_remote(&name), "{name} was not pushed by the next run");
+        assert!(!queued(&name), "{name} is still queued after its push");
+    }
+}
