@@ -230,10 +230,14 @@ impl GithubRemote {
                 Err(f) => return Err(self.fail(&format!("delete duplicate draft of {tag}"), &f)),
             }
         }
+        // The same rule as `confirm`: name and size, and the digest when the
+        // API gives one. Re-uploading an asset that is already there is not
+        // harmless: `upload --clobber` deletes it before uploading, so a
+        // failed upload would leave a published release with no archive.
         let complete = keep.assets.iter().any(|a| {
             a.name == local.name
                 && a.size == local.size
-                && a.sha256().as_deref() == Some(&local.sha256)
+                && a.sha256().is_none_or(|remote| remote == local.sha256)
         });
         if !complete {
             let upload = self.gh.run_in(
