@@ -85,8 +85,7 @@ impl Gh {
         if let Some(dir) = dir {
             cmd.current_dir(dir);
         }
-        let mut child = cmd
-            .args(args)
+        cmd.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -94,9 +93,20 @@ impl Gh {
             .env("NO_COLOR", "1")
             .env("GH_NO_UPDATE_NOTIFIER", "1")
             .env("GH_SPINNER_DISABLED", "1")
-            .process_group(0)
-            .spawn()
-            .map_err(Failure::Spawn)?;
+            .process_group(0);
+        // "Text file busy": the binary is still open for writing somewhere
+        // (a package upgrade replacing gh, or a process forked while it was
+        // written). It passes within moments; anything else is final.
+        let mut busy_waits = 0;
+        let mut child = loop {
+            match cmd.spawn() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && busy_waits < 50 => {
+                    busy_waits += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => break other.map_err(Failure::Spawn)?,
+            }
+        };
         let stdout = drain(child.stdout.take());
         let stderr = drain(child.stderr.take());
         let deadline = started + self.timeout;
@@ -283,7 +293,12 @@ pub fn classify(code: i32, stderr: &str) -> Class {
     if code == 4 || is_auth(t) {
         return Class::Permanent;
     }
-    if lower.contains("rate limit")
+    let words = without_names(t);
+    let eof = words
+        .split_whitespace()
+        .any(|w| w.trim_matches(|c: char| !c.is_ascii_alphanumeric()) == "eof");
+    if words.contains("rate limit")
+        || eof
         || t.contains("HTTP 429")
         || t.contains("status code: 429")
         || t.contains("Too Many Requests")
@@ -294,7 +309,6 @@ pub fn classify(code: i32, stderr: &str) -> Class {
             "connection reset",
             "connection refused",
             "broken pipe",
-            "eof",
             "timeout",
             "tls handshake",
             "dial tcp",
@@ -302,7 +316,7 @@ pub fn classify(code: i32, stderr: &str) -> Class {
             "network is unreachable",
         ]
         .iter()
-        .any(|n| lower.contains(n))
+        .any(|n| words.contains(n))
     {
         return Class::Transient;
     }
@@ -325,6 +339,28 @@ pub fn classify(code: i32, stderr: &str) -> Class {
     Class::Transient
 }
 
+/// gh's stderr, lowercased, without the names users choose: URLs and
+/// `owner/repo` words and anything in single quotes. A network keyword must
+/// not match inside a name (`geoffrey/backups` contains "eof", a repository
+/// may be called `timeout-tracker`).
+fn without_names(t: &str) -> String {
+    let mut unquoted = String::with_capacity(t.len());
+    let mut quoted = false;
+    for c in t.chars() {
+        if c == '\'' {
+            quoted = !quoted;
+        } else if !quoted {
+            unquoted.push(c);
+        }
+    }
+    unquoted
+        .split_whitespace()
+        .filter(|w| !w.contains('/'))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase()
+}
+
 /// `HTTP 5xx`, `(HTTP 5xx)` or `status code: 5xx` anywhere in the text.
 fn has_5xx(text: &str) -> bool {
     ["HTTP 5", "status code: 5"].iter().any(|prefix| {
@@ -338,6 +374,37 @@ fn has_5xx(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_never_match_network_keywords() {
+        // Owners and repositories whose names contain "eof" or "timeout".
+        assert_eq!(
+            classify(
+                1,
+                "GraphQL: Could not resolve to a Repository with the name 'geoffrey/b'. (repository)"
+            ),
+            Class::Permanent
+        );
+        assert_eq!(
+            classify(
+                1,
+                "HTTP 404: Not Found (https://api.github.com/repos/cleofas/timeout-x/releases/tags/snap-20261122T014500Z)"
+            ),
+            Class::NotFound404
+        );
+        // The keywords themselves still count, next to a URL.
+        assert_eq!(
+            classify(
+                1,
+                "Post \"https://uploads.github.com/repos/geoffrey/b/releases/1/assets\": unexpected EOF"
+            ),
+            Class::Transient
+        );
+        assert_eq!(
+            classify(1, "read tcp 127.0.0.1:1->127.0.0.1:2: i/o timeout"),
+            Class::Transient
+        );
+    }
 
     #[test]
     fn classifies_observed_texts() {
