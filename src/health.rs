@@ -243,7 +243,8 @@ pub fn evaluate(
         }
     }
 
-    // The last run itself.
+    // The last run itself, and the last backup run when another command
+    // (prune, restore) ran since.
     if rec.status == RunStatus::Failed {
         let why = rec
             .error
@@ -252,6 +253,22 @@ pub fn evaluate(
         problem(
             Status::Warning,
             format!("last run (`{}`) failed: {why}", rec.command),
+        );
+    }
+    if let Some(b) = rec.last_backup.as_ref().filter(|b| {
+        b.status == RunStatus::Failed && !crate::runrecord::is_backup_command(&rec.command)
+    }) {
+        let why = b
+            .error
+            .as_ref()
+            .map_or("no error recorded".to_string(), |e| e.message.clone());
+        problem(
+            Status::Warning,
+            format!(
+                "last backup run (`{}`, {} ago) failed: {why}",
+                b.command,
+                human::age(age(b.finished_at))
+            ),
         );
     }
 
@@ -606,6 +623,26 @@ mod tests {
             "{}",
             report.summary
         );
+    }
+
+    #[test]
+    fn a_successful_prune_does_not_hide_a_failed_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("last_run.json");
+        let earlier = ok_run(30);
+        let failure = crate::Error::database("database `tasks`: /d/tasks.db does not exist");
+        let failed = RunRecord::start("snapshot", now() - D::minutes(2))
+            .finish(Err(&failure), Some(&earlier), &path)
+            .unwrap();
+        let prune = RunRecord::start("prune", now() - D::minutes(1))
+            .finish(Ok(()), Some(&failed), &path)
+            .unwrap();
+        assert_eq!(prune.status, RunStatus::Success);
+        // Evaluated at the fixed test clock: the carried-forward success is
+        // fresh then, so the warning comes from the failed backup alone.
+        let report = eval(prune);
+        assert_status(&report, Status::Warning, "last backup run (`snapshot`");
+        assert!(report.render_text().contains("does not exist"));
     }
 
     #[test]

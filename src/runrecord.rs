@@ -41,6 +41,26 @@ pub struct RunRecord {
     /// The newest successful snapshot, carried forward across failed runs.
     #[serde(default)]
     pub last_success: Option<LastSuccess>,
+    /// The newest snapshot run (`snapshot`/`backup-now`) and how it ended,
+    /// carried forward by other commands: a successful `prune` must not hide
+    /// that the last backup failed.
+    #[serde(default)]
+    pub last_backup: Option<BackupOutcome>,
+}
+
+/// Whether the newest snapshot run succeeded, and why not.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupOutcome {
+    pub command: String,
+    pub status: Status,
+    pub finished_at: DateTime<Utc>,
+    #[serde(default)]
+    pub error: Option<ErrorRecord>,
+}
+
+/// The commands whose runs are backups.
+pub fn is_backup_command(command: &str) -> bool {
+    matches!(command, "snapshot" | "backup-now")
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -151,6 +171,7 @@ impl RunRecord {
             push: None,
             retention: None,
             last_success: None,
+            last_backup: None,
         }
     }
 
@@ -193,6 +214,16 @@ impl RunRecord {
         if self.last_success.is_none() {
             self.last_success = previous.and_then(|p| p.last_success.clone());
         }
+        self.last_backup = if is_backup_command(&self.command) {
+            Some(BackupOutcome {
+                command: self.command.clone(),
+                status: self.status,
+                finished_at: self.finished_at,
+                error: self.error.clone(),
+            })
+        } else {
+            previous.and_then(|p| p.last_backup.clone())
+        };
         let written = match path.parent() {
             Some(parent) => crate::fsutil::private_dir(parent),
             None => Ok(()),
