@@ -118,6 +118,15 @@ pub fn render(scheduler: Scheduler, ctx: &Context) -> Result<Vec<Rendered>> {
             )));
         }
     }
+    if let Some((key, _)) = ctx
+        .environment
+        .iter()
+        .find(|(k, v)| [k, v].iter().any(|s| s.contains('\n') || s.contains('\r')))
+    {
+        return Err(Error::usage(format!(
+            "the environment variable {key} contains a newline, which cannot be written into a job definition"
+        )));
+    }
     let mut paths: Vec<&Path> = vec![&ctx.lifeboat, &ctx.config, &ctx.home, &ctx.log_file];
     paths.extend(ctx.read_write.iter().map(PathBuf::as_path));
     for p in paths {
@@ -256,9 +265,18 @@ fn fill(text: &str, template_path: &str, scheduler: Scheduler, ctx: &Context) ->
                 _ => unreachable!("unknown placeholder {name}"),
             }
         };
+        // systemd expands `$VAR` in command lines (even inside quotes), so
+        // a `$` in a path there must be written `$$`; elsewhere it is literal.
+        let command_line = scheduler == Scheduler::Systemd && line.starts_with("ExecStart");
         for name in PLACEHOLDERS {
             if line.contains(name) {
-                line = line.replace(name, &value(name));
+                let v = value(name);
+                let v = if command_line {
+                    v.replace('$', "$$")
+                } else {
+                    v
+                };
+                line = line.replace(name, &v);
             }
         }
         out.push_str(&line);
@@ -400,6 +418,23 @@ mod tests {
             assert!(used.contains(p), "{p} is used by no template");
         }
         assert_eq!(placeholders_in("a@system-service @USER@ x"), ["@USER@"]);
+    }
+
+    #[test]
+    fn systemd_command_lines_escape_dollar_and_env_newlines_are_refused() {
+        let mut c = ctx(false);
+        c.config = PathBuf::from("/srv/$HOME/lifeboat.toml");
+        let files = render(Scheduler::Systemd, &c).unwrap();
+        let svc = &files[0].content;
+        assert!(
+            svc.contains("--config \"/srv/$$HOME/lifeboat.toml\""),
+            "{svc}"
+        );
+        let mut c = ctx(false);
+        c.environment
+            .push(("GH_CONFIG_DIR".into(), "/x\nExecStartPre=/bin/evil".into()));
+        let err = render(Scheduler::Systemd, &c).unwrap_err();
+        assert!(err.message.contains("GH_CONFIG_DIR"), "{}", err.message);
     }
 
     #[test]

@@ -193,7 +193,11 @@ fn push_gives_up_after_attempts_and_next_run_pushes() {
         assert_eq!(emu.count("release_list"), 3, "{}: 3 attempts", gh.version);
         assert_eq!(app.last_run()["push"]["status"], "failed");
         assert_eq!(app.last_run()["push"]["error"]["kind"], "remote_transient");
-        assert_eq!(app.last_run()["push"]["attempts"], 3, "the record says how hard it tried");
+        assert_eq!(
+            app.last_run()["push"]["attempts"],
+            3,
+            "the record says how hard it tried"
+        );
         let first = tag_of(&app);
 
         // The network is back: the next run pushes the leftover first.
