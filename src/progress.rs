@@ -12,7 +12,8 @@ pub fn enabled(global: &Global) -> bool {
     !global.quiet && !global.json && std::io::stderr().is_terminal()
 }
 
-/// Pages copied, one bar per database.
+/// Pages copied, one bar per database, then the bytes packed into the
+/// archive (a bar named `archive`).
 pub struct Copying {
     multi: Option<MultiProgress>,
     bars: Mutex<HashMap<String, ProgressBar>>,
@@ -34,7 +35,7 @@ impl Copying {
         let bar = bars.entry(db.to_string()).or_insert_with(|| {
             let bar = multi.add(ProgressBar::new(total));
             bar.set_style(
-                ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} pages")
+                ProgressStyle::with_template("{prefix:>12} [{bar:30}] {percent:>3}%")
                     .expect("static template")
                     .progress_chars("=> "),
             );

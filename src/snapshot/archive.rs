@@ -139,7 +139,13 @@ impl ArchiveWriter {
     }
 
     /// Stream a database file into the archive as `<tag>/<archive_path>`.
-    pub fn append_file(&mut self, archive_path: &str, source: &Path) -> Result<()> {
+    /// `on_read` hears how many bytes were just fed to the compressor.
+    pub fn append_file(
+        &mut self,
+        archive_path: &str,
+        source: &Path,
+        on_read: &dyn Fn(u64),
+    ) -> Result<()> {
         let file = File::open(source).ctx(format!("cannot open {}", source.display()))?;
         let len = file
             .metadata()
@@ -153,7 +159,10 @@ impl ArchiveWriter {
             .append_data(
                 &mut h,
                 &name,
-                BufReader::with_capacity(1 << 20, file).take(len),
+                Counting {
+                    inner: BufReader::with_capacity(1 << 20, file).take(len),
+                    on_read,
+                },
             )
             .ctx(format!("cannot write {}", self.tmp.display()))
     }
@@ -574,6 +583,20 @@ impl<W: Write> Write for HashingWriter<'_, W> {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// A reader that reports each read (progress of the bytes being packed).
+struct Counting<'a, R> {
+    inner: R,
+    on_read: &'a dyn Fn(u64),
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.on_read)(n as u64);
+        Ok(n)
     }
 }
 

@@ -33,7 +33,8 @@ pub struct Snapshot {
     pub manifest: Manifest,
 }
 
-/// What to report while copying: (database name, pages done, pages total).
+/// What to report while working: (database name, pages done, pages total)
+/// while copying, then (`archive`, bytes packed, bytes to pack).
 pub type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);
 
 /// Take a snapshot of every configured database. The caller holds the lock.
@@ -97,10 +98,16 @@ fn take_in(
     let target = config.backup_dir.join(tag.archive_name(format));
     let packing = std::time::Instant::now();
     let mut writer = ArchiveWriter::create(&target, tag, format, config.snapshot.level)?;
+    // Progress of packing: bytes of the copies fed to the compressor.
+    let total = manifest.total_bytes();
+    let packed = std::sync::atomic::AtomicU64::new(0);
     let written = (|| {
         writer.append_manifest(&manifest)?;
         for db in &manifest.databases {
-            writer.append_file(&db.path, &staging.join(&db.path))?;
+            writer.append_file(&db.path, &staging.join(&db.path), &|n| {
+                let done = packed.fetch_add(n, Ordering::Relaxed) + n;
+                progress("archive", done, total);
+            })?;
         }
         Ok(())
     })();

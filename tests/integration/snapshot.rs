@@ -798,3 +798,40 @@ fn sigkill_never_leaves_an_archive_that_is_neither_pushed_nor_queued() {
         assert!(!queued(&name), "{name} is still queued after its push");
     }
 }
+
+#[test]
+fn progress_is_drawn_on_a_terminal_and_never_otherwise() {
+    let app = App::new();
+    bank_db(&app.data_dir().join("bank.db"), "wal", 24);
+    app.write_config("[[database]]\nname = \"bank\"\npath = \"bank.db\"\n");
+    // Not a terminal (as under cron): no progress at all.
+    let out = app.run(&["snapshot"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains('%'),
+        "{}",
+        text(&out)
+    );
+    // Under a pseudo-terminal (util-linux `script`): pages copied, then bytes packed.
+    let command = format!(
+        "{} --config {} backup-now",
+        crate::support::lifeboat_bin().display(),
+        app.config_path().display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("script(1) runs");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("bank") && shown.contains("archive") && shown.contains('%'),
+        "{shown}"
+    );
+    // -q draws nothing, even on a terminal.
+    let out = Command::new("script")
+        .args(["-qec", &format!("{command} -q"), "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains('%'));
+}

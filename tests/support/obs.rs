@@ -139,7 +139,7 @@ pub fn corrupt_page_keep_checksums(archive_path: &Path) {
     std::fs::remove_file(archive_path).unwrap();
     let mut w = ArchiveWriter::create(archive_path, &manifest.tag, Format::Gzip, 6).unwrap();
     w.append_manifest(&manifest).unwrap();
-    w.append_file(&db_path, &db).unwrap();
+    w.append_file(&db_path, &db, &|_| {}).unwrap();
     w.finish().unwrap();
 }
 
@@ -161,7 +161,8 @@ pub fn copy_as(src: &Path, tag: &str) {
     let mut w = ArchiveWriter::create(&target, &tag, Format::Gzip, 6).unwrap();
     w.append_manifest(&manifest).unwrap();
     for db in &manifest.databases {
-        w.append_file(&db.path, &dir.path().join(&db.path)).unwrap();
+        w.append_file(&db.path, &dir.path().join(&db.path), &|_| {})
+            .unwrap();
     }
     w.finish().unwrap();
 }
