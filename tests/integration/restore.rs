@@ -2,6 +2,7 @@
 //! refusals that leave live data byte-identical, hostile archives, and
 //! crash safety of the swap.
 
+use crate::support::process::DbHolder;
 use crate::support::{App, demo, tarball, text};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -556,26 +557,7 @@ fn refuses_a_database_in_use_by_another_process() {
     let app = demo_app(4, 30);
     let tag = snapshot(&app);
     demo::exec(&tasks_db(&app), "DELETE FROM tasks WHERE id < 5;");
-    let mut child = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import sqlite3, sys, time\n\
-             c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
-             c.execute('BEGIN EXCLUSIVE')\n\
-             print('locked', flush=True)\n\
-             time.sleep(60)\n",
-        )
-        .arg(tasks_db(&app))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "locked");
+    let holder = DbHolder::exclusive(&tasks_db(&app));
     let before = tree(&app.data_dir());
     let out = app.run(&["restore", &tag]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -584,8 +566,7 @@ fn refuses_a_database_in_use_by_another_process() {
     assert!(siblings(&app).is_empty());
     // --force skips the probe: the holder keeps the old, moved-aside file.
     let out = app.run(&["restore", &tag, "--force"]);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(holder);
     assert_ok(&out);
     assert_eq!(demo::count(&tasks_db(&app), "tasks"), 30);
 }
@@ -662,33 +643,18 @@ fn refuses_a_wal_database_merely_open_in_another_process() {
     // lock shows that an application has it open.
     let app = demo_app(4, 30);
     let tag = snapshot(&app);
-    let mut child = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import sqlite3, sys, time\n\
-             c = sqlite3.connect(sys.argv[1])\n\
-             c.execute('SELECT count(*) FROM tasks').fetchall()\n\
-             print('open', flush=True)\n\
-             time.sleep(60)\n",
-        )
-        .arg(tasks_db(&app))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "open");
+    // An idle connection: it has read, holds no lock, keeps the WAL open.
+    let holder = DbHolder::start(
+        &tasks_db(&app),
+        "c.execute('SELECT count(*) FROM tasks').fetchall()",
+    );
+    let holder_pid = holder.id();
     let before = tree(&app.data_dir());
     let out = app.run(&["restore", &tag]);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(holder);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        stderr(&out).contains(&format!("process {} has it open", child.id())),
+        stderr(&out).contains(&format!("process {holder_pid} has it open")),
         "{}",
         text(&out)
     );

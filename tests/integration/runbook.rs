@@ -4,8 +4,8 @@
 //! procedure's heading.
 
 use crate::support::gh::{Emulator, GhBin, gh_bins, github_config};
+use crate::support::process::{DbHolder, Tmpfs};
 use crate::support::{App, sqlite, text};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -117,41 +117,6 @@ fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// A process holding an EXCLUSIVE lock on a rollback-journal database, like
-/// an application stuck in a long transaction.
-struct DbLocker(std::process::Child);
-
-impl DbLocker {
-    fn start(db: &Path) -> DbLocker {
-        let mut child = Command::new("python3")
-            .arg("-c")
-            .arg(
-                "import sqlite3, sys, time\n\
-                 c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
-                 c.execute('BEGIN EXCLUSIVE')\n\
-                 print('locked', flush=True)\n\
-                 time.sleep(600)\n",
-            )
-            .arg(db)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "locked");
-        DbLocker(child)
-    }
-}
-
-impl Drop for DbLocker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runbook: "The lock is held (by a dead or a hung process)".
 #[test]
 fn lock_held_by_a_dead_or_hung_process() {
@@ -165,7 +130,7 @@ fn lock_held_by_a_dead_or_hung_process() {
 
     // A run that hangs: it holds lifeboat's lock while it waits for a
     // database that another process keeps locked.
-    let locker = DbLocker::start(&db);
+    let locker = DbHolder::exclusive(&db);
     let mut hung = app
         .cmd(&["snapshot"])
         .stdout(Stdio::null())
@@ -567,43 +532,6 @@ fn repository_made_public() {
     }
 }
 
-/// A small tmpfs mounted for the test, unmounted when dropped.
-struct SmallDisk(PathBuf);
-
-impl SmallDisk {
-    /// `None` (with a visible message) where mounting is not allowed,
-    /// except under CI, which runs as root and must run this test.
-    fn mount(at: &Path, size: &str) -> Option<SmallDisk> {
-        std::fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(at)
-            .output()
-            .unwrap();
-        if out.status.success() {
-            return Some(SmallDisk(at.to_path_buf()));
-        }
-        let msg = format!("cannot mount a tmpfs to fill up: {}", text(&out));
-        if std::env::var_os("CI").is_some() {
-            panic!("{msg}");
-        }
-        eprintln!("SKIPPED runbook disk_full: {msg}");
-        None
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 /// Runbook 6: "The disk is full".
 #[test]
 fn disk_full() {
@@ -611,7 +539,7 @@ fn disk_full() {
     let m = Machine::new(db, None);
     // backup_dir on a small disk of its own.
     let backup_dir = m.app.root().join("backups");
-    let Some(_disk) = SmallDisk::mount(&backup_dir, "1600k") else {
+    let Some(_disk) = Tmpfs::mount(&backup_dir, "1600k", "runbook disk_full") else {
         return;
     };
     std::fs::write(

@@ -3,6 +3,7 @@
 //! run lock. Archives are opened with the real `tar`, databases compared with
 //! the real `sqlite3` CLI where an independent reader matters.
 
+use crate::support::process::{DbHolder, Tmpfs};
 use crate::support::{App, sqlite, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -455,28 +456,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Hold an exclusive lock on a rollback-journal database from another
-/// process for `secs`.
-fn hold_exclusive(db: &Path, secs: f64) -> std::process::Child {
-    let script = format!(
-        "import sqlite3, time, sys\nc = sqlite3.connect(sys.argv[1], isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\nc.execute('INSERT INTO t VALUES (99)')\nprint('locked', flush=True)\ntime.sleep({secs})\nc.execute('ROLLBACK')\n"
-    );
-    let mut child = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(db)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    use std::io::BufRead;
-    std::io::BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "locked");
-    child
-}
-
 #[test]
 fn locked_database_past_busy_timeout_is_refused() {
     let app = one_db_app("busy.db");
@@ -485,11 +464,10 @@ fn locked_database_past_busy_timeout_is_refused() {
         &db,
         "PRAGMA journal_mode=DELETE; CREATE TABLE t(x); INSERT INTO t VALUES (1);",
     );
-    let mut holder = hold_exclusive(&db, 5.0);
+    let holder = DbHolder::exclusive(&db);
     let before = hash(&db);
     let out = app.run(&["snapshot"]);
-    holder.kill().unwrap();
-    holder.wait().unwrap();
+    drop(holder);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains("database is locked"), "{all}");
@@ -509,7 +487,7 @@ fn second_run_waits_then_names_the_holder() {
     );
     // The first run waits on the database (held by another process) while
     // holding lifeboat's lock.
-    let mut holder = hold_exclusive(&db, 4.0);
+    let holder = DbHolder::exclusive(&db);
     let mut first = app
         .cmd(&["snapshot"])
         .stdout(Stdio::null())
@@ -538,7 +516,7 @@ fn second_run_waits_then_names_the_holder() {
         waited >= Duration::from_millis(900),
         "gave up without waiting: {waited:?}"
     );
-    holder.wait().unwrap();
+    drop(holder);
     assert!(
         first.wait().unwrap().success(),
         "the first run completes once the database is free"
@@ -639,33 +617,6 @@ fn bad_config_exits_2_and_writes_nothing() {
     assert!(text(&out).contains("cannot read config"));
 }
 
-/// A small tmpfs mounted for the test's lifetime (needs root, as in CI).
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
-        std::fs::create_dir_all(at).unwrap();
-        let ok = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Tmpfs(at.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn full_disk_fails_cleanly_and_is_recorded() {
     // Too small for the copy; then room for the copy but not the archive.
@@ -683,14 +634,11 @@ fn full_disk(size: &str) {
          INSERT INTO b SELECT randomblob(65536) FROM n;",
     );
     app.write_config("[[database]]\nname = \"big\"\npath = \"big.db\"\n");
-    let Some(_fs) = Tmpfs::mount(&app.backup_dir(), size) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root and must be able to mount a tmpfs"
-        );
-        eprintln!(
-            "SKIPPED full_disk_fails_cleanly_and_is_recorded: cannot mount a tmpfs (not root?)"
-        );
+    let Some(_fs) = Tmpfs::mount(
+        &app.backup_dir(),
+        size,
+        "full_disk_fails_cleanly_and_is_recorded",
+    ) else {
         return;
     };
     let before = hash(&db);

@@ -5,6 +5,7 @@
 pub mod demo;
 pub mod gh;
 pub mod obs;
+pub mod process;
 pub mod tarball;
 
 use std::path::{Path, PathBuf};
