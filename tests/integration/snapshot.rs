@@ -524,14 +524,11 @@ fn second_run_waits_then_names_the_holder() {
     assert_eq!(app.archives().len(), 1);
 }
 
-#[test]
-fn sigkill_at_any_moment_leaves_no_finished_looking_archive() {
-    let app = App::new();
-    let db = app.data_dir().join("big.db");
-    bank_db(&db, "wal", 16);
-    app.write_config("[[database]]\nname = \"big\"\npath = \"big.db\"\n");
-    let mut delay_ms = 0u64;
-    for _ in 0..8 {
+/// Start `lifeboat snapshot` `times` times and SIGKILL it after 0, `step_ms`,
+/// 2×`step_ms`, ... milliseconds; `check(delay_ms)` runs after each kill.
+fn kill_snapshots(app: &App, times: u64, step_ms: u64, check: impl Fn(u64)) {
+    for i in 0..times {
+        let delay_ms = i * step_ms;
         let mut child = app
             .cmd(&["snapshot"])
             .stdout(Stdio::null())
@@ -541,7 +538,17 @@ fn sigkill_at_any_moment_leaves_no_finished_looking_archive() {
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        delay_ms += 37;
+        check(delay_ms);
+    }
+}
+
+#[test]
+fn sigkill_at_any_moment_leaves_no_finished_looking_archive() {
+    let app = App::new();
+    let db = app.data_dir().join("big.db");
+    bank_db(&db, "wal", 16);
+    app.write_config("[[database]]\nname = \"big\"\npath = \"big.db\"\n");
+    kill_snapshots(&app, 8, 37, |_| {
         for name in app.archives() {
             let path = app.backup_dir().join(&name);
             let limits = lifeboat::snapshot::archive::Limits {
@@ -550,7 +557,7 @@ fn sigkill_at_any_moment_leaves_no_finished_looking_archive() {
             lifeboat::snapshot::archive::read(&path, None, None, limits)
                 .unwrap_or_else(|e| panic!("{name} looks finished but is not: {e}"));
         }
-    }
+    });
     let out = app.run(&["snapshot"]);
     assert!(out.status.success(), "{}", text(&out));
     let leftovers: Vec<String> = std::fs::read_dir(app.backup_dir())
@@ -720,25 +727,14 @@ fn sigkill_never_leaves_an_archive_that_is_neither_pushed_nor_queued() {
             .join(format!("{tag}.pending-push"))
             .exists()
     };
-    let mut delay_ms = 0u64;
-    for _ in 0..10 {
-        let mut child = app
-            .cmd(&["snapshot"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
-        delay_ms += 45;
+    kill_snapshots(&app, 10, 45, |delay_ms| {
         for name in app.archives() {
             assert!(
                 on_remote(&name) || queued(&name),
-                "{name} is neither on the remote nor queued for a push (after a kill at ~{delay_ms} ms)"
+                "{name} is neither on the remote nor queued for a push (after a kill at {delay_ms} ms)"
             );
         }
-    }
+    });
     let out = app.run(&["snapshot"]);
     assert!(out.status.success(), "{}", text(&out));
     for name in app.archives() {
