@@ -44,8 +44,9 @@ pub fn unpack_and_check(
     dest: &Path,
     limits: Limits,
 ) -> Result<(Manifest, Vec<DatabaseCheck>)> {
+    // `read` also decompresses to the end of the stream, past the tar end
+    // marker, so damage in gzip's trailer or the last zstd frame is caught.
     let read = archive::read(archive_path, expect_tag, Some(dest), limits)?;
-    check_stream(archive_path)?;
     let checks = read
         .manifest
         .databases
@@ -53,22 +54,6 @@ pub fn unpack_and_check(
         .map(|db| check_database(&dest.join(&db.path), db))
         .collect();
     Ok((read.manifest, checks))
-}
-
-/// Decompress the whole file to its end. [`archive::read`] stops at the tar
-/// end marker, so damage in the compressed stream's tail (gzip's CRC and
-/// length trailer, a truncated last zstd frame) would go unseen, and a
-/// `tar xzf` by hand would then fail on an archive that verify had passed.
-pub fn check_stream(path: &Path) -> Result<()> {
-    let (_, mut stream) = archive::open(path)?;
-    std::io::copy(&mut stream, &mut std::io::sink()).map_err(|e| {
-        Error::archive(format!(
-            "{}: the compressed stream is damaged: {e}",
-            path.display()
-        ))
-        .with_hint("use another snapshot, or download it again")
-    })?;
-    Ok(())
 }
 
 /// Integrity, schema version and row counts of one unpacked database.

@@ -7,6 +7,7 @@
 //! files at the paths the manifest declares, no larger than declared, and
 //! checks every sha256 before anything is trusted.
 
+use super::follow::{Follower, Publisher};
 use super::manifest::{MAX_MANIFEST_BYTES, Manifest};
 use super::writeback::PacedFile;
 use crate::error::{Error, IoContext, Result};
@@ -51,12 +52,14 @@ const ENTRY_MODE: u32 = 0o600;
 
 /// Writes an archive to a temporary file; [`ArchiveWriter::finish`] fsyncs
 /// it and renames it into place, so an interrupted run leaves only a `.tmp`.
+/// A [`ArchiveWriter::follower`] can read the file back while it is written.
 pub struct ArchiveWriter {
     tar: tar::Builder<Box<dyn FinishWrite>>,
     tmp: PathBuf,
     target: PathBuf,
     tag: Tag,
     mtime: u64,
+    publisher: Publisher,
 }
 
 /// A compressing writer that must be told when the stream ends.
@@ -82,7 +85,10 @@ impl ArchiveWriter {
     pub fn create(target: &Path, tag: &Tag, format: Format, level: u32) -> Result<ArchiveWriter> {
         let tmp = fsutil::temp_sibling(target);
         let _ = std::fs::remove_file(&tmp);
-        let file = BufWriter::with_capacity(1 << 20, PacedFile::new(fsutil::create_private(&tmp)?));
+        let publisher = Publisher::new();
+        let paced =
+            PacedFile::new(fsutil::create_private(&tmp)?).announcing_to(publisher.announcer());
+        let file = BufWriter::with_capacity(1 << 20, paced);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let out: Box<dyn FinishWrite> = match format {
             // One gzip member per block, compressed on every core.
@@ -114,7 +120,16 @@ impl ArchiveWriter {
             target: target.to_path_buf(),
             tag: *tag,
             mtime: tag.time().timestamp().max(0) as u64,
+            publisher,
         })
+    }
+
+    /// A reader of the compressed archive as it is being written: it sees
+    /// each byte once the compressor has written it to the file, and ends
+    /// when [`ArchiveWriter::finish`] has written the last one.
+    pub fn follower(&self) -> Result<Follower> {
+        let file = File::open(&self.tmp).ctx(format!("cannot open {}", self.tmp.display()))?;
+        Ok(self.publisher.follower(file))
     }
 
     fn header(&self, size: u64) -> tar::Header {
@@ -167,9 +182,13 @@ impl ArchiveWriter {
             .ctx(format!("cannot write {}", self.tmp.display()))
     }
 
-    /// Finish the stream, fsync, and rename into place. Returns the size.
-    pub fn finish(self) -> Result<u64> {
+    /// Finish the stream and fsync it; then, only if `check` (typically:
+    /// wait for the reader following the file) succeeds, rename it into
+    /// place. Returns the size. On any failure the temporary file is removed,
+    /// so an archive that does not read back never gets its final name.
+    pub fn finish(self, check: impl FnOnce() -> Result<()>) -> Result<u64> {
         let tmp = self.tmp.clone();
+        let publisher = self.publisher;
         let result = (|| {
             let out = self
                 .tar
@@ -178,6 +197,7 @@ impl ArchiveWriter {
             let file = out
                 .finish_stream()
                 .ctx(format!("cannot write {}", tmp.display()))?;
+            publisher.finish();
             file.sync_all()
                 .ctx(format!("cannot sync {}", tmp.display()))?;
             let len = file
@@ -185,9 +205,12 @@ impl ArchiveWriter {
                 .ctx(format!("cannot stat {}", tmp.display()))?
                 .len();
             drop(file);
+            check()?;
             fsutil::commit(&tmp, &self.target)?;
             Ok(len)
         })();
+        // Wakes a follower still waiting if the stream could not be finished.
+        drop(publisher);
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
@@ -200,23 +223,28 @@ impl ArchiveWriter {
     }
 }
 
+/// A decompressed tar stream.
+pub type TarStream = Box<dyn Read + Send>;
+
 /// Open an archive and return a reader of its decompressed tar stream,
 /// choosing the decompressor by content.
-pub fn open(path: &Path) -> Result<(Format, Box<dyn Read>)> {
-    let mut file = File::open(path).ctx(format!("cannot open archive {}", path.display()))?;
+pub fn open(path: &Path) -> Result<(Format, TarStream)> {
+    let file = File::open(path).ctx(format!("cannot open archive {}", path.display()))?;
+    open_stream(file, &path.display().to_string())
+}
+
+/// [`open`] for any byte stream (`shown` names it in errors): the first
+/// bytes choose the decompressor and are then replayed to it.
+pub fn open_stream(
+    mut raw: impl Read + Send + 'static,
+    shown: &str,
+) -> Result<(Format, TarStream)> {
     let mut head = [0u8; 4];
-    let n = read_up_to(&mut file, &mut head).ctx(format!("cannot read {}", path.display()))?;
-    let format = Format::sniff(&head[..n]).ok_or_else(|| {
-        Error::archive(format!(
-            "{} is neither gzip nor zstd compressed",
-            path.display()
-        ))
-    })?;
-    use std::io::Seek;
-    file.rewind()
-        .ctx(format!("cannot read {}", path.display()))?;
-    let file = BufReader::with_capacity(1 << 20, file);
-    let reader: Box<dyn Read> = match format {
+    let n = read_up_to(&mut raw, &mut head).ctx(format!("cannot read {shown}"))?;
+    let format = Format::sniff(&head[..n])
+        .ok_or_else(|| Error::archive(format!("{shown} is neither gzip nor zstd compressed")))?;
+    let file = BufReader::with_capacity(1 << 20, io::Cursor::new(head[..n].to_vec()).chain(raw));
+    let reader: TarStream = match format {
         // Multi-member: parallel compressors write one gzip member per block.
         Format::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
         Format::Zstd => {
@@ -226,12 +254,15 @@ pub fn open(path: &Path) -> Result<(Format, Box<dyn Read>)> {
     Ok((format, reader))
 }
 
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Fill `buf` as far as the stream allows; less only at its end.
+fn read_up_to(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(n)
@@ -263,8 +294,21 @@ pub fn read(
     dest: Option<&Path>,
     limits: Limits,
 ) -> Result<ReadResult> {
-    let (format, stream) = open(path)?;
-    let shown = path.display().to_string();
+    let file = File::open(path).ctx(format!("cannot open archive {}", path.display()))?;
+    read_from(file, &path.display().to_string(), expect_tag, dest, limits)
+}
+
+/// [`read`] from any byte stream (`shown` names it in errors), such as a
+/// [`Follower`] of an archive still being written.
+pub fn read_from(
+    raw: impl Read + Send + 'static,
+    shown: &str,
+    expect_tag: Option<&Tag>,
+    dest: Option<&Path>,
+    limits: Limits,
+) -> Result<ReadResult> {
+    let (format, stream) = open_stream(raw, shown)?;
+    let shown = shown.to_string();
     let broken = |e: io::Error| damaged(&shown, e);
     let mut tar = tar::Archive::new(stream);
     let mut entries = SafeEntries::new(&mut tar, &shown)?;
@@ -320,7 +364,7 @@ pub fn read(
                 &format!("is {size} bytes but MANIFEST.json declares {}", db.bytes),
             ));
         }
-        let mut out: Box<dyn Write> = match dest {
+        let mut out: Box<dyn Write + Send> = match dest {
             Some(dest) => {
                 let target = dest.join(&db.path);
                 if let Some(parent) = target.parent() {
@@ -330,15 +374,13 @@ pub fn read(
             }
             None => Box::new(io::sink()),
         };
-        let mut hasher = HashingWriter {
-            inner: &mut out,
-            hasher: Sha256::new(),
-            written: 0,
-        };
         // `take` bounds the read even if the header lied about the size.
-        io::copy(&mut (&mut entry).take(db.bytes), &mut hasher).map_err(broken)?;
-        let written = hasher.written;
-        let digest = hex(&hasher.hasher.finalize());
+        let (written, digest) =
+            copy_hashed(&mut (&mut entry).take(db.bytes), &mut out).map_err(|e| match e {
+                Failed::Read(e) => broken(e),
+                Failed::Write(e) => Error::io(format!("cannot write {}", db.path), e),
+            })?;
+        let digest = hex(&digest);
         out.flush().ctx(format!("cannot write {}", db.path))?;
         drop(out);
         if written != db.bytes {
@@ -369,7 +411,94 @@ pub fn read(
             "the archive is truncated or was altered; use another snapshot (`lifeboat list`)",
         ));
     }
+    check_tail(&mut tar.into_inner(), &shown)?;
     Ok(ReadResult { format, manifest })
+}
+
+/// Most bytes accepted after the tar end marker: tar pads its output to a
+/// whole record (10 KiB for GNU tar), and nothing else belongs there.
+const MAX_TAIL: u64 = 1 << 20;
+
+/// Read the decompressed stream to its end after the tar end marker. The
+/// entries alone stop before gzip's CRC and length trailer or the end of the
+/// last zstd frame, so damage there would go unseen, and a `tar xzf` by hand
+/// would then fail on an archive lifeboat had accepted. Only zero padding,
+/// and not much of it, may follow the last entry.
+fn check_tail(rest: &mut impl Read, shown: &str) -> Result<()> {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut seen = 0u64;
+    loop {
+        let n = rest.read(&mut buf).map_err(|e| {
+            Error::archive(format!("{shown}: the compressed stream is damaged: {e}"))
+                .with_hint("use another snapshot, or download it again")
+        })?;
+        if n == 0 {
+            return Ok(());
+        }
+        seen += n as u64;
+        if seen > MAX_TAIL || buf[..n].iter().any(|&b| b != 0) {
+            return Err(Error::archive(format!(
+                "{shown}: unexpected data after the end of the tar archive"
+            ))
+            .with_hint(
+                "the archive was not written by lifeboat or was altered; use another snapshot",
+            ));
+        }
+    }
+}
+
+/// Why [`copy_hashed`] stopped.
+enum Failed {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Bytes per buffer handed from the reading thread to the hashing one.
+const HASH_CHUNK: usize = 1 << 20;
+
+/// Copy `src` to `out` and return the byte count and sha256. Hashing and
+/// writing run on a second thread, fed 1 MiB buffers (at most four exist),
+/// so decompressing on this thread never waits for sha256: on two cores
+/// this takes a read of a 1 GiB archive from the sum of the two to the
+/// larger.
+fn copy_hashed(
+    src: &mut dyn Read,
+    out: &mut (dyn Write + Send),
+) -> std::result::Result<(u64, [u8; 32]), Failed> {
+    std::thread::scope(|s| {
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let hashing = s.spawn(move || -> io::Result<(u64, [u8; 32])> {
+            let mut hasher = Sha256::new();
+            let mut written = 0u64;
+            for buf in full_rx {
+                out.write_all(&buf)?;
+                hasher.update(&buf);
+                written += buf.len() as u64;
+                let _ = empty_tx.send(buf);
+            }
+            Ok((written, hasher.finalize().into()))
+        });
+        let read = (|| {
+            loop {
+                let mut buf = empty_rx.try_recv().unwrap_or_default();
+                buf.resize(HASH_CHUNK, 0);
+                let n = read_up_to(src, &mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                buf.truncate(n);
+                if full_tx.send(buf).is_err() {
+                    // The hashing side stopped on a write error, reported below.
+                    return Ok(());
+                }
+            }
+        })();
+        drop(full_tx);
+        let hashed = hashing.join().expect("the hashing thread panicked");
+        read.map_err(Failed::Read)?;
+        hashed.map_err(Failed::Write)
+    })
 }
 
 /// Read only the manifest (the first entry) of an archive: enough to judge
@@ -568,24 +697,6 @@ fn create_nofollow(path: &Path) -> Result<File> {
         .ctx(format!("cannot create {}", path.display()))
 }
 
-struct HashingWriter<'a, W: Write> {
-    inner: &'a mut W,
-    hasher: Sha256,
-    written: u64,
-}
-
-impl<W: Write> Write for HashingWriter<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.written += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// A reader that reports each read (progress of the bytes being packed).
 struct Counting<'a, R> {
     inner: R,
@@ -619,4 +730,165 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         hasher.update(&buf[..n]);
     }
     Ok(hex(&hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An archive of the sample manifest with one database of `data`.
+    fn write_archive(dir: &Path, format: Format, data: &[u8]) -> (PathBuf, Tag) {
+        let mut manifest = super::super::manifest::sample();
+        let tag = manifest.tag;
+        let db = &mut manifest.databases[0];
+        db.bytes = data.len() as u64;
+        db.sha256 = hex(&Sha256::digest(data));
+        let copy = dir.join("copy.db");
+        std::fs::write(&copy, data).unwrap();
+        let target = dir.join(tag.archive_name(format));
+        let mut w = ArchiveWriter::create(&target, &tag, format, 3).unwrap();
+        w.append_manifest(&manifest).unwrap();
+        w.append_file(&manifest.databases[0].path, &copy, &|_| {})
+            .unwrap();
+        w.finish(|| Ok(())).unwrap();
+        (target, tag)
+    }
+
+    fn data() -> Vec<u8> {
+        (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    const UNLIMITED: Limits = Limits {
+        max_total_bytes: u64::MAX,
+    };
+
+    #[test]
+    fn the_follower_reads_the_archive_while_it_is_written() {
+        for format in [Format::Gzip, Format::Zstd] {
+            let dir = tempfile::tempdir().unwrap();
+            let data = data();
+            let mut manifest = super::super::manifest::sample();
+            let tag = manifest.tag;
+            manifest.databases[0].bytes = data.len() as u64;
+            manifest.databases[0].sha256 = hex(&Sha256::digest(&data));
+            let copy = dir.path().join("copy.db");
+            std::fs::write(&copy, &data).unwrap();
+            let target = dir.path().join(tag.archive_name(format));
+            let mut w = ArchiveWriter::create(&target, &tag, format, 3).unwrap();
+            let follower = w.follower().unwrap();
+            let checker =
+                std::thread::spawn(move || read_from(follower, "f", Some(&tag), None, UNLIMITED));
+            w.append_manifest(&manifest).unwrap();
+            w.append_file(&manifest.databases[0].path, &copy, &|_| {})
+                .unwrap();
+            w.finish(|| Ok(())).unwrap();
+            let read = checker.join().unwrap().unwrap();
+            assert_eq!(read.format, format);
+            assert_eq!(read.manifest, manifest);
+        }
+    }
+
+    #[test]
+    fn a_failed_check_leaves_no_archive_under_its_final_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let tag = Tag::parse("snap-20261122T014500Z").unwrap();
+        let target = dir.path().join(tag.archive_name(Format::Gzip));
+        let mut w = ArchiveWriter::create(&target, &tag, Format::Gzip, 6).unwrap();
+        w.append_manifest(&super::super::manifest::sample())
+            .unwrap();
+        let err = w
+            .finish(|| Err(Error::archive("checker said no")))
+            .unwrap_err();
+        assert!(err.message.contains("checker said no"));
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn an_abandoned_writer_stops_its_follower() {
+        let dir = tempfile::tempdir().unwrap();
+        let tag = Tag::parse("snap-20261122T014500Z").unwrap();
+        let target = dir.path().join(tag.archive_name(Format::Zstd));
+        let w = ArchiveWriter::create(&target, &tag, Format::Zstd, 3).unwrap();
+        let follower = w.follower().unwrap();
+        let checker = std::thread::spawn(move || read_from(follower, "f", None, None, UNLIMITED));
+        w.abandon();
+        assert!(checker.join().unwrap().is_err());
+    }
+
+    #[test]
+    fn reads_its_own_archives_in_both_formats() {
+        for format in [Format::Gzip, Format::Zstd] {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, tag) = write_archive(dir.path(), format, &data());
+            let dest = dir.path().join("out");
+            std::fs::create_dir(&dest).unwrap();
+            read(&path, Some(&tag), Some(&dest), UNLIMITED).unwrap();
+            assert_eq!(std::fs::read(dest.join("db/tasks.db")).unwrap(), data());
+        }
+    }
+
+    #[test]
+    fn data_after_the_tar_end_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, tag) = write_archive(dir.path(), Format::Gzip, &data());
+        // Another gzip member (valid on its own) of non-zero bytes.
+        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+        let extra = b"not tar padding".repeat(40);
+        let mut member = vec![0u8; c.gzip_compress_bound(extra.len())];
+        let n = c.gzip_compress(&extra, &mut member).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(&member[..n]).unwrap();
+        drop(f);
+        let err = read(&path, Some(&tag), None, UNLIMITED).unwrap_err();
+        assert!(
+            err.message.contains("unexpected data after the end"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn zero_padding_after_the_tar_end_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, tag) = write_archive(dir.path(), Format::Gzip, &data());
+        // GNU tar pads to a 10 KiB record; a repacked archive may carry that.
+        let zeros = vec![0u8; 10240];
+        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+        let mut member = vec![0u8; c.gzip_compress_bound(zeros.len())];
+        let n = c.gzip_compress(&zeros, &mut member).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(&member[..n]).unwrap();
+        drop(f);
+        read(&path, Some(&tag), None, UNLIMITED).unwrap();
+    }
+
+    #[test]
+    fn copy_hashed_matches_a_plain_hash_and_reports_write_errors() {
+        let data = data();
+        let mut out = Vec::new();
+        let (n, digest) = copy_hashed(&mut &data[..], &mut out).unwrap_or_else(|_| panic!());
+        assert_eq!(n, data.len() as u64);
+        assert_eq!(out, data);
+        assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(&data)));
+
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::from_raw_os_error(libc::ENOSPC))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        match copy_hashed(&mut &data[..], &mut Full) {
+            Err(Failed::Write(e)) => assert_eq!(e.raw_os_error(), Some(libc::ENOSPC)),
+            _ => panic!("a write error must be reported as one"),
+        }
+    }
 }

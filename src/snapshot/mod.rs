@@ -7,6 +7,7 @@
 //! next one.
 
 pub mod archive;
+pub mod follow;
 pub mod hotcopy;
 pub mod manifest;
 pub mod pgzip;
@@ -96,44 +97,59 @@ fn take_in(
 
     let format = config.snapshot.compression;
     let target = config.backup_dir.join(tag.archive_name(format));
-    let packing = std::time::Instant::now();
+    let started = std::time::Instant::now();
     let mut writer = ArchiveWriter::create(&target, tag, format, config.snapshot.level)?;
     // Progress of packing: bytes of the copies fed to the compressor.
     let total = manifest.total_bytes();
     let packed = std::sync::atomic::AtomicU64::new(0);
-    let written = (|| {
-        writer.append_manifest(&manifest)?;
-        for db in &manifest.databases {
-            writer.append_file(&db.path, &staging.join(&db.path), &|n| {
-                let done = packed.fetch_add(n, Ordering::Relaxed) + n;
-                progress("archive", done, total);
-            })?;
+    let shown = target.display().to_string();
+    // What was written is read back, by the same hostile-safe reader that
+    // restore uses, on a second thread that follows the file as it grows
+    // (see `follow.rs`): an archive that does not read back is removed, never
+    // renamed into place or pushed. Following rather than re-reading after
+    // the last byte lets the check overlap the compression.
+    let follower = writer.follower()?;
+    let (archive_bytes, packed_ms) = std::thread::scope(|s| {
+        let checker = s.spawn(|| {
+            let limits = Limits {
+                max_total_bytes: u64::MAX,
+            };
+            archive::read_from(follower, &shown, Some(tag), None, limits)
+        });
+        let written: Result<()> = (|| {
+            writer.append_manifest(&manifest)?;
+            for db in &manifest.databases {
+                writer.append_file(&db.path, &staging.join(&db.path), &|n| {
+                    let done = packed.fetch_add(n, Ordering::Relaxed) + n;
+                    progress("archive", done, total);
+                })?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = written {
+            // Dropping the writer tells the checker to stop.
+            writer.abandon();
+            let _ = checker.join();
+            return Err(e);
         }
-        Ok(())
-    })();
-    if let Err(e) = written {
-        writer.abandon();
-        return Err(e);
-    }
-    let archive_bytes = writer.finish()?;
-    let packed_ms = packing.elapsed().as_millis() as u64;
-    let verifying = std::time::Instant::now();
-
-    // Re-read what was written before anyone relies on it: a snapshot that
-    // cannot be read back is removed, not pushed.
-    let limits = Limits {
-        max_total_bytes: u64::MAX,
-    };
-    if let Err(e) = archive::read(&target, Some(tag), None, limits) {
-        let _ = std::fs::remove_file(&target);
-        return Err(e.context("the archive just written does not read back; it was removed"));
-    }
+        let mut packed_ms = 0;
+        let archive_bytes = writer.finish(|| {
+            packed_ms = started.elapsed().as_millis() as u64;
+            match checker.join().expect("the archive checker panicked") {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    Err(e.context("the archive just written does not read back; it was removed"))
+                }
+            }
+        })?;
+        Ok((archive_bytes, packed_ms))
+    })?;
     tracing::info!(
         %tag,
         archive = %target.display(),
         archive_bytes,
         packed_ms,
-        verified_ms = verifying.elapsed().as_millis() as u64,
+        verified_ms = started.elapsed().as_millis() as u64,
         "snapshot written and verified"
     );
     Ok(Snapshot {

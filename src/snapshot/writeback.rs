@@ -10,6 +10,7 @@
 //! keeps at most two chunks in flight, so the final fsync is short and the
 //! application never waits for more than a chunk of our I/O.
 
+use super::follow::Announcer;
 use std::fs::File;
 use std::io::{self, Write};
 
@@ -22,6 +23,9 @@ pub struct PacedFile {
     written: u64,
     /// Start of the chunk not yet handed to the kernel for writeback.
     pending: u64,
+    /// Told of every byte written, for a reader checking the file as it
+    /// grows (see `follow.rs`).
+    announcer: Option<Announcer>,
 }
 
 impl PacedFile {
@@ -30,7 +34,13 @@ impl PacedFile {
             file,
             written: 0,
             pending: 0,
+            announcer: None,
         }
+    }
+
+    pub fn announcing_to(mut self, announcer: Announcer) -> PacedFile {
+        self.announcer = Some(announcer);
+        self
     }
 
     pub fn into_inner(self) -> File {
@@ -75,6 +85,9 @@ impl Write for PacedFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
         self.written += n as u64;
+        if let Some(a) = &self.announcer {
+            a.advance(n as u64);
+        }
         self.pace();
         Ok(n)
     }

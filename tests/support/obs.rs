@@ -140,7 +140,7 @@ pub fn corrupt_page_keep_checksums(archive_path: &Path) {
     let mut w = ArchiveWriter::create(archive_path, &manifest.tag, Format::Gzip, 6).unwrap();
     w.append_manifest(&manifest).unwrap();
     w.append_file(&db_path, &db, &|_| {}).unwrap();
-    w.finish().unwrap();
+    w.finish(|| Ok(())).unwrap();
 }
 
 /// Write a copy of `src` as the snapshot `tag` (a consistent archive, as if
@@ -164,7 +164,7 @@ pub fn copy_as(src: &Path, tag: &str) {
         w.append_file(&db.path, &dir.path().join(&db.path), &|_| {})
             .unwrap();
     }
-    w.finish().unwrap();
+    w.finish(|| Ok(())).unwrap();
 }
 
 /// Parse a Prometheus text file with the reference parser (Python's
