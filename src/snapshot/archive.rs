@@ -246,7 +246,7 @@ pub fn open_stream(
     let file = BufReader::with_capacity(1 << 20, io::Cursor::new(head[..n].to_vec()).chain(raw));
     let reader: TarStream = match format {
         // Multi-member: parallel compressors write one gzip member per block.
-        Format::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
+        Format::Gzip => Box::new(super::gunzip::GzReader::new(file)),
         Format::Zstd => {
             Box::new(zstd::stream::read::Decoder::with_buffer(file).ctx("cannot start zstd")?)
         }

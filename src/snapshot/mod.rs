@@ -8,6 +8,7 @@
 
 pub mod archive;
 pub mod follow;
+pub mod gunzip;
 pub mod hotcopy;
 pub mod manifest;
 pub mod pgzip;
