@@ -16,6 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The slowest transfer a gh upload or download is given time for, on top
+/// of the configured timeout: 256 KiB/s (about 2 Mbit/s, a poor home
+/// uplink). A 300 MiB archive gets 20 more minutes, a 2 GiB one 2 h 16 min;
+/// a call that makes no progress at all is still killed in the end.
+pub const MIN_TRANSFER_RATE: u64 = 256 << 10;
+
 /// The `gh` binary and the deadline of each call.
 #[derive(Debug, Clone)]
 pub struct Gh {
@@ -78,6 +84,25 @@ impl Gh {
         dir: Option<&Path>,
         args: &[S],
     ) -> Result<Output, Failure> {
+        self.run_with_deadline(dir, args, self.timeout)
+    }
+
+    /// The deadline of a call that moves `bytes` over the network: the
+    /// configured timeout, plus the time the transfer takes at
+    /// [`MIN_TRANSFER_RATE`]. One fixed timeout would either kill every
+    /// large upload on a slow link or leave a hung small call waiting for
+    /// hours.
+    pub fn transfer_timeout(&self, bytes: u64) -> Duration {
+        self.timeout + Duration::from_secs(bytes.div_ceil(MIN_TRANSFER_RATE))
+    }
+
+    /// [`Gh::run_in`] with its own deadline (see [`Gh::transfer_timeout`]).
+    pub fn run_with_deadline<S: AsRef<OsStr>>(
+        &self,
+        dir: Option<&Path>,
+        args: &[S],
+        timeout: Duration,
+    ) -> Result<Output, Failure> {
         let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
         tracing::debug!(gh = %self.bin.display(), args = ?shown, "running gh");
         let started = Instant::now();
@@ -109,7 +134,7 @@ impl Gh {
         };
         let stdout = drain(child.stdout.take());
         let stderr = drain(child.stderr.take());
-        let deadline = started + self.timeout;
+        let deadline = started + timeout;
         let mut pause = Duration::from_millis(2);
         let status = loop {
             match child.try_wait() {
@@ -132,8 +157,8 @@ impl Gh {
             }
             let _ = child.wait();
             let _ = (stdout.join(), stderr.join());
-            tracing::warn!(args = ?shown, timeout = ?self.timeout, "gh timed out; killed");
-            return Err(Failure::TimedOut(self.timeout));
+            tracing::warn!(args = ?shown, ?timeout, "gh timed out; killed");
+            return Err(Failure::TimedOut(timeout));
         };
         let output = Output {
             code: status.code().unwrap_or(-1),
@@ -502,6 +527,36 @@ mod tests {
         let err = failure.to_error(&gh, "list releases", "o/r");
         assert_eq!(err.kind, Kind::RemotePermanent);
         assert!(err.hint.unwrap().contains("install the GitHub CLI"));
+    }
+
+    #[test]
+    fn transfers_get_time_for_their_size() {
+        let gh = Gh::new("gh".into(), Duration::from_secs(600));
+        assert_eq!(gh.transfer_timeout(0), Duration::from_secs(600));
+        assert_eq!(gh.transfer_timeout(1), Duration::from_secs(601));
+        // 300 MiB at 256 KiB/s: 20 minutes more.
+        assert_eq!(
+            gh.transfer_timeout(300 << 20),
+            Duration::from_secs(600 + 1200)
+        );
+    }
+
+    #[test]
+    fn a_transfer_deadline_outlasts_the_call_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("slow-gh");
+        std::fs::write(&script, "#!/bin/sh\nsleep 0.5\necho done\n").unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let gh = Gh::new(script, Duration::from_millis(100));
+        assert!(matches!(
+            gh.run(&["release", "upload"]),
+            Err(Failure::TimedOut(t)) if t == Duration::from_millis(100)
+        ));
+        let out = gh
+            .run_with_deadline(None, &["release", "upload"], Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(out.stdout.trim(), "done");
     }
 
     #[test]

@@ -240,7 +240,7 @@ impl GithubRemote {
                 && a.sha256().is_none_or(|remote| remote == local.sha256)
         });
         if !complete {
-            let upload = self.gh.run_in(
+            let upload = self.gh.run_with_deadline(
                 Some(local.dir),
                 &[
                     "release",
@@ -251,6 +251,7 @@ impl GithubRemote {
                     "-R",
                     self.repo(),
                 ],
+                self.gh.transfer_timeout(local.size),
             );
             if let Err(f) = upload {
                 return Err(self.fail(&format!("upload {} into release {tag}", local.name), &f));
@@ -309,17 +310,21 @@ impl GithubRemote {
                 "cannot create a temporary directory in {}",
                 dest_dir.display()
             ))?;
-        let got = self.gh.run(&[
-            "release".as_ref(),
-            "download".as_ref(),
-            tag.as_ref(),
-            "-R".as_ref(),
-            self.repo().as_ref(),
-            "-p".as_ref(),
-            snap.asset_name.as_ref(),
-            "-D".as_ref(),
-            tmp.path().as_os_str(),
-        ]);
+        let got = self.gh.run_with_deadline(
+            None,
+            &[
+                "release".as_ref(),
+                "download".as_ref(),
+                tag.as_ref(),
+                "-R".as_ref(),
+                self.repo().as_ref(),
+                "-p".as_ref(),
+                snap.asset_name.as_ref(),
+                "-D".as_ref(),
+                tmp.path().as_os_str(),
+            ],
+            self.gh.transfer_timeout(snap.size),
+        );
         match got {
             Ok(_) => {}
             Err(f) if f.class() == Class::ReleaseNotFound => {
