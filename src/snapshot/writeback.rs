@@ -26,6 +26,24 @@ pub struct PacedFile {
     /// Told of every byte written, for a reader checking the file as it
     /// grows (see `follow.rs`).
     announcer: Option<Announcer>,
+    /// Tests only: the offset of a byte to flip on its way to the file.
+    corrupt_at: Option<u64>,
+}
+
+/// Tests flip one byte of the compressed stream between the compressor and
+/// the file (a bit flip in memory, a bug in the writer) to prove the
+/// read-back check catches it. Only in debug builds: a release binary has
+/// no such switch.
+const CORRUPT_ENV: &str = "LIFEBOAT_TEST_CORRUPT_ARCHIVE_AT";
+
+fn corrupt_at() -> Option<u64> {
+    #[cfg(debug_assertions)]
+    return std::env::var(CORRUPT_ENV).ok().and_then(|v| v.parse().ok());
+    #[cfg(not(debug_assertions))]
+    {
+        let _ = CORRUPT_ENV;
+        None
+    }
 }
 
 impl PacedFile {
@@ -35,6 +53,7 @@ impl PacedFile {
             written: 0,
             pending: 0,
             announcer: None,
+            corrupt_at: corrupt_at(),
         }
     }
 
@@ -83,7 +102,16 @@ impl PacedFile {
 
 impl Write for PacedFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
+        let n = match self.corrupt_at {
+            Some(at) if (self.written..self.written + buf.len() as u64).contains(&at) => {
+                let mut bad = buf.to_vec();
+                bad[(at - self.written) as usize] ^= 0x20;
+                self.corrupt_at = None;
+                self.file.write_all(&bad)?;
+                bad.len()
+            }
+            _ => self.file.write(buf)?,
+        };
         self.written += n as u64;
         if let Some(a) = &self.announcer {
             a.advance(n as u64);

@@ -707,6 +707,52 @@ fn long_database_paths_round_trip() {
     );
 }
 
+/// One byte of the compressed stream is flipped between the compressor and
+/// the file (debug builds only): the check that follows the archive as it is
+/// written must catch it, so nothing is renamed into place, queued or pushed,
+/// and the run fails on the record. Both formats, early and late in the file.
+#[test]
+fn an_archive_damaged_on_its_way_to_disk_is_never_kept_or_pushed() {
+    for compression in ["gzip", "zstd"] {
+        for at in ["100", "2000000"] {
+            let app = App::new();
+            bank_db(&app.data_dir().join("bank.db"), "wal", 8);
+            let remote = app.root().join("offsite");
+            app.write_config(&format!(
+                "[[database]]\nname = \"bank\"\npath = \"bank.db\"\n[snapshot]\ncompression = \"{compression}\"\n[remote.dir]\npath = \"{}\"\n",
+                remote.display()
+            ));
+            let out = app
+                .cmd(&["snapshot"])
+                .env("LIFEBOAT_TEST_CORRUPT_ARCHIVE_AT", at)
+                .output()
+                .unwrap();
+            let what = format!("{compression}, byte {at}: {}", text(&out));
+            assert_eq!(out.status.code(), Some(1), "{what}");
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("does not read back"),
+                "{what}"
+            );
+            assert!(app.archives().is_empty(), "{what}");
+            let left: Vec<String> = std::fs::read_dir(app.backup_dir())
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != "last_run.json" && n != "lifeboat.lock")
+                .collect();
+            assert!(left.is_empty(), "{what}: left behind {left:?}");
+            let pushed = std::fs::read_dir(&remote).map_or(0, |d| d.count());
+            assert_eq!(pushed, 0, "{what}");
+            assert_eq!(app.last_run()["status"], "failed", "{what}");
+
+            // Without the fault the same app snapshots and pushes.
+            let out = app.run(&["snapshot"]);
+            assert!(out.status.success(), "{compression}: {}", text(&out));
+            assert_eq!(app.archives().len(), 1);
+        }
+    }
+}
+
 #[test]
 fn sigkill_never_leaves_an_archive_that_is_neither_pushed_nor_queued() {
     let app = App::new();
