@@ -6,10 +6,21 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Whether progress may be drawn for this invocation.
 pub fn enabled(global: &Global) -> bool {
     !global.quiet && !global.json && std::io::stderr().is_terminal()
+}
+
+/// [`enabled`], decided once per process by [`init`], for work deep in a
+/// pipeline that has no [`Global`] at hand (a download in the middle of a
+/// restore).
+static DRAW: AtomicBool = AtomicBool::new(false);
+
+/// Decide for the whole process whether progress is drawn.
+pub fn init(global: &Global) {
+    DRAW.store(enabled(global), Ordering::Relaxed);
 }
 
 /// Pages copied, one bar per database, then the bytes packed into the
@@ -53,19 +64,24 @@ impl Copying {
     }
 }
 
-/// A byte counter (compressing, downloading).
-pub fn bytes(global: &Global, what: &str, total: Option<u64>) -> ProgressBar {
-    if !enabled(global) {
+/// A byte counter (a download), hidden unless [`init`] enabled progress.
+pub fn bytes(what: &str, total: Option<u64>) -> ProgressBar {
+    if !DRAW.load(Ordering::Relaxed) {
         return ProgressBar::hidden();
     }
     let bar = match total {
         Some(t) => ProgressBar::new(t),
         None => ProgressBar::new_spinner(),
     };
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>12} {bytes}/{total_bytes} {bytes_per_sec}")
+    bar.set_style(match total {
+        Some(_) => ProgressStyle::with_template(
+            "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
+        None => ProgressStyle::with_template("{prefix:>12} {spinner} {bytes} {bytes_per_sec}")
             .expect("static template"),
-    );
+    });
     bar.set_prefix(what.to_string());
     bar
 }

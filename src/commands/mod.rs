@@ -108,6 +108,7 @@ pub enum Command {
 }
 
 pub fn run(global: &Global, command: Command) -> Result<i32> {
+    crate::progress::init(global);
     match command {
         Command::Snapshot(args) => snapshot::run_scheduled(global, args),
         Command::BackupNow(args) => snapshot::run_manual(global, args),

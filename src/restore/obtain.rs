@@ -103,7 +103,7 @@ pub fn download(config: &Config, remote: &dyn Remote, tag: &Tag) -> Result<Obtai
     fsutil::private_dir(&dir)?;
     let from = remote.describe();
     tracing::info!(%tag, remote = %from, "downloading snapshot");
-    match remote.download(tag, &dir) {
+    match download_showing_progress(remote, tag, &dir) {
         Ok(path) => Ok(Obtained {
             path,
             from,
@@ -114,4 +114,52 @@ pub fn download(config: &Config, remote: &dyn Remote, tag: &Tag) -> Result<Obtai
             Err(e.context(format!("cannot download {tag} from {from}")))
         }
     }
+}
+
+/// `remote.download`, with a byte counter on a terminal. Remotes have no
+/// progress callback (gh reports none that lifeboat could read), so the
+/// counter watches the bytes arriving under `dir` instead.
+fn download_showing_progress(remote: &dyn Remote, tag: &Tag, dir: &Path) -> Result<PathBuf> {
+    let bar = crate::progress::bytes("download", None);
+    if bar.is_hidden() {
+        return remote.download(tag, dir);
+    }
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let got = std::thread::scope(|s| {
+        s.spawn(|| {
+            use std::sync::atomic::Ordering;
+            while !finished.load(Ordering::Relaxed) {
+                bar.set_position(bytes_under(dir));
+                bar.tick();
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+        let got = remote.download(tag, dir);
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        got
+    });
+    match &got {
+        // What arrived, and how fast, stays on the terminal.
+        Ok(path) => {
+            bar.set_position(std::fs::metadata(path).map_or(0, |m| m.len()));
+            bar.finish();
+        }
+        Err(_) => bar.finish_and_clear(),
+    }
+    got
+}
+
+/// Total size of the regular files under `dir` (not following links).
+fn bytes_under(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => bytes_under(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
 }

@@ -372,6 +372,51 @@ fn fresh_machine_with_only_the_github_remote() {
     }
 }
 
+/// A download shows a byte counter on a terminal (util-linux `script`
+/// provides one), and nothing without one or with `-q`.
+#[test]
+fn a_download_shows_progress_only_on_a_terminal() {
+    let app = App::new();
+    app.write_config(&format!(
+        "[remote.dir]\npath = \"remote\"\n{}",
+        demo::tasks_db_config()
+    ));
+    let db = tasks_db(&app);
+    demo::create(&db, 4, 20_000, true);
+    let tag = snapshot(&app);
+    let restore = |extra: &str| {
+        let command = format!(
+            "{} --config {} restore {tag} --from dir --dry-run{extra}",
+            crate::support::lifeboat_bin().display(),
+            app.config_path().display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .current_dir(app.root())
+            .output()
+            .expect("script(1) runs");
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = restore("");
+    // The counter's last state stays: the archive's size, in KiB here.
+    let size = std::fs::metadata(archive(&app, &tag)).unwrap().len();
+    let last = shown
+        .split(['\r', '\n'])
+        .rfind(|l| l.contains("download"))
+        .unwrap_or_default();
+    assert!(
+        size > 100 << 10,
+        "the archive is large enough to show KiB: {size}"
+    );
+    assert!(last.contains("KiB") && last.contains("B/s"), "{shown}");
+    let quiet = restore(" -q");
+    assert!(!quiet.contains("B/s"), "{quiet}");
+    let out = app.run(&["restore", &tag, "--from", "dir", "--dry-run"]);
+    assert_ok(&out);
+    assert!(!stderr(&out).contains("B/s"), "{}", text(&out));
+}
+
 #[test]
 fn whole_directory_exchange_when_the_data_dir_holds_only_databases() {
     let app = App::new();
