@@ -415,9 +415,12 @@ pub fn read_from(
     Ok(ReadResult { format, manifest })
 }
 
-/// Most bytes accepted after the tar end marker: tar pads its output to a
-/// whole record (10 KiB for GNU tar), and nothing else belongs there.
-const MAX_TAIL: u64 = 1 << 20;
+/// Most bytes accepted after the tar end marker. tar pads its output to a
+/// whole record: 10 KiB by default for GNU tar, up to a few MiB with a
+/// large `--blocking-factor`; nothing but zeros belongs there. The bound
+/// only stops an endless stream of zeros (64 MiB of them decompress in a
+/// few tens of milliseconds).
+const MAX_TAIL: u64 = 64 << 20;
 
 /// Read the decompressed stream to its end after the tar end marker. The
 /// entries alone stop before gzip's CRC and length trailer or the end of the
@@ -436,14 +439,16 @@ fn check_tail(rest: &mut impl Read, shown: &str) -> Result<()> {
             return Ok(());
         }
         seen += n as u64;
-        if seen > MAX_TAIL || buf[..n].iter().any(|&b| b != 0) {
-            return Err(Error::archive(format!(
-                "{shown}: unexpected data after the end of the tar archive"
-            ))
-            .with_hint(
-                "the archive was not written by lifeboat or was altered; use another snapshot",
-            ));
-        }
+        let why = if buf[..n].iter().any(|&b| b != 0) {
+            "unexpected data after the end of the tar archive".to_string()
+        } else if seen > MAX_TAIL {
+            format!("more than {MAX_TAIL} bytes of padding after the end of the tar archive")
+        } else {
+            continue;
+        };
+        return Err(Error::archive(format!("{shown}: {why}")).with_hint(
+            "the archive was not written by lifeboat or was altered; use another snapshot",
+        ));
     }
 }
 

@@ -7,12 +7,21 @@
 //! snapshot's check, `verify`, `drill` and `restore` read the whole archive.
 //!
 //! Anything else (a member larger than 1 MiB as `gzip` and `tar czf` write
-//! them, damage, garbage after the last member) is handed, from the start of
-//! the member libdeflate could not take, to flate2's streaming
-//! `MultiGzDecoder`, which is the reference here: it decides what is valid
-//! and words the error. libdeflate only ever speeds up members that flate2
-//! would also have read, and memory stays bounded either way (4 MiB of input
-//! and 1 MiB of output).
+//! them, a member with optional header fields, damage, garbage after the
+//! last member) is handed, from the start of the member libdeflate could not
+//! take, to flate2's streaming `MultiGzDecoder`, which words the error.
+//! Memory stays bounded either way (4 MiB of input and 1 MiB of output).
+//!
+//! The two decoders agree on everything lifeboat writes, and on damage: both
+//! check each member's CRC32 and length, and every database is then checked
+//! against its sha256. They differ on one crafted oddity: libdeflate accepts
+//! a deflate block declaring 287-288 literal/length or 31-32 distance codes,
+//! which zlib, flate2 and `gzip -d` refuse. Such an archive carries the same
+//! bytes either way and cannot pass the sha256 check with other content; it
+//! is only an archive that `tar xzf` would refuse and lifeboat reads. No
+//! compressor emits it. Members with optional header fields (where
+//! libdeflate skips a header CRC without checking it) never take the fast
+//! path.
 
 use flate2::read::MultiGzDecoder;
 use libdeflate_sys as ffi;
@@ -22,10 +31,17 @@ use std::io::{self, Cursor, Read};
 /// hold [`super::pgzip::DEFAULT_BLOCK_SIZE`].
 const MAX_MEMBER_OUT: usize = super::pgzip::DEFAULT_BLOCK_SIZE;
 
-/// Compressed bytes held at once. A member with 1 MiB of output is at most
-/// a few hundred bytes over 1 MiB compressed, so a full window always holds
-/// a whole member of lifeboat's; a member that does not fit is not ours.
+/// Compressed bytes held at once.
 const WINDOW: usize = 4 << 20;
+
+/// Unread input kept in the window before a member is tried. A member with
+/// 1 MiB of output is at most a few hundred bytes over 1 MiB compressed, so
+/// this always holds a whole member of lifeboat's; a member that does not
+/// fit is not ours.
+const MIN_UNREAD: usize = 2 << 20;
+
+/// The gzip header's flag byte (RFC 1952 2.3.1): lifeboat sets none.
+const FLG: usize = 3;
 
 /// A gzip decoder for one or more members (RFC 1952 section 2.2).
 pub struct GzReader<R: Read> {
@@ -94,8 +110,8 @@ enum Step {
 }
 
 impl<R: Read> Fast<R> {
-    /// Top the window up: move what is left to the front, then read until
-    /// it is full or the source ends.
+    /// Top the window up to [`MIN_UNREAD`] unread bytes (or the end of the
+    /// source), moving what is left to the front first.
     fn fill(&mut self) -> io::Result<()> {
         if self.src_done {
             return Ok(());
@@ -103,7 +119,7 @@ impl<R: Read> Fast<R> {
         self.window.copy_within(self.start..self.end, 0);
         self.end -= self.start;
         self.start = 0;
-        while self.end < self.window.len() {
+        while self.end < MIN_UNREAD {
             match self.src.read(&mut self.window[self.end..]) {
                 Ok(0) => {
                     self.src_done = true;
@@ -119,7 +135,7 @@ impl<R: Read> Fast<R> {
 
     fn next_member(&mut self) -> io::Result<Step> {
         // Refill before the unread input could be shorter than a member.
-        if self.end - self.start < WINDOW / 2 {
+        if self.end - self.start < MIN_UNREAD {
             self.fill()?;
         }
         if self.start == self.end {
@@ -130,6 +146,9 @@ impl<R: Read> Fast<R> {
             });
         }
         let input = &self.window[self.start..self.end];
+        if input.get(FLG) != Some(&0) {
+            return Ok(Step::Fallback);
+        }
         match self.decompressor.gzip_member(input, &mut self.out) {
             Some((used, produced)) => {
                 self.start += used;
@@ -285,6 +304,28 @@ mod tests {
     fn empty_members_and_empty_input() {
         assert_eq!(read_all(&pgzip(b"")).unwrap(), b"");
         assert_eq!(read_all(b"").unwrap(), b"");
+    }
+
+    #[test]
+    fn a_bad_header_crc_is_refused() {
+        let d = data(300_000);
+        let good = pgzip(&d);
+        assert_eq!(good[FLG], 0, "lifeboat sets no header flags");
+        // FHCRC set, and a CRC16 that cannot be right after the header.
+        let mut bad = good[..10].to_vec();
+        bad[FLG] = 0x02;
+        bad.extend([0xde, 0xad]);
+        bad.extend(&good[10..]);
+        assert!(
+            read_all(&bad).is_err(),
+            "a wrong header CRC must be refused"
+        );
+        let mut reference = Vec::new();
+        assert!(
+            MultiGzDecoder::new(&bad[..])
+                .read_to_end(&mut reference)
+                .is_err()
+        );
     }
 
     #[test]

@@ -109,7 +109,13 @@ fn take_in(
     // (see `follow.rs`): an archive that does not read back is removed, never
     // renamed into place or pushed. Following rather than re-reading after
     // the last byte lets the check overlap the compression.
-    let follower = writer.follower()?;
+    let follower = match writer.follower() {
+        Ok(f) => f,
+        Err(e) => {
+            writer.abandon();
+            return Err(e);
+        }
+    };
     let (archive_bytes, packed_ms) = std::thread::scope(|s| {
         let checker = s.spawn(|| {
             let limits = Limits {
@@ -136,7 +142,12 @@ fn take_in(
         let mut packed_ms = 0;
         let archive_bytes = writer.finish(|| {
             packed_ms = started.elapsed().as_millis() as u64;
-            match checker.join().expect("the archive checker panicked") {
+            let checked = checker.join().unwrap_or_else(|_| {
+                Err(crate::error::Error::archive(
+                    "the check of the archive just written crashed",
+                ))
+            });
+            match checked {
                 Ok(_) => Ok(()),
                 Err(e) => {
                     Err(e.context("the archive just written does not read back; it was removed"))
@@ -149,8 +160,10 @@ fn take_in(
         %tag,
         archive = %target.display(),
         archive_bytes,
+        // Packing, to the fsync of the last byte; then the wait for the
+        // check following it (near zero when it kept up).
         packed_ms,
-        verified_ms = started.elapsed().as_millis() as u64,
+        check_wait_ms = (started.elapsed().as_millis() as u64).saturating_sub(packed_ms),
         "snapshot written and verified"
     );
     Ok(Snapshot {
