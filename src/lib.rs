@@ -33,6 +33,7 @@ pub mod human;
 pub mod lock;
 pub mod metrics;
 pub mod migrate;
+pub mod par;
 pub mod progress;
 pub mod provenance;
 pub mod remote;

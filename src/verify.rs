@@ -47,12 +47,11 @@ pub fn unpack_and_check(
     // `read` also decompresses to the end of the stream, past the tar end
     // marker, so damage in gzip's trailer or the last zstd frame is caught.
     let read = archive::read(archive_path, expect_tag, Some(dest), limits)?;
-    let checks = read
-        .manifest
-        .databases
-        .iter()
-        .map(|db| check_database(&dest.join(&db.path), db))
-        .collect();
+    // Each database on its own core; the reports stay in manifest order.
+    let checks = crate::par::try_map_ordered(&read.manifest.databases, |db| {
+        Ok::<_, std::convert::Infallible>(check_database(&dest.join(&db.path), db))
+    })
+    .unwrap_or_else(|never| match never {});
     Ok((read.manifest, checks))
 }
 

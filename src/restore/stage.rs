@@ -151,11 +151,10 @@ fn stage_from(
     super::crash_point("staged");
     drop_unselected(dest_dir, &manifest, &plan)?;
 
-    // 4-6. Migrate, check, count.
-    let mut databases = Vec::new();
-    for (db, entry, ladder) in &plan {
-        databases.push(check_one(config, dest_dir, db, entry, ladder.as_ref())?);
-    }
+    // 4-6. Migrate, check, count: each database on its own core.
+    let databases = crate::par::try_map_ordered(&plan, |(db, entry, ladder)| {
+        check_one(config, dest_dir, db, entry, ladder.as_ref())
+    })?;
     Ok(StageReport {
         tag: *tag,
         source: archive_file.from.clone(),

@@ -21,8 +21,7 @@ use crate::tag::{Kind, Tag};
 use archive::{ArchiveWriter, Format, Limits};
 use manifest::{DatabaseEntry, MANIFEST_VERSION, Manifest};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 const STAGING_PREFIX: &str = ".staging-";
 
@@ -176,43 +175,9 @@ fn take_in(
 
 /// Copy every database into `staging`, several at once (one per core).
 fn copy_all(config: &Config, staging: &Path, progress: Progress<'_>) -> Result<Vec<DatabaseEntry>> {
-    let dbs = &config.databases;
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(dbs.len());
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<DatabaseEntry>>>> =
-        Mutex::new((0..dbs.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(db) = dbs.get(i) else { break };
-                    let r = copy_one(config, db, staging, progress);
-                    let failed = r.is_err();
-                    results.lock().unwrap()[i] = Some(r);
-                    if failed {
-                        // Stop handing out work; the snapshot has failed.
-                        next.store(dbs.len(), Ordering::SeqCst);
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    let mut entries = Vec::with_capacity(dbs.len());
-    for r in results.into_inner().unwrap() {
-        match r {
-            Some(Ok(e)) => entries.push(e),
-            Some(Err(e)) => return Err(e),
-            None => {}
-        }
-    }
-    if entries.len() != dbs.len() {
-        return Err(Error::database("a database copy did not complete"));
-    }
-    Ok(entries)
+    crate::par::try_map_ordered(&config.databases, |db| {
+        copy_one(config, db, staging, progress)
+    })
 }
 
 fn copy_one(
