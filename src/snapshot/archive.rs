@@ -833,21 +833,21 @@ mod tests {
         }
     }
 
+    /// Append `data` to the gzip file at `path` as one more member.
+    fn append_gzip_member(path: &Path, data: &[u8]) {
+        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+        let mut member = vec![0u8; c.gzip_compress_bound(data.len())];
+        let n = c.gzip_compress(data, &mut member).unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        f.write_all(&member[..n]).unwrap();
+    }
+
     #[test]
     fn data_after_the_tar_end_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (path, tag) = write_archive(dir.path(), Format::Gzip, &data());
         // Another gzip member (valid on its own) of non-zero bytes.
-        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
-        let extra = b"not tar padding".repeat(40);
-        let mut member = vec![0u8; c.gzip_compress_bound(extra.len())];
-        let n = c.gzip_compress(&extra, &mut member).unwrap();
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        f.write_all(&member[..n]).unwrap();
-        drop(f);
+        append_gzip_member(&path, &b"not tar padding".repeat(40));
         let err = read(&path, Some(&tag), None, UNLIMITED).unwrap_err();
         assert!(
             err.message.contains("unexpected data after the end"),
@@ -860,16 +860,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (path, tag) = write_archive(dir.path(), Format::Gzip, &data());
         // GNU tar pads to a 10 KiB record; a repacked archive may carry that.
-        let zeros = vec![0u8; 10240];
-        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
-        let mut member = vec![0u8; c.gzip_compress_bound(zeros.len())];
-        let n = c.gzip_compress(&zeros, &mut member).unwrap();
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        f.write_all(&member[..n]).unwrap();
-        drop(f);
+        append_gzip_member(&path, &[0u8; 10240]);
         read(&path, Some(&tag), None, UNLIMITED).unwrap();
     }
 

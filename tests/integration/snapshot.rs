@@ -324,13 +324,18 @@ fn assert_refused(app: &App, source: &Path, needle: &str) {
         "{record}"
     );
     assert_eq!(hash(source), before, "the source was modified");
-    let leftovers: Vec<_> = std::fs::read_dir(app.backup_dir())
+    let leftovers = leftovers(app);
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+}
+
+/// What a failed snapshot left in `backup_dir` beyond its record and lock.
+fn leftovers(app: &App) -> Vec<String> {
+    std::fs::read_dir(app.backup_dir())
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n != "last_run.json" && n != "lifeboat.lock")
-        .collect();
-    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+        .collect()
 }
 
 fn one_db_app(path: &str) -> App {
@@ -665,12 +670,7 @@ fn full_disk(size: &str) {
         "names the fix: {all}"
     );
     assert!(app.archives().is_empty());
-    let leftovers: Vec<String> = std::fs::read_dir(app.backup_dir())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "last_run.json" && n != "lifeboat.lock")
-        .collect();
+    let leftovers = leftovers(&app);
     assert!(
         leftovers.is_empty(),
         "nothing half-written is left: {leftovers:?}"
@@ -734,12 +734,7 @@ fn an_archive_damaged_on_its_way_to_disk_is_never_kept_or_pushed() {
                 "{what}"
             );
             assert!(app.archives().is_empty(), "{what}");
-            let left: Vec<String> = std::fs::read_dir(app.backup_dir())
-                .unwrap()
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n != "last_run.json" && n != "lifeboat.lock")
-                .collect();
+            let left = leftovers(&app);
             assert!(left.is_empty(), "{what}: left behind {left:?}");
             let pushed = std::fs::read_dir(&remote).map_or(0, |d| d.count());
             assert_eq!(pushed, 0, "{what}");
