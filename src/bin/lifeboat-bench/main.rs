@@ -437,74 +437,48 @@ impl Bench {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
-            let (mut lb_gz, mut lb_zst) = (None, None);
-            reset_dir(&backups)?;
-            let s = timed(&mut self.lifeboat(&gz_cfg, &["snapshot"]));
-            if self.record("lifeboat snapshot (tar.gz)", s).is_some() {
-                match self.archive_in(&backups, ".tar.gz") {
-                    Some(a) => {
-                        let n = file_len(&a);
-                        self.set_archive("lifeboat snapshot (tar.gz)", n);
-                        let kept = out.join(a.file_name().unwrap_or_default());
-                        let _ = std::fs::rename(&a, &kept);
-                        lb_gz = Some(kept);
-                    }
-                    None => self
-                        .failures
-                        .push("lifeboat snapshot (tar.gz): no archive written".into()),
-                }
-            }
-            reset_dir(&backups)?;
-            let s = timed(&mut self.lifeboat(&zst_cfg, &["snapshot"]));
-            if self
-                .record("lifeboat snapshot (tar.zst, level 3)", s)
-                .is_some()
-            {
-                match self.archive_in(&backups, ".tar.zst") {
-                    Some(a) => {
-                        let n = file_len(&a);
-                        self.set_archive("lifeboat snapshot (tar.zst, level 3)", n);
-                        let kept = out.join(a.file_name().unwrap_or_default());
-                        let _ = std::fs::rename(&a, &kept);
-                        lb_zst = Some(kept);
-                    }
-                    None => self
-                        .failures
-                        .push("lifeboat snapshot (tar.zst): no archive written".into()),
-                }
-            }
-            reset_dir(&backups)?;
-            let s = timed(&mut self.lifeboat(&zst1_cfg, &["snapshot"]));
-            if self
-                .record("lifeboat snapshot (tar.zst, level 1)", s)
-                .is_some()
-                && let Some(a) = self.archive_in(&backups, ".tar.zst")
-            {
-                self.set_archive("lifeboat snapshot (tar.zst, level 1)", file_len(&a));
-            }
+            // The archives to decompress below are kept in out/.
+            let keep = |a: PathBuf| {
+                let kept = out.join(a.file_name().unwrap_or_default());
+                let _ = std::fs::rename(&a, &kept);
+                kept
+            };
+            let lb_gz = self
+                .lifeboat_snapshot(&gz_cfg, "lifeboat snapshot (tar.gz)", ".tar.gz", &backups)?
+                .map(keep);
+            let lb_zst = self
+                .lifeboat_snapshot(
+                    &zst_cfg,
+                    "lifeboat snapshot (tar.zst, level 3)",
+                    ".tar.zst",
+                    &backups,
+                )?
+                .map(keep);
+            self.lifeboat_snapshot(
+                &zst1_cfg,
+                "lifeboat snapshot (tar.zst, level 1)",
+                ".tar.zst",
+                &backups,
+            )?;
 
             if have("zstd") {
                 let zst = out.join("copy.db.zst");
-                let s = timed(
-                    Command::new("zstd")
-                        .args(["-3", "-T2", "-q", "-f", "-o"])
-                        .arg(&zst)
-                        .arg(&copy),
-                );
-                if self.record("zstd -3 -T2 of the copy", s).is_some() {
-                    self.set_archive("zstd -3 -T2 of the copy", file_len(&zst));
-                }
-                let s = timed(
-                    Command::new("zstd")
-                        .args(["-1", "-T2", "-q", "-f", "-o"])
-                        .arg(&zst)
-                        .arg(&copy),
-                );
-                if self.record("zstd -1 -T2 of the copy", s).is_some() {
-                    self.set_archive("zstd -1 -T2 of the copy", file_len(&zst));
+                for (level, row) in [
+                    ("-3", "zstd -3 -T2 of the copy"),
+                    ("-1", "zstd -1 -T2 of the copy"),
+                ] {
+                    let s = timed(
+                        Command::new("zstd")
+                            .args([level, "-T2", "-q", "-f", "-o"])
+                            .arg(&zst)
+                            .arg(&copy),
+                    );
+                    if self.record(row, s).is_some() {
+                        self.set_archive(row, file_len(&zst));
+                    }
                 }
             } else {
-                self.skip("zstd -3 -T2", "zstd");
+                self.skip("zstd -3 -T2 and -1 -T2", "zstd");
             }
             if have("pigz") {
                 let gz = out.join("copy.db.pigz.gz");
@@ -551,6 +525,28 @@ impl Bench {
         self.writer_latency(&live, &gz_cfg, &backups)?;
         self.hourly_five_small()?;
         Ok(())
+    }
+
+    /// One timed `lifeboat snapshot` into an emptied `backups`, recorded as
+    /// `row` with its archive's size; returns the archive (`ext`).
+    fn lifeboat_snapshot(
+        &mut self,
+        config: &Path,
+        row: &'static str,
+        ext: &str,
+        backups: &Path,
+    ) -> R<Option<PathBuf>> {
+        reset_dir(backups)?;
+        let s = timed(&mut self.lifeboat(config, &["snapshot"]));
+        if self.record(row, s).is_none() {
+            return Ok(None);
+        }
+        let archive = self.archive_in(backups, ext);
+        match &archive {
+            Some(a) => self.set_archive(row, file_len(a)),
+            None => self.failures.push(format!("{row}: no archive written")),
+        }
+        Ok(archive)
     }
 
     /// `lifeboat restore` of the gzip snapshot (full pipeline: verify,
