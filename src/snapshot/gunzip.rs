@@ -138,12 +138,9 @@ impl<R: Read> Fast<R> {
         if self.end - self.start < MIN_UNREAD {
             self.fill()?;
         }
+        // `fill` stops short of MIN_UNREAD only at the end of the source.
         if self.start == self.end {
-            return Ok(if self.src_done {
-                Step::End
-            } else {
-                Step::Fallback
-            });
+            return Ok(Step::End);
         }
         let input = &self.window[self.start..self.end];
         if input.get(FLG) != Some(&0) {

@@ -4,7 +4,7 @@
 //! the real `sqlite3` CLI where an independent reader matters.
 
 use crate::support::process::{DbHolder, Tmpfs};
-use crate::support::{App, sqlite, text};
+use crate::support::{App, sqlite, text, walk};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -449,16 +449,6 @@ fn open_up(root: &Path) {
         }
         p = parent.to_path_buf();
     }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![dir.to_path_buf()];
-    if dir.is_dir() {
-        for e in std::fs::read_dir(dir).unwrap().flatten() {
-            out.extend(walk(&e.path()));
-        }
-    }
-    out
 }
 
 #[test]

@@ -198,7 +198,10 @@ fn verify_accepts_a_snapshot_repacked_by_gnu_tar() {
         };
         run(&["-xzf", path.to_str().unwrap()]);
         let mut entries = vec![format!("{tag}/MANIFEST.json")];
-        for e in walk_files(&unpacked.join(&tag)) {
+        for e in crate::support::walk(&unpacked.join(&tag))
+            .into_iter()
+            .filter(|p| p.is_file())
+        {
             let rel = e
                 .strip_prefix(&unpacked)
                 .unwrap()
@@ -216,18 +219,6 @@ fn verify_accepts_a_snapshot_repacked_by_gnu_tar() {
         let out = expect(&app, &["verify", &tag], 0);
         assert!(stdout(&out).starts_with("OK"), "{ext}: {}", text(&out));
     }
-}
-
-fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk_files(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
 }
 
 #[test]
