@@ -8,7 +8,7 @@
 //! is silently ignored is how other tools delete backups nobody meant to lose.
 
 use crate::error::{Error, IoContext, Result};
-use crate::snapshot::archive::Format;
+use crate::tag::Format;
 use serde::Deserialize;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -29,8 +29,9 @@ pub struct Config {
     pub databases: Vec<DatabaseConfig>,
     pub snapshot: SnapshotConfig,
     pub retention: RetentionConfig,
-    pub github: Option<GithubConfig>,
-    pub remote_dir: Option<DirRemoteConfig>,
+    /// Where snapshots go off the machine, in the order they are pushed.
+    /// (Today at most one: `[github]` or `[remote.dir]`.)
+    pub remotes: Vec<RemoteConfig>,
     pub health: HealthConfig,
     pub restore: RestoreConfig,
 }
@@ -88,6 +89,34 @@ impl Default for RetentionConfig {
             monthly: Some(12),
             yearly: None,
             manual: Some(20),
+        }
+    }
+}
+
+/// One remote's section of the file. Each backend in `remote/` is built
+/// from its own variant.
+#[derive(Debug, Clone)]
+pub enum RemoteConfig {
+    /// `[github]`: one release per snapshot in a private repository.
+    Github(GithubConfig),
+    /// `[remote.dir]`: a directory (external drive, NAS mount).
+    Dir(DirRemoteConfig),
+}
+
+impl RemoteConfig {
+    /// The backend's name, as `restore --from` spells it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RemoteConfig::Github(_) => "github",
+            RemoteConfig::Dir(_) => "dir",
+        }
+    }
+
+    /// The section that configures it, for messages.
+    pub fn section(&self) -> &'static str {
+        match self {
+            RemoteConfig::Github(_) => "[github]",
+            RemoteConfig::Dir(_) => "[remote.dir]",
         }
     }
 }
@@ -490,8 +519,11 @@ impl Config {
             databases,
             snapshot,
             retention,
-            github,
-            remote_dir,
+            remotes: github
+                .map(RemoteConfig::Github)
+                .into_iter()
+                .chain(remote_dir.map(RemoteConfig::Dir))
+                .collect(),
             health,
             restore,
         })
@@ -512,12 +544,19 @@ impl Config {
             })
     }
 
-    pub fn last_run_path(&self) -> PathBuf {
-        self.backup_dir.join("last_run.json")
+    /// The backup directory's layout.
+    pub fn store(&self) -> crate::store::Store {
+        crate::store::Store::new(&self.backup_dir)
     }
 
-    pub fn drill_path(&self) -> PathBuf {
-        self.backup_dir.join("drill.json")
+    /// Restore's area beside the data directory.
+    pub fn data_area(&self) -> crate::store::DataArea {
+        crate::store::DataArea::new(&self.data_dir)
+    }
+
+    /// The remote snapshots are pushed to, if any.
+    pub fn remote(&self) -> Option<&RemoteConfig> {
+        self.remotes.first()
     }
 }
 

@@ -8,9 +8,9 @@
 //! convention (OK 0, WARNING 1, CRITICAL 2, UNKNOWN 3).
 
 use crate::config::HealthConfig;
-use crate::drill::{DrillRecord, Outcome};
 use crate::human;
-use crate::runrecord::{ErrorRecord, PushStatus, RunRecord, Status as RunStatus};
+use crate::record::{DrillRecord, Outcome};
+use crate::record::{ErrorRecord, PushStatus, RunRecord, Status as RunStatus};
 use crate::tag::Tag;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -145,6 +145,21 @@ pub struct Thresholds {
     pub drill_max_age_secs: u64,
 }
 
+/// Judge the records of `config`'s backup directory as of `now`: what
+/// `lifeboat health` prints and the metrics' status gauge exports.
+pub fn probe(config: &crate::config::Config, now: DateTime<Utc>) -> Report {
+    let store = config.store();
+    let record = Found::from_load(RunRecord::load(&store.last_run()));
+    let drill = Found::from_load(DrillRecord::load(&store.drill_record()));
+    evaluate(
+        &record,
+        &drill,
+        &config.health,
+        config.remote().is_some(),
+        now,
+    )
+}
+
 /// Judge the records. `remote_configured` says whether the config names a
 /// remote (an unpushed snapshot is only a problem when there is one).
 pub fn evaluate(
@@ -256,7 +271,7 @@ pub fn evaluate(
         );
     }
     if let Some(b) = rec.last_backup.as_ref().filter(|b| {
-        b.status == RunStatus::Failed && !crate::runrecord::is_backup_command(&rec.command)
+        b.status == RunStatus::Failed && !crate::record::run::is_backup_command(&rec.command)
     }) {
         let why = b
             .error
@@ -508,8 +523,10 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drill;
-    use crate::runrecord::{FailedDeletion, LastSuccess, PushResult, RetentionResult, SweepResult};
+    use crate::record::drill;
+    use crate::record::run::{
+        FailedDeletion, LastSuccess, PushResult, RetentionResult, SweepResult,
+    };
     use chrono::Duration as D;
     use std::time::Duration;
 

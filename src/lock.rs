@@ -1,11 +1,12 @@
 //! One lifeboat run at a time per `backup_dir`.
 //!
-//! An advisory `flock` on `<backup_dir>/lifeboat.lock`, which holds the
+//! An advisory `flock` on the store's lock file (`<backup_dir>/lifeboat.lock`), which holds the
 //! holder's pid and command for the error message. The kernel drops the lock
 //! when its holder dies, so a crashed run never leaves a lock that needs
 //! manual cleanup; a stale pid in the file is only information.
 
 use crate::error::{Error, IoContext, Kind, Result};
+use crate::store::Store;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -20,9 +21,9 @@ pub struct Lock {
 
 impl Lock {
     /// Take the lock, waiting up to `timeout` for a running holder.
-    pub fn acquire(backup_dir: &Path, command: &str, timeout: Duration) -> Result<Lock> {
-        crate::fsutil::private_dir(backup_dir)?;
-        let path = backup_dir.join("lifeboat.lock");
+    pub fn acquire(store: &Store, command: &str, timeout: Duration) -> Result<Lock> {
+        store.create()?;
+        let path = store.lock_file();
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)

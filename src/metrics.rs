@@ -1,62 +1,49 @@
 //! Prometheus text exposition for node_exporter's textfile collector,
-//! written after each snapshot run and each drill when `--metrics-file` or
-//! `[health] metrics_file` names a file.
+//! rewritten after every recorded run (snapshot, backup-now, restore, prune,
+//! migrate, drill) when `--metrics-file` or `[health] metrics_file` names a
+//! file. `docs/formats.md` lists every series.
 //!
 //! The file is rewritten whole and atomically (temp + fsync + rename): the
 //! collector must never read half of it. Everything comes from records
-//! lifeboat already has (the run, `drill.json`, the local archives); writing
-//! metrics never costs a network call.
+//! lifeboat already has (`last_run.json`, `drill.json`, the local
+//! archives); writing metrics never costs a network call. Each kind of run
+//! has its own series (`command="snapshot"`, `"restore"`, ...), carried
+//! forward in the records, so a failed restore never hides how the last
+//! backup went.
 
-use crate::commands::Global;
 use crate::config::Config;
-use crate::drill::{DrillRecord, Outcome};
 use crate::error::{IoContext, Result};
 use crate::fsutil;
-use crate::runrecord::{PushStatus, RunRecord, Status};
-use crate::snapshot::{self, archive};
+use crate::health::Status as HealthStatus;
+use crate::record::{DrillRecord, Outcome, PushStatus, RunKind, RunRecord, Status};
+use crate::snapshot::archive;
 use crate::tag::{Kind, Tag};
 use chrono::{DateTime, Utc};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Write the metrics file after a run when one is configured. A failure to
-/// write metrics is logged, never fatal: the backup itself succeeded.
-pub fn write_if_configured(config: &Config, global: &Global, record: &RunRecord) {
-    let drill = DrillRecord::load(&config.drill_path()).ok().flatten();
-    write_with(config, global, Some(record), drill.as_ref());
-}
-
-/// Rewrite the metrics file from the records on disk (after a drill).
-pub fn refresh_if_configured(config: &Config, global: &Global) {
-    let record = RunRecord::load(&config.last_run_path()).ok().flatten();
-    let drill = DrillRecord::load(&config.drill_path()).ok().flatten();
-    write_with(config, global, record.as_ref(), drill.as_ref());
-}
-
-fn write_with(
-    config: &Config,
-    global: &Global,
-    record: Option<&RunRecord>,
-    drill: Option<&DrillRecord>,
-) {
-    let Some(path) = target(config, global) else {
+/// Rewrite the metrics file from the records on disk, when one is
+/// configured (`file` overrides the config). A failure to write metrics is
+/// logged, never fatal: the run itself is what matters.
+pub fn refresh(config: &Config, file: Option<&Path>) {
+    let Some(path) = file
+        .map(Path::to_path_buf)
+        .or_else(|| config.health.metrics_file.clone())
+    else {
         return;
     };
-    let local = snapshot::list_local(&config.backup_dir).unwrap_or_default();
-    let text = render(record, drill, &local);
+    let store = config.store();
+    let record = RunRecord::load(&store.last_run()).ok().flatten();
+    let drill = DrillRecord::load(&store.drill_record()).ok().flatten();
+    let local = store.archives().unwrap_or_default();
+    let health = crate::health::probe(config, Utc::now()).status;
+    let text = render(record.as_ref(), drill.as_ref(), &local, health);
     match write_public(&path, text.as_bytes()) {
         Ok(()) => tracing::debug!(path = %path.display(), "metrics written"),
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e.message, "cannot write metrics")
         }
     }
-}
-
-fn target(config: &Config, global: &Global) -> Option<PathBuf> {
-    global
-        .metrics_file
-        .clone()
-        .or_else(|| config.health.metrics_file.clone())
 }
 
 /// Atomic like [`fsutil::write_atomic`], but world-readable (0644): the
@@ -89,28 +76,82 @@ pub fn render(
     record: Option<&RunRecord>,
     drill: Option<&DrillRecord>,
     local: &[(Tag, PathBuf)],
+    health: HealthStatus,
 ) -> String {
     let mut out = Exposition::default();
     let ts = |t: DateTime<Utc>| t.timestamp_millis() as f64 / 1000.0;
 
-    if let Some(r) = record {
-        out.gauge(
+    out.gauge(
+        "lifeboat_build_info",
+        "The lifeboat version that wrote this file (always 1).",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+    out.gauge(
+        "lifeboat_health_status",
+        "What `lifeboat health` says now: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+        &[],
+        f64::from(health.exit_code()),
+    );
+
+    // The newest run of each kind, each in its own series: the runs map
+    // carries them forward, and drill.json holds the drill's.
+    let mut runs: Vec<(&str, f64, bool, f64)> = Vec::new();
+    for kind in RunKind::ALL {
+        if kind == RunKind::Drill {
+            if let Some(d) = drill {
+                runs.push((
+                    kind.label(),
+                    ts(d.finished_at),
+                    d.outcome == Outcome::Success,
+                    d.duration_secs,
+                ));
+            }
+        } else if let Some(r) = record.and_then(|r| r.runs.get(kind.label())) {
+            runs.push((
+                kind.label(),
+                ts(r.finished_at),
+                r.status == Status::Success,
+                r.duration_secs,
+            ));
+        }
+    }
+    for (name, help, value) in [
+        (
             "lifeboat_last_run_timestamp_seconds",
-            "When the last lifeboat run finished (Unix time).",
-            &[("command", &r.command)],
-            ts(r.finished_at),
-        );
-        out.gauge(
+            "When the newest run of each kind finished (Unix time).",
+            0,
+        ),
+        (
             "lifeboat_last_run_success",
-            "1 if the last lifeboat run succeeded, else 0.",
-            &[("command", &r.command)],
-            f64::from(u8::from(r.status == Status::Success)),
-        );
-        out.gauge(
+            "1 if the newest run of each kind succeeded, else 0.",
+            1,
+        ),
+        (
             "lifeboat_run_duration_seconds",
-            "Duration of the last lifeboat run.",
-            &[("command", &r.command)],
-            r.duration_secs,
+            "Duration of the newest run of each kind.",
+            2,
+        ),
+    ] {
+        out.family(name, "gauge", help);
+        for (command, at, ok, duration) in &runs {
+            let v = match value {
+                0 => *at,
+                1 => f64::from(u8::from(*ok)),
+                _ => *duration,
+            };
+            out.sample(name, &[("command", command)], v);
+        }
+    }
+    let backup_ok = record
+        .and_then(|r| r.last_backup.as_ref())
+        .map(|b| b.status == Status::Success);
+    if let Some(ok) = backup_ok {
+        out.gauge(
+            "lifeboat_last_backup_success",
+            "1 if the newest backup run (snapshot or backup-now) succeeded, else 0.",
+            &[],
+            f64::from(u8::from(ok)),
         );
     }
     let success = record.and_then(|r| r.last_success.as_ref());
@@ -284,7 +325,7 @@ fn escape_label(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runrecord::{LastSuccess, PushResult, RetentionResult, SweepResult};
+    use crate::record::{LastSuccess, PushResult, RetentionResult, SweepResult};
 
     #[test]
     fn labels_are_escaped() {
@@ -298,6 +339,18 @@ mod tests {
         let mut r = RunRecord::start("snapshot", t);
         r.finished_at = t;
         r.duration_secs = 1.5;
+        let summary = |command: &str, status| crate::record::RunSummary {
+            command: command.into(),
+            status,
+            finished_at: t,
+            duration_secs: 1.5,
+            error: None,
+        };
+        r.runs
+            .insert("snapshot".into(), summary("snapshot", Status::Success));
+        // A failed restore after it keeps its own series.
+        r.runs
+            .insert("restore".into(), summary("restore", Status::Failed));
         r.push = Some(PushResult {
             remote: "dir:/mnt/\"nas\"".into(),
             status: PushStatus::Pushed,
@@ -318,10 +371,13 @@ mod tests {
                 ..SweepResult::default()
             }),
         });
-        let text = render(Some(&r), None, &[]);
+        let text = render(Some(&r), None, &[], HealthStatus::Warning);
         for needle in [
             "lifeboat_last_run_timestamp_seconds{command=\"snapshot\"} 1795348800\n",
             "lifeboat_last_run_success{command=\"snapshot\"} 1\n",
+            "lifeboat_last_run_success{command=\"restore\"} 0\n",
+            "lifeboat_health_status 1\n",
+            "lifeboat_build_info{version=\"",
             "lifeboat_run_duration_seconds{command=\"snapshot\"} 1.5\n",
             "lifeboat_last_success_timestamp_seconds 1795348800\n",
             "lifeboat_snapshot_archive_bytes 1234\n",

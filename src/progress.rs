@@ -1,26 +1,25 @@
 //! Progress bars for long work, on an interactive terminal only: nothing is
 //! drawn under cron, systemd, a pipe, or with `-q`/`--json`.
 
-use crate::commands::Global;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Whether progress may be drawn for this invocation.
-pub fn enabled(global: &Global) -> bool {
-    !global.quiet && !global.json && std::io::stderr().is_terminal()
-}
-
-/// [`enabled`], decided once per process by [`init`], for work deep in a
-/// pipeline that has no [`Global`] at hand (a download in the middle of a
-/// restore).
+/// Whether progress is drawn, decided once per process by [`init`]: work
+/// deep in a pipeline (a download in the middle of a restore) has no
+/// command-line options at hand.
 static DRAW: AtomicBool = AtomicBool::new(false);
 
-/// Decide for the whole process whether progress is drawn.
-pub fn init(global: &Global) {
-    DRAW.store(enabled(global), Ordering::Relaxed);
+/// Decide for the whole process whether progress is drawn: when `wanted`
+/// (not `-q`, not `--json`) and stderr is a terminal.
+pub fn init(wanted: bool) {
+    DRAW.store(wanted && std::io::stderr().is_terminal(), Ordering::Relaxed);
+}
+
+fn enabled() -> bool {
+    DRAW.load(Ordering::Relaxed)
 }
 
 /// Pages copied, one bar per database, then the bytes packed into the
@@ -30,10 +29,16 @@ pub struct Copying {
     bars: Mutex<HashMap<String, ProgressBar>>,
 }
 
+impl Default for Copying {
+    fn default() -> Self {
+        Copying::new()
+    }
+}
+
 impl Copying {
-    pub fn new(global: &Global) -> Copying {
+    pub fn new() -> Copying {
         let multi =
-            enabled(global).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+            enabled().then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Copying {
             multi,
             bars: Mutex::new(HashMap::new()),
@@ -66,7 +71,7 @@ impl Copying {
 
 /// A byte counter (a download), hidden unless [`init`] enabled progress.
 pub fn bytes(what: &str, total: Option<u64>) -> ProgressBar {
-    if !DRAW.load(Ordering::Relaxed) {
+    if !enabled() {
         return ProgressBar::hidden();
     }
     let bar = match total {

@@ -14,16 +14,14 @@
 //! kept, and a name that is not a lifeboat tag is never deleted.
 
 use crate::config::{Config, RetentionConfig};
-use crate::error::{Error, Result};
-use crate::remote::pending::pending_pushes;
+use crate::error::Result;
+use crate::record::{FailedDeletion, RetentionResult, SweepResult};
 use crate::remote::{Remote, RemoteSnapshot};
-use crate::runrecord::{FailedDeletion, RetentionResult, SweepResult};
-use crate::snapshot::archive::Format;
+use crate::tag::Format;
 use crate::tag::Tag;
 use chrono::{DateTime, Datelike, Utc};
 use std::collections::HashSet;
 use std::fmt;
-use std::path::Path;
 
 /// A time-bucketed tier of the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -309,7 +307,7 @@ pub fn local_names<S: AsRef<str>>(file_names: &[S]) -> Vec<String> {
 
 fn is_archive_like(name: &str) -> bool {
     !name.starts_with('.')
-        && [Format::Gzip, Format::Zstd]
+        && Format::ALL
             .iter()
             .any(|f| name.ends_with(&format!(".{}", f.extension())))
 }
@@ -336,33 +334,12 @@ pub fn sweep_local(
     just_taken: Option<&Tag>,
     dry_run: bool,
 ) -> Result<(Plan, SweepResult)> {
-    let dir = &config.backup_dir;
-    let files: Vec<String> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(Error::io(format!("cannot list {}", dir.display()), e)),
-    };
+    let store = config.store();
+    let files = store.file_names()?;
     let mut plan = plan(&local_names(&files), &config.retention, just_taken);
     plan.protect(protect, Reason::PendingPush);
-    let result = carry_out(&plan, dry_run, "local", |tag| delete_local(dir, tag));
+    let result = carry_out(&plan, dry_run, "local", |tag| store.delete_archive(tag));
     Ok((plan, result))
-}
-
-/// Remove both possible archive names of `tag`; one already gone is fine.
-fn delete_local(dir: &Path, tag: &Tag) -> Result<()> {
-    for format in [Format::Gzip, Format::Zstd] {
-        let path = dir.join(tag.archive_name(format));
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(format!("cannot delete {}", path.display()), e)),
-        }
-    }
-    crate::fsutil::sync_dir(dir)
 }
 
 /// Plan on the remote's listing and delete what the plan deletes (unless
@@ -421,7 +398,7 @@ pub fn sweep_after_snapshot(
     remote: Option<&dyn Remote>,
     just_taken: &Tag,
 ) -> RetentionResult {
-    let pending = pending_pushes(&config.backup_dir);
+    let pending = config.store().pending();
     let local = match sweep_local(config, &pending, Some(just_taken), false) {
         Ok((_, result)) => Some(result),
         Err(e) => {

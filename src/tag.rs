@@ -102,19 +102,46 @@ impl Tag {
     }
 
     /// The archive file name for this tag and compression format.
-    pub fn archive_name(&self, format: crate::snapshot::archive::Format) -> String {
+    pub fn archive_name(&self, format: Format) -> String {
         format!("{self}.{}", format.extension())
     }
 
     /// Parse an archive file name (`<tag>.tar.gz` or `<tag>.tar.zst`).
-    pub fn from_archive_name(name: &str) -> Option<(Tag, crate::snapshot::archive::Format)> {
-        use crate::snapshot::archive::Format;
-        for format in [Format::Gzip, Format::Zstd] {
+    pub fn from_archive_name(name: &str) -> Option<(Tag, Format)> {
+        for format in Format::ALL {
             if let Some(stem) = name.strip_suffix(&format!(".{}", format.extension())) {
                 return Tag::parse(stem).map(|t| (t, format));
             }
         }
         None
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Gzip,
+    Zstd,
+}
+
+/// How an archive is compressed; its file name says which.
+impl Format {
+    pub const ALL: [Format; 2] = [Format::Gzip, Format::Zstd];
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Gzip => "tar.gz",
+            Format::Zstd => "tar.zst",
+        }
+    }
+
+    /// Recognise a compressed stream by its magic bytes, not its name.
+    pub fn sniff(head: &[u8]) -> Option<Format> {
+        match head {
+            [0x1f, 0x8b, ..] => Some(Format::Gzip),
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Some(Format::Zstd),
+            _ => None,
+        }
     }
 }
 
@@ -196,7 +223,7 @@ mod tests {
 
     #[test]
     fn archive_names() {
-        use crate::snapshot::archive::Format;
+        use Format;
         let (t, f) = Tag::from_archive_name("snap-20261122T014500Z-manual.tar.zst").unwrap();
         assert!(t.is_manual());
         assert_eq!(f, Format::Zstd);

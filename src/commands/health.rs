@@ -2,10 +2,8 @@
 //! `drill.json` only; never the network, never the lock, never a write.
 
 use super::Global;
-use crate::drill::DrillRecord;
 use crate::error::Result;
-use crate::health::{self, Found};
-use crate::runrecord::RunRecord;
+use crate::health;
 
 /// Judge the backups from the last run and the last drill.
 ///
@@ -37,16 +35,7 @@ pub fn run(global: &Global, _args: HealthArgs) -> Result<i32> {
             return Ok(health::Status::Unknown.exit_code());
         }
     };
-    let record = Found::from_load(RunRecord::load(&config.last_run_path()));
-    let drill = Found::from_load(DrillRecord::load(&config.drill_path()));
-    let remote_configured = config.github.is_some() || config.remote_dir.is_some();
-    let report = health::evaluate(
-        &record,
-        &drill,
-        &config.health,
-        remote_configured,
-        chrono::Utc::now(),
-    );
+    let report = health::probe(&config, chrono::Utc::now());
     if global.json {
         global.print_json(&report);
     } else {

@@ -1,18 +1,12 @@
-//! `lifeboat list`: every snapshot, local and remote, newest first, with
-//! what is needed to pick a restore point: when, what kind, how big, where,
-//! and (for local ones, from the manifest) the databases and their schema
-//! versions.
+//! `lifeboat list`: every snapshot, local and remote, newest first
+//! ([`crate::ops::list`]), as a table or JSON.
 
 use super::Global;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::human;
-use crate::remote::{self, RemoteSnapshot};
-use crate::snapshot::{self, archive};
-use crate::tag::{Kind, Tag};
+use crate::ops::list::{ListOptions, LocalCopy, Row, list};
+use crate::tag::Kind;
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// List snapshots, newest first.
 ///
@@ -43,155 +37,28 @@ pub enum KindArg {
     Scheduled,
 }
 
-#[derive(Debug, Serialize)]
-struct Row {
-    tag: Tag,
-    kind: Kind,
-    taken: DateTime<Utc>,
-    age_secs: i64,
-    /// The archive's size (the local file's when both exist).
-    size: u64,
-    /// `local`, `remote` or `both`.
-    #[serde(rename = "where")]
-    place: &'static str,
-    local: Option<LocalCopy>,
-    remote: Option<RemoteSnapshot>,
-}
-
-#[derive(Debug, Serialize)]
-struct LocalCopy {
-    path: PathBuf,
-    bytes: u64,
-    databases: Vec<DatabaseSummary>,
-    /// Why the manifest could not be read (the archive is damaged).
-    manifest_error: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct DatabaseSummary {
-    name: String,
-    schema_version: i64,
-    bytes: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct Output {
-    snapshots: Vec<Row>,
-    /// Set when the remote could not be listed (only local ones are shown).
-    remote_error: Option<String>,
-}
-
 pub fn run(global: &Global, args: ListArgs) -> Result<i32> {
     let config = global.load_config()?;
-    let now = Utc::now();
-    let mut local = BTreeMap::new();
-    if !args.remote {
-        for (tag, path) in snapshot::list_local(&config.backup_dir)? {
-            if wanted(&args, &tag) {
-                local.insert(tag, describe_local(&tag, path));
-            }
-        }
+    let opts = ListOptions {
+        local_only: args.local,
+        remote_only: args.remote,
+        since: args.since,
+        until: args.until,
+        kind: args.kind.map(|k| match k {
+            KindArg::Manual => Kind::Manual,
+            KindArg::Scheduled => Kind::Scheduled,
+        }),
+    };
+    let listing = list(&config, &opts)?;
+    if let Some(e) = &listing.remote_error {
+        eprintln!("warning: cannot list the remote, showing local snapshots only: {e}");
     }
-    let mut remote_error = None;
-    let mut remote_rows = BTreeMap::new();
-    if !args.local {
-        match list_remote(&config, args.remote) {
-            Ok(list) => {
-                for s in list.into_iter().filter(|s| wanted(&args, &s.tag)) {
-                    remote_rows.insert(s.tag, s);
-                }
-            }
-            Err(e) if !args.remote => {
-                eprintln!("warning: cannot list the remote, showing local snapshots only: {e}");
-                remote_error = Some(e.message);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-
-    let mut tags: Vec<Tag> = local.keys().chain(remote_rows.keys()).copied().collect();
-    tags.sort_by(|a, b| b.cmp(a));
-    tags.dedup();
-    let rows: Vec<Row> = tags
-        .into_iter()
-        .map(|tag| {
-            let l = local.remove(&tag);
-            let r = remote_rows.remove(&tag);
-            Row {
-                tag,
-                kind: tag.kind(),
-                taken: tag.time(),
-                age_secs: (now - tag.time()).num_seconds().max(0),
-                size: l
-                    .as_ref()
-                    .map_or_else(|| r.as_ref().map_or(0, |r| r.size), |l| l.bytes),
-                place: match (&l, &r) {
-                    (Some(_), Some(_)) => "both",
-                    (Some(_), None) => "local",
-                    _ => "remote",
-                },
-                local: l,
-                remote: r,
-            }
-        })
-        .collect();
-
     if global.json {
-        global.print_json(&Output {
-            snapshots: rows,
-            remote_error,
-        });
+        global.print_json(&listing);
     } else {
-        print_table(&rows);
+        print_table(&listing.snapshots);
     }
     Ok(0)
-}
-
-fn wanted(args: &ListArgs, tag: &Tag) -> bool {
-    let kind_ok = match args.kind {
-        None => true,
-        Some(KindArg::Manual) => tag.is_manual(),
-        Some(KindArg::Scheduled) => !tag.is_manual(),
-    };
-    kind_ok
-        && args.since.is_none_or(|s| tag.time() >= s)
-        && args.until.is_none_or(|u| tag.time() <= u)
-}
-
-/// The remote's snapshots; `Ok(empty)` when none is configured, unless
-/// `--remote` asked for it explicitly.
-fn list_remote(config: &crate::config::Config, required: bool) -> Result<Vec<RemoteSnapshot>> {
-    match remote::from_config(config)? {
-        Some(r) => r.list(),
-        None if required => Err(Error::usage("--remote: no remote is configured")
-            .with_hint("add [github] or [remote.dir] to the config")),
-        None => Ok(vec![]),
-    }
-}
-
-fn describe_local(tag: &Tag, path: PathBuf) -> LocalCopy {
-    let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
-    let manifest = archive::read_manifest(&path, Some(tag)).map(|r| r.manifest);
-    let (databases, manifest_error) = match manifest {
-        Ok(m) => (
-            m.databases
-                .iter()
-                .map(|d| DatabaseSummary {
-                    name: d.name.clone(),
-                    schema_version: d.schema_version,
-                    bytes: d.bytes,
-                })
-                .collect(),
-            None,
-        ),
-        Err(e) => (vec![], Some(e.message)),
-    };
-    LocalCopy {
-        path,
-        bytes,
-        databases,
-        manifest_error,
-    }
 }
 
 fn print_table(rows: &[Row]) {

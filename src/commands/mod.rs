@@ -1,4 +1,8 @@
-//! One module per subcommand, each with a clap `Args` struct and a `run`.
+//! The command line: one module per subcommand, each with a clap `Args`
+//! struct and a `run` that turns the arguments into an operation's options
+//! (see [`crate::ops`]), calls that one operation, and prints its report as
+//! text or `--json`. No logic lives here; nothing in the library imports
+//! from here.
 //!
 //! `run` returns the process exit code on success (0, or a monitoring status
 //! for `health`) and an [`Error`](crate::Error) otherwise, which `main` prints and maps to
@@ -20,6 +24,14 @@ use crate::config::{self, Config};
 use crate::error::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+
+/// A tag argument, or a usage error that says what tags look like.
+pub(crate) fn parse_tag(s: &str) -> Result<crate::tag::Tag> {
+    crate::tag::Tag::parse(s).ok_or_else(|| {
+        crate::Error::usage(format!("`{s}` is not a snapshot tag"))
+            .with_hint("tags look like snap-20261122T014500Z; `lifeboat list` shows them")
+    })
+}
 
 /// Hot, consistent, off-machine snapshots of vital SQLite databases.
 ///
@@ -69,6 +81,13 @@ impl Global {
         Config::load(&config::locate(self.config.as_deref()))
     }
 
+    /// How operations should report beside their results.
+    pub fn env(&self) -> crate::ops::Env {
+        crate::ops::Env {
+            metrics_file: self.metrics_file.clone(),
+        }
+    }
+
     /// Print a serialisable result as JSON on stdout.
     pub fn print_json<T: serde::Serialize>(&self, value: &T) {
         println!(
@@ -108,7 +127,7 @@ pub enum Command {
 }
 
 pub fn run(global: &Global, command: Command) -> Result<i32> {
-    crate::progress::init(global);
+    crate::progress::init(!global.quiet && !global.json);
     match command {
         Command::Snapshot(args) => snapshot::run_scheduled(global, args),
         Command::BackupNow(args) => snapshot::run_manual(global, args),

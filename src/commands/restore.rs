@@ -1,14 +1,12 @@
 //! `lifeboat restore <tag>`: the staged restore, `--dry-run`, `--undo`, and
-//! (with no tag) the list of snapshots to choose from.
+//! (with no tag) the list of snapshots to choose from
+//! ([`crate::ops::restore`]).
 
 use super::Global;
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::lock::Lock;
-use crate::restore::{self, Options, RestoreReport, Source, UndoReport};
-use crate::runrecord::RunRecord;
-use crate::tag::Tag;
-use std::collections::BTreeMap;
+use crate::error::Result;
+use crate::ops::restore::{self as ops, RestoreOptions, Source};
+use crate::restore::{self, RestoreReport, UndoReport};
 
 /// Restore a snapshot: verify, unpack into a staging directory, migrate,
 /// check, and only then swap it in, keeping the previous data for `--undo`.
@@ -50,69 +48,39 @@ pub enum FromArg {
 
 pub fn run(global: &Global, args: RestoreArgs) -> Result<i32> {
     let config = global.load_config()?;
-    if args.tag.is_none() && !args.undo {
-        // Even a listing finishes an interrupted restore first: the data
-        // should not stay half-swapped until someone restores again.
-        let lock = Lock::acquire(&config.backup_dir, "restore", config.snapshot.lock_timeout)?;
-        restore::recover(&config)?;
-        drop(lock);
-        return list_available(global, &config);
-    }
-    let started = chrono::Utc::now();
-    let record_path = config.last_run_path();
-    let previous = RunRecord::load(&record_path).ok().flatten();
-    let record = RunRecord::start("restore", started);
-    let outcome = (|| {
-        let _lock = Lock::acquire(&config.backup_dir, "restore", config.snapshot.lock_timeout)?;
-        restore::recover(&config)?;
-        if args.undo {
-            return restore::undo(&config, args.force).map(Done::Undo);
+    let env = global.env();
+    if args.undo {
+        let report = ops::undo(&config, &env, args.force)?;
+        if global.json {
+            global.print_json(&report);
+        } else {
+            print_undo(&report);
         }
-        let raw = args.tag.as_deref().unwrap_or_default();
-        let tag = Tag::parse(raw).ok_or_else(|| {
-            Error::usage(format!("`{raw}` is not a snapshot tag"))
-                .with_hint("tags look like snap-20261122T014500Z; `lifeboat restore` lists them")
-        })?;
-        let opts = Options {
-            tag,
-            source: match args.from {
-                None => Source::Auto,
-                Some(FromArg::Local) => Source::Local,
-                Some(FromArg::Github) => Source::Github,
-                Some(FromArg::Dir) => Source::Dir,
-            },
-            only: args.db.clone(),
-            dry_run: args.dry_run,
-            force: args.force,
-            keep_staging: args.keep_staging,
-        };
-        restore::restore(&config, &opts).map(Done::Restore)
-    })();
-    if let Err(e) = &outcome {
-        tracing::error!(
-            tag = args.tag.as_deref().unwrap_or("--undo"),
-            kind = ?e.kind,
-            error = %e.message,
-            "restore refused or failed"
-        );
+        return Ok(0);
     }
-    record.finish(
-        outcome.as_ref().map(|_| ()),
-        previous.as_ref(),
-        &record_path,
-    )?;
-    match outcome? {
-        Done::Restore(r) if global.json => global.print_json(&r),
-        Done::Undo(u) if global.json => global.print_json(&u),
-        Done::Restore(r) => print_restore(&config, &r),
-        Done::Undo(u) => print_undo(&u),
+    let Some(raw) = args.tag.as_deref() else {
+        return list_available(global, &config);
+    };
+    let opts = RestoreOptions {
+        tag: super::parse_tag(raw)?,
+        source: match args.from {
+            None => Source::Auto,
+            Some(FromArg::Local) => Source::Local,
+            Some(FromArg::Github) => Source::Github,
+            Some(FromArg::Dir) => Source::Dir,
+        },
+        only: args.db,
+        dry_run: args.dry_run,
+        force: args.force,
+        keep_staging: args.keep_staging,
+    };
+    let report = ops::restore(&config, &env, &opts)?;
+    if global.json {
+        global.print_json(&report);
+    } else {
+        print_restore(&config, &report);
     }
     Ok(0)
-}
-
-enum Done {
-    Restore(RestoreReport),
-    Undo(UndoReport),
 }
 
 pub(crate) fn print_restore(config: &Config, r: &RestoreReport) {
@@ -127,20 +95,29 @@ pub(crate) fn print_restore(config: &Config, r: &RestoreReport) {
     );
     println!("source: {}", s.source);
     for db in &s.databases {
-        let migrations = if db.migrations.is_empty() {
+        let c = &db.checked;
+        let migrations = if c.migrations.is_empty() {
             "no migrations needed".to_string()
         } else {
-            let files: Vec<&str> = db.migrations.iter().map(|m| m.file.as_str()).collect();
+            let files: Vec<&str> = c.migrations.iter().map(|m| m.file.as_str()).collect();
             format!("migrated with {}", files.join(", "))
         };
+        let fk = if c.notes.is_empty() {
+            "foreign_key_check ok"
+        } else {
+            "foreign_key_check: see the note below"
+        };
         println!(
-            "database {}: schema v{} -> v{} ({migrations}); {} ok; foreign_key_check ok",
-            db.name, db.schema_from, db.schema_to, db.check
+            "database {}: schema v{} -> v{} ({migrations}); {} ok; {fk}",
+            db.name, c.schema_from, c.schema_to, c.check
         );
+        for note in &c.notes {
+            println!("  note: {note}");
+        }
     }
     println!("row counts (expected from the manifest, found after migration):");
     for db in &s.databases {
-        print!("{}", restore::checks::render(&db.name, &db.row_counts));
+        print!("{}", crate::check::render(&db.name, &db.checked.row_counts));
     }
     if r.dry_run {
         println!(
@@ -179,55 +156,15 @@ fn print_undo(u: &UndoReport) {
     }
 }
 
-#[derive(serde::Serialize)]
-struct Available {
-    tag: Tag,
-    local: bool,
-    remote: bool,
-    bytes: Option<u64>,
-}
-
 /// No tag: show what could be restored, then exit 2 (nothing was done).
 fn list_available(global: &Global, config: &Config) -> Result<i32> {
-    let mut rows: BTreeMap<Tag, Available> = BTreeMap::new();
-    for (tag, path) in crate::snapshot::list_local(&config.backup_dir)? {
-        rows.insert(
-            tag,
-            Available {
-                tag,
-                local: true,
-                remote: false,
-                bytes: std::fs::metadata(&path).ok().map(|m| m.len()),
-            },
-        );
-    }
-    let mut remote_note = None;
-    match crate::remote::from_config(config) {
-        Ok(Some(remote)) => match remote.list() {
-            Ok(list) => {
-                for s in list.into_iter().filter(|s| !s.draft) {
-                    let row = rows.entry(s.tag).or_insert(Available {
-                        tag: s.tag,
-                        local: false,
-                        remote: false,
-                        bytes: Some(s.size),
-                    });
-                    row.remote = true;
-                }
-            }
-            Err(e) => {
-                remote_note = Some(format!("cannot list {}: {}", remote.describe(), e.message))
-            }
-        },
-        Ok(None) => remote_note = Some("no remote configured".to_string()),
-        Err(e) => remote_note = Some(e.message),
-    }
-    let rows: Vec<Available> = rows.into_values().rev().collect();
+    let choice = ops::available(config)?;
+    let rows = &choice.snapshots;
     if global.json {
-        global.print_json(&rows);
+        global.print_json(rows);
     } else {
         println!("{:<28} {:<14} {:>12}", "TAG", "WHERE", "BYTES");
-        for r in &rows {
+        for r in rows {
             let place = match (r.local, r.remote) {
                 (true, true) => "local+remote",
                 (true, false) => "local",
@@ -240,7 +177,7 @@ fn list_available(global: &Global, config: &Config) -> Result<i32> {
             println!("(no snapshots found)");
         }
     }
-    if let Some(note) = remote_note {
+    if let Some(note) = &choice.remote_note {
         eprintln!("note: {note}");
     }
     eprintln!("choose one: lifeboat restore <TAG> (add --dry-run to only check it)");

@@ -1,12 +1,11 @@
 //! `lifeboat schedule`: the hourly snapshot and the daily drill as cron,
-//! systemd or launchd jobs, rendered for this config and this binary from
-//! the templates in `jobs/`.
+//! systemd or launchd jobs ([`crate::ops::schedule`]), printed or written.
 
 use super::Global;
-use crate::config::Config;
-use crate::error::{Error, IoContext, Result};
-use crate::schedule::{self, Context, Rendered, Scheduler};
-use std::path::{Path, PathBuf};
+use crate::error::{IoContext, Result};
+use crate::ops::schedule::{ScheduleOptions, schedule};
+use crate::schedule::Scheduler;
+use std::path::PathBuf;
 
 /// Print (or write) the job definitions that run `lifeboat snapshot` hourly
 /// and `lifeboat drill` daily, with the absolute paths of this config and
@@ -28,58 +27,30 @@ pub struct ScheduleArgs {
     pub write: Option<PathBuf>,
 }
 
-#[derive(serde::Serialize)]
-struct Output<'a> {
-    scheduler: Scheduler,
-    user: bool,
-    run_as: &'a str,
-    files: &'a [Rendered],
-    written: Vec<PathBuf>,
-    next_steps: Vec<String>,
-    warnings: &'a [String],
-}
-
 pub fn run(global: &Global, args: ScheduleArgs) -> Result<i32> {
     let config = global.load_config()?;
-    let exe = std::env::current_exe()
+    let lifeboat = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .ctx("cannot find the path of the running lifeboat binary")?;
-    let (ctx, warnings) = context(&config, exe, args.user)?;
-    let files = schedule::render(args.print, &ctx)?;
-
-    let mut written = Vec::new();
-    if let Some(dir) = &args.write {
-        std::fs::create_dir_all(dir).ctx(format!("cannot create {}", dir.display()))?;
-        for f in &files {
-            let target = dir.join(&f.name);
-            crate::fsutil::write_atomic(&target, f.content.as_bytes())?;
-            // Schedulers read these as another user (cron.d insists on not
-            // group/other-writable; launchd and systemd read them as root).
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644))
-                .ctx(format!("cannot set permissions on {}", target.display()))?;
-            written.push(target);
-        }
-    }
-    let next_steps = next_steps(args.print, args.user, args.write.as_deref(), &files, &ctx);
-
-    if global.json {
-        global.print_json(&Output {
+    let report = schedule(
+        &config,
+        &ScheduleOptions {
             scheduler: args.print,
             user: args.user,
-            run_as: &ctx.user,
-            files: &files,
-            written,
-            next_steps,
-            warnings: &warnings,
-        });
+            write: args.write.clone(),
+            lifeboat,
+        },
+    )?;
+    if global.json {
+        global.print_json(&report);
         return Ok(0);
     }
-    for w in &warnings {
+    let (files, written, warnings) = (&report.files, &report.written, &report.warnings);
+    for w in warnings {
         eprintln!("warning: {w}");
     }
     if args.write.is_some() {
-        for p in &written {
+        for p in written {
             eprintln!("wrote {}", p.display());
         }
     } else if files.len() == 1 {
@@ -103,261 +74,9 @@ pub fn run(global: &Global, args: ScheduleArgs) -> Result<i32> {
     }
     if !global.quiet {
         eprintln!("next:");
-        for s in &next_steps {
+        for s in &report.next_steps {
             eprintln!("  {s}");
         }
     }
     Ok(0)
-}
-
-/// What the jobs need from this machine: paths, the account, gh's setup.
-pub fn context(
-    config: &Config,
-    lifeboat: PathBuf,
-    user_mode: bool,
-) -> Result<(Context, Vec<String>)> {
-    let mut warnings = Vec::new();
-    if lifeboat.components().any(|c| c.as_os_str() == "target") {
-        warnings.push(format!(
-            "{} looks like a build directory; install lifeboat (cargo install --path .) and render the jobs with the installed binary, or a `cargo clean` breaks them",
-            lifeboat.display()
-        ));
-    }
-    // System jobs run as the owner of the data: the backups are private to
-    // that account, and gh's login lives in its home.
-    let uid = if user_mode {
-        // SAFETY: geteuid cannot fail.
-        unsafe { libc::geteuid() }
-    } else {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(&config.data_dir)
-            .map_err(|e| {
-                Error::io(
-                    format!("cannot read data_dir {}", config.data_dir.display()),
-                    e,
-                )
-            })?
-            .uid()
-    };
-    let (user, home) = account(uid).ok_or_else(|| {
-        Error::config(format!(
-            "uid {uid}, the owner of {}, has no account name",
-            config.data_dir.display()
-        ))
-        .with_hint("chown data_dir to the account the application runs as")
-    })?;
-    if !user_mode && uid == 0 {
-        warnings.push(format!(
-            "{} is owned by root, so the jobs run as root; chown it to the application's account if that is not intended",
-            config.data_dir.display()
-        ));
-    }
-    // SAFETY: geteuid cannot fail.
-    let same_account = uid == unsafe { libc::geteuid() };
-
-    let mut read_write = vec![config.data_dir.clone(), config.backup_dir.clone()];
-    if let Some(d) = &config.remote_dir {
-        read_write.push(d.path.clone());
-    }
-    if let Some(parent) = config.health.metrics_file.as_ref().and_then(|m| m.parent()) {
-        read_write.push(parent.to_path_buf());
-    }
-    let read_write = schedule::read_write_paths(read_write);
-    for p in &read_write {
-        if !p.is_dir() {
-            warnings.push(format!(
-                "{} does not exist yet; systemd refuses to start a unit whose ReadWritePaths are missing: create it (mkdir -p -m 0700) first",
-                p.display()
-            ));
-        }
-    }
-
-    // cron and launchd start jobs with a bare PATH; systemd's default lacks
-    // ~/.local/bin. Put gh's directory first when it is not a standard one,
-    // so that the job runs the same gh as the shell that rendered it.
-    let mut path_dirs: Vec<PathBuf> = ["/opt/homebrew/bin", "/usr/local/bin", "/usr/bin", "/bin"]
-        .into_iter()
-        .map(PathBuf::from)
-        .filter(|d| d != Path::new("/opt/homebrew/bin") || d.is_dir())
-        .collect();
-    let mut environment = Vec::new();
-    if let Some(g) = &config.github {
-        match which::which(&g.gh) {
-            Ok(gh) => {
-                if let Some(dir) = gh.parent()
-                    && !path_dirs.iter().any(|d| d == dir)
-                {
-                    path_dirs.insert(0, dir.to_path_buf());
-                }
-            }
-            Err(_) => warnings.push(format!(
-                "`{}` is not installed or not on PATH; install gh before the first scheduled run (lifeboat doctor checks it)",
-                g.gh.display()
-            )),
-        }
-    }
-    let path = path_dirs
-        .iter()
-        .map(|d| d.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(":");
-    environment.push(("PATH".to_string(), path));
-    if config.github.is_some() {
-        let gh_config = match std::env::var_os("GH_CONFIG_DIR") {
-            Some(d) if same_account && !d.is_empty() => PathBuf::from(d),
-            _ => match std::env::var_os("XDG_CONFIG_HOME") {
-                Some(x) if same_account && !x.is_empty() => PathBuf::from(x).join("gh"),
-                _ => home.join(".config").join("gh"),
-            },
-        };
-        environment.push((
-            "GH_CONFIG_DIR".to_string(),
-            gh_config.to_string_lossy().into_owned(),
-        ));
-        environment.push(("GH_NO_UPDATE_NOTIFIER".to_string(), "1".to_string()));
-        environment.push(("GH_PROMPT_DISABLED".to_string(), "1".to_string()));
-    }
-
-    let journal = which::which("systemd-cat").is_ok();
-    Ok((
-        Context {
-            lifeboat,
-            config: config.file.clone(),
-            user_mode,
-            user,
-            home,
-            read_write,
-            environment,
-            journal,
-            log_file: config.backup_dir.join("lifeboat.log"),
-        },
-        warnings,
-    ))
-}
-
-/// The account name and home directory of `uid`.
-fn account(uid: libc::uid_t) -> Option<(String, PathBuf)> {
-    use std::ffi::CStr;
-    use std::os::unix::ffi::OsStrExt;
-    let mut buf = vec![0u8; 16 * 1024];
-    // SAFETY: a zeroed passwd is a valid out-parameter for getpwuid_r.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer refers to live, correctly sized storage.
-    let rc = unsafe {
-        libc::getpwuid_r(
-            uid,
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() {
-        return None;
-    }
-    // SAFETY: on success both fields point to NUL-terminated strings in `buf`.
-    let (name, dir) = unsafe { (CStr::from_ptr(pwd.pw_name), CStr::from_ptr(pwd.pw_dir)) };
-    let name = name.to_str().ok()?.to_string();
-    let home = PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes()));
-    Some((name, home))
-}
-
-/// The commands that install what was rendered, ready to paste: absolute
-/// paths, and `sudo` only where root is needed and not already held (sudo
-/// drops `$LIFEBOAT_CONFIG` and usually `~/.cargo/bin` from `PATH`).
-fn next_steps(
-    scheduler: Scheduler,
-    user: bool,
-    written: Option<&Path>,
-    files: &[Rendered],
-    ctx: &Context,
-) -> Vec<String> {
-    // SAFETY: geteuid cannot fail.
-    let sudo = if user || unsafe { libc::geteuid() } == 0 {
-        ""
-    } else {
-        "sudo "
-    };
-    let install_dir = files
-        .first()
-        .map(|f| f.install_dir.clone())
-        .unwrap_or_default();
-    let lifeboat = format!(
-        "{} --config {}",
-        sh_quote(&ctx.lifeboat.to_string_lossy()),
-        sh_quote(&ctx.config.to_string_lossy())
-    );
-    let kind = match scheduler {
-        Scheduler::Cron => "cron",
-        Scheduler::Systemd => "systemd",
-        Scheduler::Launchd => "launchd",
-    };
-    let user_flag = if user { " --user" } else { "" };
-    let mut steps = Vec::new();
-    // Put the files where the scheduler reads them.
-    match (scheduler, user, written) {
-        (Scheduler::Cron, false, None) => steps.push(format!(
-            "{lifeboat} schedule --print cron | {sudo}tee /etc/cron.d/lifeboat >/dev/null"
-        )),
-        (Scheduler::Cron, true, _) => steps.push(format!(
-            "(crontab -l 2>/dev/null; {lifeboat} schedule --print cron --user) | crontab -"
-        )),
-        (_, _, None) => steps.push(format!(
-            "{sudo}{lifeboat} schedule --print {kind}{user_flag} --write {}",
-            sh_quote(&install_dir)
-        )),
-        (_, _, Some(dir)) if dir != Path::new(&install_dir) => {
-            for f in files {
-                steps.push(format!(
-                    "{sudo}cp {} {}/",
-                    sh_quote(&dir.join(&f.name).to_string_lossy()),
-                    sh_quote(&install_dir)
-                ));
-            }
-        }
-        _ => {}
-    }
-    match (scheduler, user) {
-        (Scheduler::Cron, _) => {}
-        (Scheduler::Systemd, false) => {
-            steps.push(format!("{sudo}systemctl daemon-reload"));
-            steps.push(format!(
-                "{sudo}systemctl enable --now lifeboat-snapshot.timer lifeboat-drill.timer"
-            ));
-            steps.push("systemctl list-timers 'lifeboat-*'".into());
-        }
-        (Scheduler::Systemd, true) => {
-            steps.push("systemctl --user daemon-reload".into());
-            steps.push(
-                "systemctl --user enable --now lifeboat-snapshot.timer lifeboat-drill.timer".into(),
-            );
-            steps.push(
-                "loginctl enable-linger \"$USER\"   # keep the timers running while logged out"
-                    .into(),
-            );
-        }
-        (Scheduler::Launchd, _) => {
-            for f in files {
-                steps.push(format!(
-                    "launchctl bootstrap gui/$(id -u) {}/{}",
-                    sh_quote(&install_dir),
-                    f.name
-                ));
-            }
-        }
-    }
-    steps.push(format!("{lifeboat} health   # after the first run"));
-    steps
-}
-
-fn sh_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:,=@".contains(&b))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }

@@ -7,14 +7,14 @@
 //! is a complete copy. Only names that parse as lifeboat archives are ever
 //! listed or deleted.
 
-use super::{PushFailure, PushOutcome, Remote, RemoteSnapshot};
+use super::{Checks, PushFailure, PushOutcome, Remote, RemoteSnapshot};
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::fsutil;
-use crate::snapshot::archive::{Format, hex, sha256_file};
+use crate::hash::{self, Failed, sha256_file};
+use crate::tag::Format;
 use crate::tag::Tag;
-use sha2::{Digest, Sha256};
 use std::fs::{self, File};
-use std::io::{Read, Write};
+
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -160,26 +160,14 @@ fn read_sidecar(archive: &Path) -> Option<String> {
 /// size and sha256 of what was read.
 fn copy_hashed(src: &Path, mut output: File, dst: &Path) -> Result<(u64, String)> {
     let mut input = File::open(src).ctx(format!("cannot open {}", src.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = input
-            .read(&mut buf)
-            .ctx(format!("cannot read {}", src.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        output
-            .write_all(&buf[..n])
-            .ctx(format!("cannot write {}", dst.display()))?;
-        size += n as u64;
-    }
+    let (size, digest) = hash::copy_hashed(&mut input, &mut output).map_err(|f| match f {
+        Failed::Read(e) => Error::io(format!("cannot read {}", src.display()), e),
+        Failed::Write(e) => Error::io(format!("cannot write {}", dst.display()), e),
+    })?;
     output
         .sync_all()
         .ctx(format!("cannot sync {}", dst.display()))?;
-    Ok((size, hex(&hasher.finalize())))
+    Ok((size, hash::hex(&digest)))
 }
 
 /// Copy `src` to `target` through `tmp` (created by `create`), accepting the
@@ -217,7 +205,51 @@ fn copy_verified(
     result
 }
 
+/// `doctor` for a directory remote: it exists, is a directory, and is
+/// writable. Nothing is fixed: creating it could fill an unmounted drive's
+/// mount point.
+fn check_root(path: &Path, report: &mut Checks) {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return report.fail(
+                "directory",
+                format!("{} is not a directory", path.display()),
+                "point [remote.dir] path at a directory",
+            );
+        }
+        Err(e) => {
+            return report.fail(
+                "directory",
+                format!("{}: {e}", path.display()),
+                format!(
+                    "create it (`mkdir -p {}`) or mount the drive, then run doctor again",
+                    path.display()
+                ),
+            );
+        }
+    }
+    report.ok("directory", format!("{} exists", path.display()));
+    match tempfile::Builder::new()
+        .prefix(".lifeboat-doctor-")
+        .tempfile_in(path)
+    {
+        Ok(_) => report.ok("writable", format!("{} is writable", path.display())),
+        Err(e) => report.fail(
+            "writable",
+            format!("cannot write in {}: {e}", path.display()),
+            "give the user running lifeboat write access (or remount read-write)",
+        ),
+    }
+}
+
 impl Remote for DirRemote {
+    fn check(&self, _fix: bool) -> Checks {
+        let mut report = Checks::default();
+        check_root(&self.root, &mut report);
+        report
+    }
+
     fn describe(&self) -> String {
         format!("dir:{}", self.root.display())
     }
@@ -490,5 +522,21 @@ mod tests {
         );
         remote.delete(&tag("snap-20261120T100000Z")).unwrap();
         assert_eq!(fs::read(&victim).unwrap(), b"keep me");
+    }
+
+    #[test]
+    fn dir_remote_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = DirRemote::new(dir.path().to_path_buf()).check(false);
+        assert!(
+            report
+                .checks
+                .iter()
+                .all(|c| c.status == super::super::CheckStatus::Ok),
+            "{report:?}"
+        );
+        let report = DirRemote::new(dir.path().join("missing")).check(false);
+        assert_eq!(report.checks[0].status, super::super::CheckStatus::Fail);
+        assert!(report.checks[0].fix.as_ref().unwrap().contains("mkdir -p"));
     }
 }

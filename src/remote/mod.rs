@@ -1,18 +1,19 @@
 //! Where snapshots go off the machine.
 //!
-//! A remote is a small type implementing [`Remote`]: push an archive under
-//! its tag, list what is there, download one, delete one. Each snapshot is one
-//! object on the remote, named by its tag, so the remote's listing is the
-//! input retention plans on. Implementations:
+//! A remote is a small self-contained backend implementing [`Remote`]:
+//! check that it is ready (what `doctor` reports and fixes), push an archive
+//! under its tag, list what is there, download one, delete one. Each
+//! snapshot is one object on the remote, named by its tag, so the remote's
+//! listing is the input retention plans on. Each backend is built from its
+//! own [`RemoteConfig`] variant by [`open`], and nothing outside its module
+//! knows how it works. Backends:
 //! - [`github::GithubRemote`]: one GitHub release per snapshot, through `gh`.
 //! - [`dir::DirRemote`]: a plain directory (external drive, NAS mount).
 
 pub mod dir;
-pub mod gh;
 pub mod github;
-pub mod pending;
 
-use crate::config::Config;
+use crate::config::RemoteConfig;
 use crate::error::Result;
 use crate::tag::Tag;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,10 @@ pub trait Remote {
     /// A short description for messages and records: `github:owner/name`.
     fn describe(&self) -> String;
 
+    /// Is the remote ready to receive snapshots? Every failed check names
+    /// its fix; `fix` performs the fixes that are safe to automate.
+    fn check(&self, fix: bool) -> Checks;
+
     /// Upload `archive` as the snapshot `tag`. Must converge when an earlier
     /// attempt left a partial result, and confirm the upload before
     /// returning. `notes` is a short human summary of the manifest.
@@ -84,13 +89,71 @@ pub trait Remote {
     fn delete(&self, tag: &Tag) -> Result<()>;
 }
 
-/// The configured remote, if any.
-pub fn from_config(config: &Config) -> Result<Option<Box<dyn Remote>>> {
-    if let Some(g) = &config.github {
-        return Ok(Some(Box::new(github::GithubRemote::new(g.clone()))));
+/// The backend for one remote section of the config.
+pub fn open(config: &RemoteConfig) -> Box<dyn Remote> {
+    match config {
+        RemoteConfig::Github(g) => Box::new(github::GithubRemote::new(g.clone())),
+        RemoteConfig::Dir(d) => Box::new(dir::DirRemote::new(d.path.clone())),
     }
-    if let Some(d) = &config.remote_dir {
-        return Ok(Some(Box::new(dir::DirRemote::new(d.path.clone()))));
+}
+
+/// The outcome of one readiness check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Ok,
+    Fail,
+    Skipped,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: CheckStatus,
+    pub detail: String,
+    /// What to do about a failed check.
+    pub fix: Option<String>,
+}
+
+/// What [`Remote::check`] found, in order, and what its fixes changed.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Checks {
+    pub checks: Vec<Check>,
+    pub fixed: Vec<String>,
+}
+
+impl Checks {
+    pub fn ok(&mut self, name: &'static str, detail: impl Into<String>) {
+        self.push(name, CheckStatus::Ok, detail.into(), None);
     }
-    Ok(None)
+
+    pub fn fail(&mut self, name: &'static str, detail: impl Into<String>, fix: impl Into<String>) {
+        self.push(name, CheckStatus::Fail, detail.into(), Some(fix.into()));
+    }
+
+    /// Checks that cannot run because an earlier one failed.
+    pub fn skip(&mut self, names: &[&'static str], why: &str) {
+        for name in names {
+            self.push(name, CheckStatus::Skipped, why.to_string(), None);
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.status != CheckStatus::Fail)
+    }
+
+    fn push(
+        &mut self,
+        name: &'static str,
+        status: CheckStatus,
+        detail: String,
+        fix: Option<String>,
+    ) {
+        self.checks.push(Check {
+            name,
+            status,
+            detail,
+            fix,
+        });
+    }
 }

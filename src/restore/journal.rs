@@ -2,7 +2,7 @@
 //!
 //! Before the first live file moves, the whole list of moves is written to
 //! `<data_dir>.restore-journal.json` (or `<data_dir>/.lifeboat.restore-journal.json`,
-//! see [`super::area`]) with temp + fsync + rename, in state
+//! see [`crate::store::DataArea`]) with temp + fsync + rename, in state
 //! `swapping`. Each move is one `rename(2)` (or one `renameat2` exchange),
 //! atomic by itself and fsynced. When all are done the journal flips to
 //! `committed`, then the leftovers are cleaned up and the journal removed.
@@ -61,11 +61,6 @@ pub struct Journal {
     /// Where the old files go.
     pub pre_restore: PathBuf,
     pub ops: Vec<Op>,
-}
-
-/// `<data_dir>.restore-journal.json`, in restore's [`super::area`].
-pub fn path(data_dir: &Path) -> PathBuf {
-    super::sibling(data_dir, ".restore-journal.json")
 }
 
 impl Journal {

@@ -10,21 +10,21 @@
 //!    reader ([`crate::snapshot::archive::read`]);
 //! 4. migrate each staged database to the newest version of its ladder;
 //! 5. `PRAGMA integrity_check` (or `quick_check`) and `foreign_key_check`;
-//! 6. row counts against the manifest ([`checks`]);
+//! 6. row counts against the manifest (steps 4-6 are [`crate::check`], the
+//!    checker `verify` and `drill` use too);
 //! 7. refuse if a live database is in use, then swap ([`swap`]) under a
 //!    crash-safe [`journal`], keeping the old files in
 //!    `<data_dir>.pre-restore-<time>`.
 //!
 //! Staging, pre-restore copies and the journal live beside the data
 //! directory, or inside it under `.lifeboat.*` names when beside is not
-//! possible (see [`area`]).
+//! possible ([`crate::store::DataArea`] owns those names).
 //!
 //! Steps 1-6 are [`stage_and_check`], which never touches live data and is
 //! what `lifeboat drill` runs into a scratch directory. Every command that
 //! changes data first calls [`recover`], which finishes or rolls back a
 //! restore that was killed mid-swap.
 
-pub mod checks;
 pub mod journal;
 pub mod obtain;
 mod recover;
@@ -39,6 +39,7 @@ pub use undo::{UndoReport, undo};
 
 use crate::config::Config;
 use crate::error::{Error, IoContext, Result};
+use crate::store::with_suffix;
 use crate::tag::Tag;
 use journal::exists;
 use std::path::{Path, PathBuf};
@@ -71,56 +72,6 @@ pub struct RestoreReport {
     pub kept_staging: Option<PathBuf>,
 }
 
-/// Where restore keeps its own things (staging, pre-restore copies, the
-/// journal): a directory and a name prefix. Normally beside the data
-/// directory (`<parent>/<name>.staging-<tag>`), where nothing of the
-/// application lives. When that is impossible - the data directory is a
-/// mount point (renames would cross filesystems) or its parent is not
-/// writable (`/var/lib/<app>`) - inside it, under hidden `.lifeboat.*`
-/// names, which are still on the data's filesystem.
-pub fn area(data_dir: &Path) -> (PathBuf, String) {
-    let beside = || -> Option<(PathBuf, String)> {
-        let parent = data_dir.parent()?;
-        let name = data_dir.file_name()?.to_string_lossy().into_owned();
-        Some((parent.to_path_buf(), name))
-    };
-    let inside = (data_dir.to_path_buf(), ".lifeboat".to_string());
-    let Some((parent, name)) = beside() else {
-        return inside;
-    };
-    #[cfg(debug_assertions)]
-    if std::env::var_os("LIFEBOAT_TEST_STAGE_INSIDE").is_some() {
-        return inside;
-    }
-    use std::os::unix::fs::MetadataExt;
-    let dev = |p: &Path| std::fs::metadata(p).ok().map(|m| m.dev());
-    let mount_point = matches!((dev(data_dir), dev(&parent)), (Some(a), Some(b)) if a != b);
-    if mount_point || (data_dir.is_dir() && !writable(&parent)) {
-        return inside;
-    }
-    (parent, name)
-}
-
-fn writable(dir: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: a valid NUL-terminated path.
-    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
-}
-
-/// `<name><suffix>` in restore's [`area`]: e.g. `data.staging-<tag>`.
-pub fn sibling(data_dir: &Path, suffix: &str) -> PathBuf {
-    let (dir, prefix) = area(data_dir);
-    dir.join(format!("{prefix}{suffix}"))
-}
-
-pub fn staging_dir(data_dir: &Path, tag: &Tag) -> PathBuf {
-    sibling(data_dir, &format!(".staging-{tag}"))
-}
-
-pub(crate) const PRE_RESTORE: &str = ".pre-restore-";
 const CRASH_ENV: &str = "LIFEBOAT_TEST_CRASH_AT";
 
 /// Tests kill the process at a named step to prove crash safety. Only in
@@ -145,7 +96,7 @@ pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
         return Err(Error::config("data_dir must not be the filesystem root"));
     }
     crate::fsutil::create_dir_all_private(data_dir)?;
-    let staging = staging_dir(data_dir, &opts.tag);
+    let staging = config.data_area().staging(&opts.tag);
     if exists(&staging) {
         std::fs::remove_dir_all(&staging)
             .ctx(format!("cannot remove stale {}", staging.display()))?;
@@ -181,7 +132,7 @@ pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
     // A journal left behind means even the rollback failed: after a
     // whole-directory exchange `staging` may then name the old live data, so
     // nothing is touched and the next run finishes the rollback.
-    if result.is_err() && !exists(&journal::path(&config.data_dir)) {
+    if result.is_err() && !exists(&config.data_area().journal()) {
         drop_staging(&staging, opts.keep_staging);
     }
     let (mode, pre_restore) = result?;
@@ -218,7 +169,8 @@ fn swap_in(
             live: PathBuf::from(&d.live),
         })
         .collect();
-    let pre = new_pre_restore(data_dir);
+    let area = config.data_area();
+    let pre = area.new_pre_restore();
     let (mode, journal) = swap::plan(
         &opts.tag.to_string(),
         data_dir,
@@ -227,7 +179,7 @@ fn swap_in(
         &items,
         opts.only.is_none(),
     )?;
-    journal.run(&journal::path(data_dir))?;
+    journal.run(&area.journal())?;
     Ok((mode, exists(&pre).then_some(pre)))
 }
 
@@ -238,7 +190,7 @@ fn drop_staging(staging: &Path, keep: bool) -> Option<PathBuf> {
         return None;
     }
     if keep {
-        let kept = swap_suffix(staging, ".kept");
+        let kept = with_suffix(staging, ".kept");
         if !exists(&kept) && std::fs::rename(staging, &kept).is_ok() {
             return Some(kept);
         }
@@ -248,57 +200,4 @@ fn drop_staging(staging: &Path, keep: bool) -> Option<PathBuf> {
         tracing::warn!(path = %staging.display(), error = %e, "cannot remove the staging directory");
     }
     None
-}
-
-pub(crate) fn swap_suffix(p: &Path, suffix: &str) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// A fresh `<data_dir>.pre-restore-<time>[-n]` name that sorts after every
-/// existing one, so that `--undo` always finds the newest.
-pub(crate) fn new_pre_restore(data_dir: &Path) -> PathBuf {
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-    let base = sibling(data_dir, &format!("{PRE_RESTORE}{stamp}"));
-    let n = pre_restore_entries(data_dir)
-        .into_iter()
-        .filter(|((s, _), _)| *s == stamp)
-        .map(|((_, n), _)| n + 1)
-        .max();
-    match n {
-        None if !exists(&base) => base,
-        n => swap_suffix(&base, &format!("-{}", n.unwrap_or(2).max(2))),
-    }
-}
-
-/// Every `<data_dir>.pre-restore-*` directory, oldest first.
-pub fn pre_restore_dirs(data_dir: &Path) -> Vec<PathBuf> {
-    pre_restore_entries(data_dir)
-        .into_iter()
-        .map(|(_, p)| p)
-        .collect()
-}
-
-/// Pre-restore directories with their (time stamp, sequence) keys, sorted.
-fn pre_restore_entries(data_dir: &Path) -> Vec<((String, u32), PathBuf)> {
-    let (parent, name) = area(data_dir);
-    let prefix = format!("{name}{PRE_RESTORE}");
-    let mut found: Vec<((String, u32), PathBuf)> = std::fs::read_dir(&parent)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let rest = name.strip_prefix(&prefix)?.to_string();
-            let (stamp, n) = match rest.split_once('-') {
-                Some((s, n)) => (s.to_string(), n.parse().ok()?),
-                None => (rest, 1),
-            };
-            Some(((stamp, n), e.path()))
-        })
-        .collect();
-    found.sort();
-    found
 }

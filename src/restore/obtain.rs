@@ -4,12 +4,11 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::remote::{self, Remote};
-use crate::snapshot::archive::Format;
 use crate::tag::Tag;
 use std::path::{Path, PathBuf};
 
 /// Where to take the archive from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// The local copy if present and intact, else the configured remote.
@@ -41,16 +40,8 @@ impl Drop for Obtained {
     }
 }
 
-/// The local archive of `tag` in `backup_dir`, if there is one.
-pub fn local_archive(backup_dir: &Path, tag: &Tag) -> Option<PathBuf> {
-    [Format::Gzip, Format::Zstd]
-        .iter()
-        .map(|f| backup_dir.join(tag.archive_name(*f)))
-        .find(|p| p.is_file())
-}
-
 pub fn local(config: &Config, tag: &Tag) -> Result<Obtained> {
-    let path = local_archive(&config.backup_dir, tag).ok_or_else(|| {
+    let path = config.store().find_archive(tag).ok_or_else(|| {
         Error::usage(format!(
             "snapshot {tag} is not in {}",
             config.backup_dir.display()
@@ -66,40 +57,49 @@ pub fn local(config: &Config, tag: &Tag) -> Result<Obtained> {
 
 /// The remote `source` names (`Auto`/`Remote`: the configured one).
 pub fn remote_for(config: &Config, source: Source) -> Result<Box<dyn Remote>> {
-    let missing = |what: &str| {
+    let wanted = match source {
+        Source::Github => Some("github"),
+        Source::Dir => Some("dir"),
+        Source::Auto | Source::Remote | Source::Local => None,
+    };
+    let found = match wanted {
+        Some(kind) => config.remotes.iter().find(|r| r.kind() == kind),
+        None => config.remote(),
+    };
+    found.map(remote::open).ok_or_else(|| {
+        let what = match wanted {
+            Some("github") => "[github] ",
+            Some(_) => "[remote.dir] ",
+            None => "",
+        };
         Error::usage(format!(
             "no {what}remote is configured in {}",
             config.file.display()
         ))
         .with_hint("add a [github] or [remote.dir] section, or restore from a local archive")
-    };
-    match source {
-        Source::Github => {
-            let g = config.github.clone().ok_or_else(|| missing("[github] "))?;
-            Ok(Box::new(remote::github::GithubRemote::new(g)))
-        }
-        Source::Dir => {
-            let d = config
-                .remote_dir
-                .clone()
-                .ok_or_else(|| missing("[remote.dir] "))?;
-            Ok(Box::new(remote::dir::DirRemote::new(d.path)))
-        }
-        Source::Auto | Source::Remote | Source::Local => {
-            remote::from_config(config)?.ok_or_else(|| missing(""))
-        }
-    }
+    })
 }
 
 /// Download `tag` into a private `.staging-<tag>` directory of `backup_dir`
 /// (removed by the next run if this one dies).
 pub fn download(config: &Config, remote: &dyn Remote, tag: &Tag) -> Result<Obtained> {
-    let dir = config.backup_dir.join(format!(".staging-{tag}"));
+    // A tag the remote does not have is the user's mistake (a typo, the
+    // wrong installation), not a failed run.
+    if !remote.list()?.iter().any(|s| s.tag == *tag) {
+        return Err(Error::usage(format!(
+            "snapshot {tag} is not in {} nor on {}",
+            config.backup_dir.display(),
+            remote.describe()
+        ))
+        .with_hint("`lifeboat restore` without a tag lists the available snapshots"));
+    }
+    let store = config.store();
+    let dir = store.staging(tag);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)
             .map_err(|e| Error::io(format!("cannot remove stale {}", dir.display()), e))?;
     }
-    fsutil::private_dir(&config.backup_dir)?;
+    store.create()?;
     fsutil::private_dir(&dir)?;
     let from = remote.describe();
     tracing::info!(%tag, remote = %from, "downloading snapshot");

@@ -2,11 +2,11 @@
 //! directory, migrate and check each staged database. Nothing here touches
 //! live data.
 
-use super::checks::{self, RowCount};
 use super::obtain::{self, Obtained, Source};
+use crate::check::{self, Checked};
 use crate::config::{Config, DatabaseConfig};
 use crate::error::{Error, IoContext, Kind, Result};
-use crate::migrate::{Applied, MigrationRunner};
+use crate::migrate::MigrationRunner;
 use crate::snapshot::archive::{self, Limits};
 use crate::snapshot::manifest::{DatabaseEntry, Manifest};
 use crate::tag::Tag;
@@ -35,12 +35,10 @@ pub struct StagedDb {
     pub staged: String,
     /// Relative path of the live file under `data_dir`.
     pub live: String,
-    pub schema_from: i64,
-    pub schema_to: i64,
-    pub migrations: Vec<Applied>,
-    /// `integrity_check` or `quick_check`.
-    pub check: String,
-    pub row_counts: Vec<RowCount>,
+    /// What the database checker found (schema versions, migrations,
+    /// integrity, row counts, notes).
+    #[serde(flatten)]
+    pub checked: Checked,
 }
 
 /// Run steps 1-6 for `tag` into `dest_dir` (which must not exist or be an
@@ -57,7 +55,7 @@ pub fn stage_and_check(
     let started = std::time::Instant::now();
     let selected = select(config, only)?;
     let mut report = match source {
-        Source::Auto => match obtain::local_archive(&config.backup_dir, tag) {
+        Source::Auto => match config.store().find_archive(tag) {
             Some(_) => {
                 let local = obtain::local(config, tag)?;
                 match stage_from(config, tag, &local, dest_dir, &selected) {
@@ -130,8 +128,47 @@ fn stage_from(
     dest_dir: &Path,
     selected: &[&DatabaseConfig],
 ) -> Result<StageReport> {
+    let staged = stage_selected(config, tag, &archive_file.path, dest_dir, selected)?;
+    // A restore refuses on the first database that fails (in config order).
+    if let Some((_, e)) = staged.failed.into_iter().next() {
+        return Err(e);
+    }
+    Ok(StageReport {
+        source: archive_file.from.clone(),
+        ..staged.report
+    })
+}
+
+/// Steps 2-6 for an archive at hand, with every database checked even when
+/// one of them fails: what `verify` reports.
+pub struct Staged {
+    /// `source` is left empty for the caller to fill; `databases` holds the
+    /// ones that passed.
+    pub report: StageReport,
+    /// The databases that failed the checks, by name, in config order.
+    pub failed: Vec<(String, Error)>,
+}
+
+/// Steps 2-6 on `archive` (a local file) into `dest_dir`, all databases.
+pub fn stage_archive(
+    config: &Config,
+    tag: &Tag,
+    archive: &Path,
+    dest_dir: &Path,
+) -> Result<Staged> {
+    let selected = select(config, None)?;
+    stage_selected(config, tag, archive, dest_dir, &selected)
+}
+
+fn stage_selected(
+    config: &Config,
+    tag: &Tag,
+    archive: &Path,
+    dest_dir: &Path,
+    selected: &[&DatabaseConfig],
+) -> Result<Staged> {
     // 2. Judge the archive by its manifest before unpacking anything.
-    let head = archive::read_manifest(&archive_file.path, Some(tag))?;
+    let head = archive::read_manifest(archive, Some(tag))?;
     let manifest = head.manifest;
     let plan = plan(config, &manifest, selected)?;
 
@@ -147,23 +184,36 @@ fn stage_from(
     let limits = Limits {
         max_total_bytes: config.restore.max_unpacked_bytes,
     };
-    archive::read(&archive_file.path, Some(tag), Some(dest_dir), limits)?;
+    archive::read(archive, Some(tag), Some(dest_dir), limits)?;
     super::crash_point("staged");
     drop_unselected(dest_dir, &manifest, &plan)?;
 
-    // 4-6. Migrate, check, count: each database on its own core.
-    let databases = crate::par::try_map_ordered(&plan, |(db, entry, ladder)| {
-        check_one(config, dest_dir, db, entry, ladder.as_ref())
-    })?;
-    Ok(StageReport {
-        tag: *tag,
-        source: archive_file.from.clone(),
-        staging: dest_dir.to_path_buf(),
-        manifest_version: manifest.manifest_version,
-        snapshot_ts: manifest.snapshot_ts,
-        host: manifest.host.clone(),
-        databases,
-        duration_secs: 0.0,
+    // 4-6. Migrate, check, count: each database on its own core. Every
+    // database gets its verdict; the caller decides what a failure means.
+    let results = crate::par::try_map_ordered(&plan, |(db, entry, ladder)| {
+        Ok::<_, std::convert::Infallible>(check_one(config, dest_dir, db, entry, ladder.as_ref()))
+    })
+    .unwrap_or_else(|never| match never {});
+    let mut databases = Vec::new();
+    let mut failed = Vec::new();
+    for ((db, _, _), result) in plan.iter().zip(results) {
+        match result {
+            Ok(staged) => databases.push(staged),
+            Err(e) => failed.push((db.name.clone(), e)),
+        }
+    }
+    Ok(Staged {
+        report: StageReport {
+            tag: *tag,
+            source: String::new(),
+            staging: dest_dir.to_path_buf(),
+            manifest_version: manifest.manifest_version,
+            snapshot_ts: manifest.snapshot_ts,
+            host: manifest.host.clone(),
+            databases,
+            duration_secs: 0.0,
+        },
+        failed,
     })
 }
 
@@ -256,38 +306,8 @@ fn check_one(
             db.name
         ))
     })?;
-    let version = |c: &Connection| -> Result<i64> {
-        c.query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| {
-                Error::refused(format!(
-                    "database `{}`: the staged copy is not readable: {e}",
-                    db.name
-                ))
-                .with_hint("the snapshot's data is damaged; restore an older snapshot")
-            })
-    };
-    let schema_from = version(&conn)?;
-    if schema_from != entry.schema_version {
-        return Err(Error::refused(format!(
-            "database `{}`: the staged copy is at schema version {schema_from}, but the manifest says {}",
-            db.name, entry.schema_version
-        )));
-    }
-    // 4. Migrate up to the newest version this code knows.
-    let migrations = match ladder {
-        Some(l) => l
-            .run(&mut conn)
-            .map_err(|e| e.context(format!("database `{}` (staged copy)", db.name)))?,
-        None => Vec::new(),
-    };
-    let schema_to = version(&conn)?;
-    // 5. SQLite's own checks.
-    let check = checks::integrity(&db.name, &conn, config.restore.check)?;
-    checks::foreign_keys(&db.name, &conn)?;
-    // 6. Row counts against the manifest.
-    let tolerated = ladder.map_or_else(Vec::new, |l| l.tolerated_after(schema_from));
-    let row_counts = checks::row_counts(&conn, entry, &tolerated)?;
-    checks::refuse_shortfalls(&db.name, &row_counts)?;
+    // 4-6. Migrate and check: the same checker verify and drill use.
+    let checked = check::database(&db.name, &mut conn, entry, ladder, config.restore.check)?;
     // The copy was stored in rollback-journal mode; give the application
     // back the mode it had. WAL is persistent in the file header and needs
     // no -wal file once the connection closes cleanly.
@@ -302,10 +322,6 @@ fn check_one(
         name: db.name.clone(),
         staged: entry.path.clone(),
         live: db.archive_path(),
-        schema_from,
-        schema_to,
-        migrations,
-        check: check.to_string(),
-        row_counts,
+        checked,
     })
 }

@@ -15,6 +15,7 @@
 
 use super::journal::{JOURNAL_VERSION, Journal, Op, State, exists};
 use crate::error::{Error, IoContext, Result};
+use crate::store::with_suffix;
 use rusqlite::{Connection, OpenFlags};
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -24,12 +25,6 @@ use std::time::Duration;
 /// The files SQLite keeps for a database at `path`: the database itself,
 /// then its write-ahead log, shared-memory index and rollback journal.
 pub const SIDECARS: [&str; 4] = ["", "-wal", "-shm", "-journal"];
-
-fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
 
 /// One database to put in place: its file under the staging directory and
 /// its live path under the data directory (both relative).
@@ -191,8 +186,14 @@ fn only_managed(
 
 /// Try an exchange of two scratch directories beside `near`.
 fn exchange_supported(near: &Path) -> bool {
-    let a = with_suffix(near, &format!(".xprobe-{}-a", std::process::id()));
-    let b = with_suffix(near, &format!(".xprobe-{}-b", std::process::id()));
+    let a = with_suffix(
+        near,
+        &format!("{}{}-a", crate::store::XPROBE, std::process::id()),
+    );
+    let b = with_suffix(
+        near,
+        &format!("{}{}-b", crate::store::XPROBE, std::process::id()),
+    );
     let ok = std::fs::create_dir(&a).is_ok()
         && std::fs::create_dir(&b).is_ok()
         && super::journal::exchange_raw(&a, &b).is_ok();

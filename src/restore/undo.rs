@@ -1,11 +1,11 @@
 //! `restore --undo`: put the newest pre-restore copy back, through the same
 //! journaled swap as a restore.
 
-use super::journal::{self, exists};
+use super::journal::exists;
 use super::swap::{self, Item};
-use super::{PRE_RESTORE, new_pre_restore, pre_restore_dirs, sibling, swap_suffix};
 use crate::config::Config;
 use crate::error::{Error, IoContext, Result};
+use crate::store::with_suffix;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -22,10 +22,11 @@ pub struct UndoReport {
 /// itself be undone.
 pub fn undo(config: &Config, force: bool) -> Result<UndoReport> {
     let data_dir = &config.data_dir;
-    let from = pre_restore_dirs(data_dir).pop().ok_or_else(|| {
+    let area = config.data_area();
+    let from = area.pre_restore_dirs().pop().ok_or_else(|| {
         Error::usage(format!(
             "nothing to undo: there is no {} directory",
-            sibling(data_dir, &format!("{PRE_RESTORE}*")).display()
+            area.pre_restore_pattern().display()
         ))
         .with_hint("a restore onto an empty data directory keeps no previous copy")
     })?;
@@ -37,7 +38,7 @@ pub fn undo(config: &Config, force: bool) -> Result<UndoReport> {
         let owner = config.databases.iter().find(|db| {
             swap::SIDECARS
                 .iter()
-                .any(|s| *rel == swap_suffix(&db.path, s))
+                .any(|s| *rel == with_suffix(&db.path, s))
         });
         let Some(db) = owner else {
             return Err(Error::refused(format!(
@@ -64,12 +65,12 @@ pub fn undo(config: &Config, force: bool) -> Result<UndoReport> {
             .collect();
         swap::refuse_in_use(&live)?;
     }
-    let pre = new_pre_restore(data_dir);
+    let pre = area.new_pre_restore();
     let (_, mut journal) = swap::plan("undo", data_dir, &from, &pre, &items, false)?;
     // `from` is the data the last restore replaced; if this undo is rolled
     // back, that data is in `from` again and must survive.
     journal.staging_is_user_data = true;
-    journal.run(&journal::path(data_dir))?;
+    journal.run(&area.journal())?;
     Ok(UndoReport {
         restored_from: from,
         databases: names,

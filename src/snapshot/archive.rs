@@ -12,37 +12,13 @@ use super::manifest::{MAX_MANIFEST_BYTES, Manifest};
 use super::writeback::PacedFile;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
+use crate::hash::{Failed, copy_hashed, hex, read_up_to};
+pub use crate::tag::Format;
 use crate::tag::Tag;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Gzip,
-    Zstd,
-}
-
-impl Format {
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Gzip => "tar.gz",
-            Format::Zstd => "tar.zst",
-        }
-    }
-
-    /// Recognise a compressed stream by its magic bytes, not its name.
-    pub fn sniff(head: &[u8]) -> Option<Format> {
-        match head {
-            [0x1f, 0x8b, ..] => Some(Format::Gzip),
-            [0x28, 0xb5, 0x2f, 0xfd, ..] => Some(Format::Zstd),
-            _ => None,
-        }
-    }
-}
 
 /// Bytes per zstd worker job (see [`ArchiveWriter::create`]).
 const ZSTD_JOB_BYTES: u32 = 2 << 20;
@@ -254,20 +230,6 @@ pub fn open_stream(
     Ok((format, reader))
 }
 
-/// Fill `buf` as far as the stream allows; less only at its end.
-fn read_up_to(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 /// Limits for reading an untrusted archive.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -450,60 +412,6 @@ fn check_tail(rest: &mut impl Read, shown: &str) -> Result<()> {
             "the archive was not written by lifeboat or was altered; use another snapshot",
         ));
     }
-}
-
-/// Why [`copy_hashed`] stopped.
-enum Failed {
-    Read(io::Error),
-    Write(io::Error),
-}
-
-/// Bytes per buffer handed from the reading thread to the hashing one.
-const HASH_CHUNK: usize = 1 << 20;
-
-/// Copy `src` to `out` and return the byte count and sha256. Hashing and
-/// writing run on a second thread, fed 1 MiB buffers (at most four exist),
-/// so decompressing on this thread never waits for sha256: on two cores
-/// this takes a read of a 1 GiB archive from the sum of the two to the
-/// larger.
-fn copy_hashed(
-    src: &mut dyn Read,
-    out: &mut (dyn Write + Send),
-) -> std::result::Result<(u64, [u8; 32]), Failed> {
-    std::thread::scope(|s| {
-        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
-        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-        let hashing = s.spawn(move || -> io::Result<(u64, [u8; 32])> {
-            let mut hasher = Sha256::new();
-            let mut written = 0u64;
-            for buf in full_rx {
-                out.write_all(&buf)?;
-                hasher.update(&buf);
-                written += buf.len() as u64;
-                let _ = empty_tx.send(buf);
-            }
-            Ok((written, hasher.finalize().into()))
-        });
-        let read = (|| {
-            loop {
-                let mut buf = empty_rx.try_recv().unwrap_or_default();
-                buf.resize(HASH_CHUNK, 0);
-                let n = read_up_to(src, &mut buf)?;
-                if n == 0 {
-                    return Ok(());
-                }
-                buf.truncate(n);
-                if full_tx.send(buf).is_err() {
-                    // The hashing side stopped on a write error, reported below.
-                    return Ok(());
-                }
-            }
-        })();
-        drop(full_tx);
-        let hashed = hashing.join().expect("the hashing thread panicked");
-        read.map_err(Failed::Read)?;
-        hashed.map_err(Failed::Write)
-    })
 }
 
 /// Read only the manifest (the first entry) of an archive: enough to judge
@@ -716,30 +624,10 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// sha256 of a file, streamed.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = File::open(path).ctx(format!("cannot open {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .ctx(format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     /// An archive of the sample manifest with one database of `data`.
     fn write_archive(dir: &Path, format: Format, data: &[u8]) -> (PathBuf, Tag) {
@@ -862,29 +750,5 @@ mod tests {
         // GNU tar pads to a 10 KiB record; a repacked archive may carry that.
         append_gzip_member(&path, &[0u8; 10240]);
         read(&path, Some(&tag), None, UNLIMITED).unwrap();
-    }
-
-    #[test]
-    fn copy_hashed_matches_a_plain_hash_and_reports_write_errors() {
-        let data = data();
-        let mut out = Vec::new();
-        let (n, digest) = copy_hashed(&mut &data[..], &mut out).unwrap_or_else(|_| panic!());
-        assert_eq!(n, data.len() as u64);
-        assert_eq!(out, data);
-        assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(&data)));
-
-        struct Full;
-        impl Write for Full {
-            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-                Err(io::Error::from_raw_os_error(libc::ENOSPC))
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        match copy_hashed(&mut &data[..], &mut Full) {
-            Err(Failed::Write(e)) => assert_eq!(e.raw_os_error(), Some(libc::ENOSPC)),
-            _ => panic!("a write error must be reported as one"),
-        }
     }
 }

@@ -185,7 +185,7 @@ pub fn hot_copy(
     // core while counting rows, which reads most of it too.
     let counted_started = Instant::now();
     let (counted, sha256) = std::thread::scope(|s| {
-        let hasher = s.spawn(|| super::archive::sha256_file(dest));
+        let hasher = s.spawn(|| crate::hash::sha256_file(dest));
         let counted = count_rows(&copy).map_err(copy_err);
         let sha256 = hasher.join().unwrap_or_else(|_| {
             Err(Error::new(

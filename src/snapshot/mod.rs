@@ -2,9 +2,9 @@
 //! describe the copies in a manifest, and pack both into one archive.
 //!
 //! Files appear in `backup_dir` only under their final name once complete
-//! (temp file, fsync, rename); the staging directory `.staging-<tag>` and any
-//! `.tmp` file are leftovers of an interrupted run and are removed by the
-//! next one.
+//! (temp file, fsync, rename); the staging directory and any `.tmp` file are
+//! leftovers of an interrupted run and are removed by the next one
+//! ([`crate::store::Store::clean_stale`]).
 
 pub mod archive;
 pub mod follow;
@@ -15,15 +15,14 @@ pub mod pgzip;
 pub mod writeback;
 
 use crate::config::Config;
-use crate::error::{Error, IoContext, Result};
+use crate::error::Result;
 use crate::fsutil;
+use crate::store::Store;
 use crate::tag::{Kind, Tag};
-use archive::{ArchiveWriter, Format, Limits};
+use archive::{ArchiveWriter, Limits};
 use manifest::{DatabaseEntry, MANIFEST_VERSION, Manifest};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-
-const STAGING_PREFIX: &str = ".staging-";
 
 /// A finished, verified snapshot archive.
 #[derive(Debug, Clone)]
@@ -45,25 +44,26 @@ pub fn take(
     reason: Option<String>,
     progress: Progress<'_>,
 ) -> Result<Snapshot> {
-    fsutil::private_dir(&config.backup_dir)?;
-    clean_stale(&config.backup_dir)?;
+    let store = config.store();
+    store.create()?;
+    store.clean_stale()?;
     // Fail fast, before any copy, on a database that is plainly wrong.
     for db in &config.databases {
         hotcopy::check_source(&db.name, &db.live_path(&config.data_dir))?;
     }
-    let tag = unique_tag(&config.backup_dir, kind);
+    let tag = unique_tag(&store, kind);
     // With a remote, the snapshot is queued for pushing before its archive
     // can exist under its final name: a crash at any later moment leaves the
     // marker, and retention never deletes a queued archive that was not pushed.
-    let queued = config.github.is_some() || config.remote_dir.is_some();
+    let queued = config.remote().is_some();
     if queued {
-        crate::remote::pending::mark(&config.backup_dir, &tag)?;
+        store.mark_pending(&tag)?;
     }
-    let staging = config.backup_dir.join(format!("{STAGING_PREFIX}{tag}"));
+    let staging = store.staging(&tag);
     let result = take_in(config, &tag, reason, &staging, progress);
     let _ = std::fs::remove_dir_all(&staging);
     if result.is_err() && queued {
-        crate::remote::pending::clear(&config.backup_dir, &tag);
+        store.clear_pending(&tag);
     }
     result
 }
@@ -96,7 +96,7 @@ fn take_in(
     };
 
     let format = config.snapshot.compression;
-    let target = config.backup_dir.join(tag.archive_name(format));
+    let target = config.store().archive(tag, format);
     let started = std::time::Instant::now();
     let mut writer = ArchiveWriter::create(&target, tag, format, config.snapshot.level)?;
     // Progress of packing: bytes of the copies fed to the compressor.
@@ -214,79 +214,14 @@ fn copy_one(
     Ok(entry)
 }
 
-/// A tag not yet used in `backup_dir`: two snapshots in the same second wait
+/// A tag not yet used in the store: two snapshots in the same second wait
 /// for the next one.
-fn unique_tag(backup_dir: &Path, kind: Kind) -> Tag {
+fn unique_tag(store: &Store, kind: Kind) -> Tag {
     loop {
         let tag = Tag::now(kind);
-        let taken = [Format::Gzip, Format::Zstd]
-            .iter()
-            .any(|f| backup_dir.join(tag.archive_name(*f)).exists());
-        if !taken {
+        if store.find_archive(&tag).is_none() {
             return tag;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-}
-
-/// Remove what an interrupted run left: staging directories and temporary
-/// files. Only names lifeboat itself makes are touched.
-pub fn clean_stale(backup_dir: &Path) -> Result<()> {
-    let entries = match std::fs::read_dir(backup_dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(Error::io(
-                format!("cannot list {}", backup_dir.display()),
-                e,
-            ));
-        }
-    };
-    for entry in entries {
-        let entry = entry.ctx(format!("cannot list {}", backup_dir.display()))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = entry.path();
-        if let Some(rest) = name.strip_prefix(STAGING_PREFIX) {
-            if Tag::parse(rest).is_some() {
-                tracing::info!(path = %path.display(), "removing staging directory of an interrupted run");
-                std::fs::remove_dir_all(&path).ctx(format!("cannot remove {}", path.display()))?;
-            }
-        } else if name.starts_with('.') && name.ends_with(".tmp") {
-            let stem = name.trim_start_matches('.');
-            let is_ours = stem.starts_with("snap-")
-                || stem.starts_with("last_run.json")
-                || stem.starts_with("drill.json");
-            if is_ours {
-                tracing::info!(path = %path.display(), "removing temporary file of an interrupted run");
-                std::fs::remove_file(&path).ctx(format!("cannot remove {}", path.display()))?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Every local snapshot archive in `backup_dir`, oldest first. Names that do
-/// not parse as `<tag>.tar.gz|zst` are ignored.
-pub fn list_local(backup_dir: &Path) -> Result<Vec<(Tag, PathBuf)>> {
-    let mut out = Vec::new();
-    let entries = match std::fs::read_dir(backup_dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => {
-            return Err(Error::io(
-                format!("cannot list {}", backup_dir.display()),
-                e,
-            ));
-        }
-    };
-    for entry in entries {
-        let entry = entry.ctx(format!("cannot list {}", backup_dir.display()))?;
-        if let Some((tag, _)) = Tag::from_archive_name(&entry.file_name().to_string_lossy())
-            && entry.file_type().map(|t| t.is_file()).unwrap_or(false)
-        {
-            out.push((tag, entry.path()));
-        }
-    }
-    out.sort();
-    Ok(out)
 }

@@ -376,12 +376,14 @@ fn metrics_parse_with_the_reference_parser() {
         )
     };
     assert_eq!((local("scheduled"), local("manual")), (1.0, 1.0));
+    // backup-now is a snapshot run: it moves the `snapshot` series; the
+    // drill has its own.
     assert_eq!(
-        sample(
-            &m,
-            "lifeboat_last_run_success",
-            &[("command", "backup-now")]
-        ),
+        sample(&m, "lifeboat_last_run_success", &[("command", "snapshot")]),
+        1.0
+    );
+    assert_eq!(
+        sample(&m, "lifeboat_last_run_success", &[("command", "drill")]),
         1.0
     );
 }

@@ -565,18 +565,27 @@ fn refuses_a_database_that_fails_integrity_check() {
         let pages = data.len() / 4096;
         data[(pages - 1) * 4096 + 8..pages * 4096].fill(0x5a);
     });
-    assert_refused(&app, &["restore", &tag], "fails PRAGMA integrity_check");
+    assert_refused(&app, &["restore", &tag], "PRAGMA integrity_check reports");
 }
 
+/// SQLite enforces foreign keys only when the application turns them on, so
+/// an orphan row in the source is real data: the restore brings it back as
+/// it was, and says so, rather than refusing every snapshot.
 #[test]
-fn refuses_a_foreign_key_violation() {
+fn restores_a_foreign_key_violation_the_snapshot_already_had() {
     let app = demo_app(4, 30);
     demo::exec(
         &tasks_db(&app),
         "PRAGMA foreign_keys = OFF; INSERT INTO tasks(project_id, title) VALUES (999, 'orphan');",
     );
+    let before = demo::dump(&tasks_db(&app));
     let tag = snapshot(&app);
-    assert_refused(&app, &["restore", &tag], "foreign_key_check");
+    demo::exec(&tasks_db(&app), "DELETE FROM task_tags; DELETE FROM tasks;");
+    let out = app.run(&["restore", &tag, "--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).contains("foreign_key_check"), "{}", text(&out));
+    assert!(!text(&out).contains("damaged"), "{}", text(&out));
+    assert_eq!(demo::dump(&tasks_db(&app)), before);
 }
 
 #[test]
@@ -662,12 +671,14 @@ fn a_failing_migration_step_is_named_and_nothing_changes() {
 
 #[test]
 fn keep_staging_keeps_the_refused_copy_for_inspection() {
-    let app = demo_app(4, 30);
-    demo::exec(
-        &tasks_db(&app),
-        "PRAGMA foreign_keys = OFF; INSERT INTO tasks(project_id, title) VALUES (999, 'orphan');",
-    );
+    let app = demo_app(4, 400);
     let tag = snapshot(&app);
+    // A damaged page behind matching checksums: refused by integrity_check.
+    tarball::rebuild(&archive(&app, &tag), true, |_, files| {
+        let data = &mut files[0].1;
+        let pages = data.len() / 4096;
+        data[(pages - 1) * 4096 + 8..pages * 4096].fill(0x5a);
+    });
     let out = app.run(&["restore", &tag, "--keep-staging"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let kept = app.root().join(format!("data.staging-{tag}.kept"));

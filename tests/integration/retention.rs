@@ -251,7 +251,7 @@ fn app_with_dir_remote(policy: &str) -> App {
 }
 
 fn sha256(path: &Path) -> String {
-    lifeboat::snapshot::archive::sha256_file(path).unwrap()
+    lifeboat::hash::sha256_file(path).unwrap()
 }
 
 #[test]

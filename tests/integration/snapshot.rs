@@ -288,7 +288,7 @@ fn copy_is_faithful() {
     assert_eq!(entry["row_counts"]["strict_t"], 3);
     assert_eq!(entry["row_counts"]["docs"], 2);
     assert_eq!(entry["row_counts"]["audit"], 3);
-    let sha = lifeboat::snapshot::archive::sha256_file(&copy).unwrap();
+    let sha = lifeboat::hash::sha256_file(&copy).unwrap();
     assert_eq!(entry["sha256"], sha);
     assert_eq!(manifest["manifest_version"], 1);
     assert_eq!(manifest["kind"], "scheduled");

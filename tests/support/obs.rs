@@ -132,7 +132,7 @@ pub fn corrupt_page_keep_checksums(archive_path: &Path) {
     // The table now disagrees with its index; the page itself still parses.
     page[at + needle.len() - 1] = b'X';
     std::fs::write(&db, &bytes).unwrap();
-    entry.sha256 = archive::sha256_file(&db).unwrap();
+    entry.sha256 = lifeboat::hash::sha256_file(&db).unwrap();
     entry.bytes = bytes.len() as u64;
     let db_path = entry.path.clone();
 

@@ -4,12 +4,14 @@
 //!
 //! Facts a monitor needs even after a failed run (the last successful
 //! snapshot, whether it was pushed) are carried forward from the previous
-//! record in `last_success`.
+//! record in `last_success`, and the newest outcome of each kind of run in
+//! `runs`, so that a failed restore never hides how the last backup went.
 
 use crate::error::{Error, Result};
 use crate::tag::{Kind as TagKind, Tag};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const RECORD_VERSION: u32 = 1;
@@ -46,6 +48,64 @@ pub struct RunRecord {
     /// that the last backup failed.
     #[serde(default)]
     pub last_backup: Option<BackupOutcome>,
+    /// The newest run of each kind, by [`RunKind::label`], carried forward.
+    #[serde(default)]
+    pub runs: BTreeMap<String, RunSummary>,
+}
+
+/// The kinds of run that have their own series in the records and the
+/// metrics. `backup-now` is a snapshot; `restore --undo` is a restore; a
+/// drill's record is `drill.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Snapshot,
+    Restore,
+    Prune,
+    Migrate,
+    Drill,
+}
+
+impl RunKind {
+    pub const ALL: [RunKind; 5] = [
+        RunKind::Snapshot,
+        RunKind::Restore,
+        RunKind::Prune,
+        RunKind::Migrate,
+        RunKind::Drill,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RunKind::Snapshot => "snapshot",
+            RunKind::Restore => "restore",
+            RunKind::Prune => "prune",
+            RunKind::Migrate => "migrate",
+            RunKind::Drill => "drill",
+        }
+    }
+
+    /// The kind of a recorded `command`.
+    pub fn of(command: &str) -> Option<RunKind> {
+        match command {
+            "snapshot" | "backup-now" => Some(RunKind::Snapshot),
+            "restore" => Some(RunKind::Restore),
+            "prune" => Some(RunKind::Prune),
+            "migrate" => Some(RunKind::Migrate),
+            "drill" => Some(RunKind::Drill),
+            _ => None,
+        }
+    }
+}
+
+/// How the newest run of one kind ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub command: String,
+    pub status: Status,
+    pub finished_at: DateTime<Utc>,
+    pub duration_secs: f64,
+    #[serde(default)]
+    pub error: Option<ErrorRecord>,
 }
 
 /// Whether the newest snapshot run succeeded, and why not.
@@ -172,23 +232,39 @@ impl RunRecord {
             retention: None,
             last_success: None,
             last_backup: None,
+            runs: BTreeMap::new(),
         }
+    }
+
+    /// Record the outcome of a backup taken inside another run (the safety
+    /// snapshot `migrate` takes): the snapshot series moves on with it.
+    pub fn note_backup(&mut self, started_at: DateTime<Utc>, outcome: Result<(), &Error>) {
+        let finished_at = Utc::now();
+        let (status, error) = match outcome {
+            Ok(()) => (Status::Success, None),
+            Err(e) => (Status::Failed, Some(ErrorRecord::from(e))),
+        };
+        self.last_backup = Some(BackupOutcome {
+            command: self.command.clone(),
+            status,
+            finished_at,
+            error: error.clone(),
+        });
+        self.runs.insert(
+            RunKind::Snapshot.label().to_string(),
+            RunSummary {
+                command: self.command.clone(),
+                status,
+                finished_at,
+                duration_secs: seconds(finished_at - started_at),
+                error,
+            },
+        );
     }
 
     /// Read `last_run.json`. `Ok(None)` when it does not exist.
     pub fn load(path: &Path) -> Result<Option<RunRecord>> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
-        };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            Error::new(
-                crate::error::Kind::Io,
-                format!("{} is not a valid run record: {e}", path.display()),
-            )
-            .with_hint("the next successful run rewrites it")
-        })
+        super::load(path, "run record", "the next successful run")
     }
 
     /// Set the outcome, carry `last_success` forward from `previous`, and
@@ -200,10 +276,7 @@ impl RunRecord {
         path: &Path,
     ) -> Result<RunRecord> {
         self.finished_at = Utc::now();
-        self.duration_secs = (self.finished_at - self.started_at)
-            .num_milliseconds()
-            .max(0) as f64
-            / 1000.0;
+        self.duration_secs = seconds(self.finished_at - self.started_at);
         match outcome {
             Ok(()) => self.status = Status::Success,
             Err(e) => {
@@ -214,21 +287,33 @@ impl RunRecord {
         if self.last_success.is_none() {
             self.last_success = previous.and_then(|p| p.last_success.clone());
         }
-        self.last_backup = if is_backup_command(&self.command) {
-            Some(BackupOutcome {
+        if is_backup_command(&self.command) {
+            self.last_backup = Some(BackupOutcome {
                 command: self.command.clone(),
                 status: self.status,
                 finished_at: self.finished_at,
                 error: self.error.clone(),
-            })
-        } else {
-            previous.and_then(|p| p.last_backup.clone())
-        };
-        let written = match path.parent() {
-            Some(parent) => crate::fsutil::private_dir(parent),
-            None => Ok(()),
+            });
+        } else if self.last_backup.is_none() {
+            self.last_backup = previous.and_then(|p| p.last_backup.clone());
         }
-        .and_then(|()| crate::fsutil::write_json_atomic(path, &self));
+        // Every kind keeps its newest outcome; this run's own replaces its kind's.
+        let mut runs = previous.map(|p| p.runs.clone()).unwrap_or_default();
+        runs.append(&mut self.runs);
+        if let Some(kind) = RunKind::of(&self.command) {
+            runs.insert(
+                kind.label().to_string(),
+                RunSummary {
+                    command: self.command.clone(),
+                    status: self.status,
+                    finished_at: self.finished_at,
+                    duration_secs: self.duration_secs,
+                    error: self.error.clone(),
+                },
+            );
+        }
+        self.runs = runs;
+        let written = super::save(path, &self);
         match (written, outcome) {
             (Ok(()), _) => Ok(self),
             (Err(write), Ok(())) => Err(write),
@@ -244,4 +329,8 @@ impl RunRecord {
             }),
         }
     }
+}
+
+fn seconds(d: chrono::TimeDelta) -> f64 {
+    d.num_milliseconds().max(0) as f64 / 1000.0
 }

@@ -7,8 +7,8 @@
 //! forward across failed ones, so `health` can tell "the last drill failed"
 //! from "no drill has succeeded for a week".
 
-use crate::error::{Error, Kind, Result};
-use crate::runrecord::ErrorRecord;
+use super::ErrorRecord;
+use crate::error::Result;
 use crate::tag::Tag;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -64,23 +64,12 @@ pub struct DrillDatabase {
 impl DrillRecord {
     /// Read `drill.json`. `Ok(None)` when no drill has run yet.
     pub fn load(path: &Path) -> Result<Option<DrillRecord>> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
-        };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            Error::new(
-                Kind::Io,
-                format!("{} is not a valid drill record: {e}", path.display()),
-            )
-            .with_hint("the next `lifeboat drill` rewrites it")
-        })
+        super::load(path, "drill record", "the next `lifeboat drill`")
     }
 
     /// Carry the last success forward from `previous` (unless this drill
     /// succeeded) and write the record atomically to `path`.
-    pub fn save(mut self, previous: Option<&DrillRecord>, path: &Path) -> Result<DrillRecord> {
+    pub fn save(&mut self, previous: Option<&DrillRecord>, path: &Path) -> Result<()> {
         if self.outcome == Outcome::Success {
             self.last_success_at = Some(self.finished_at);
             self.last_success_tag = self.tag;
@@ -88,11 +77,7 @@ impl DrillRecord {
             self.last_success_at = p.last_success_at;
             self.last_success_tag = p.last_success_tag;
         }
-        if let Some(parent) = path.parent() {
-            crate::fsutil::private_dir(parent)?;
-        }
-        crate::fsutil::write_json_atomic(path, &self)?;
-        Ok(self)
+        super::save(path, self)
     }
 }
 
@@ -123,10 +108,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("drill.json");
         let t0 = Utc::now() - chrono::Duration::hours(5);
-        let ok = sample(Outcome::Success, t0).save(None, &path).unwrap();
-        let failed = sample(Outcome::Failed, Utc::now())
-            .save(Some(&ok), &path)
-            .unwrap();
+        let mut ok = sample(Outcome::Success, t0);
+        ok.save(None, &path).unwrap();
+        let mut failed = sample(Outcome::Failed, Utc::now());
+        failed.save(Some(&ok), &path).unwrap();
         assert_eq!(failed.last_success_at, Some(t0));
         let loaded = DrillRecord::load(&path).unwrap().unwrap();
         assert_eq!(loaded.outcome, Outcome::Failed);

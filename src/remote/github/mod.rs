@@ -19,11 +19,14 @@
 //! - `gh release download` writes the final name directly and has no retry:
 //!   download into a temporary directory, verify, then rename.
 
-use super::gh::{Class, Failure, Gh};
-use super::{PushFailure, PushOutcome, Remote, RemoteSnapshot};
+mod check;
+pub mod gh;
+
+use super::{Checks, PushFailure, PushOutcome, Remote, RemoteSnapshot};
 use crate::config::GithubConfig;
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::tag::Tag;
+use gh::{Class, Failure, Gh};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -355,7 +358,7 @@ impl GithubRemote {
             ));
         }
         if let Some(want) = &snap.sha256 {
-            let got = crate::snapshot::archive::sha256_file(&file)?;
+            let got = crate::hash::sha256_file(&file)?;
             if &got != want {
                 return Err(Error::new(
                     Kind::RemoteTransient,
@@ -445,6 +448,12 @@ fn snapshots(releases: Vec<Release>) -> Vec<RemoteSnapshot> {
 }
 
 impl Remote for GithubRemote {
+    fn check(&self, fix: bool) -> Checks {
+        let mut report = Checks::default();
+        check::check(&self.config, fix, &mut report);
+        report
+    }
+
     fn describe(&self) -> String {
         format!("github:{}", self.config.repo)
     }
@@ -484,7 +493,7 @@ impl Remote for GithubRemote {
                 .unwrap_or(Path::new(".")),
             name,
             size,
-            sha256: crate::snapshot::archive::sha256_file(archive)?,
+            sha256: crate::hash::sha256_file(archive)?,
         };
         let what = format!("push {tag} to {}", self.describe());
         let ((), attempts) = self

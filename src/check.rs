@@ -1,0 +1,347 @@
+//! The one database checker. `verify`, `drill` and `restore` (dry run and
+//! real) all judge a snapshot's database with [`database`], on a copy
+//! unpacked from the archive, so the same archive and the same migration
+//! ladder always get the same verdict.
+//!
+//! The checks, in order: the schema version matches the manifest; the
+//! migration ladder runs to its newest step; SQLite's own
+//! `integrity_check` (or `quick_check`); `foreign_key_check`; row counts
+//! against the manifest. Any finding refuses, except foreign-key
+//! violations that were already in the snapshot: SQLite does not enforce
+//! foreign keys unless the application turns them on, so many real
+//! databases hold such rows, and restoring them faithfully is what a
+//! backup is for. They are reported as a note. Violations that the
+//! migration ladder introduced are refused: the ladder, not the data, is
+//! wrong then.
+
+use crate::config::CheckLevel;
+use crate::error::{Error, Result};
+use crate::migrate::{Applied, MigrationRunner};
+use crate::snapshot::manifest::DatabaseEntry;
+use rusqlite::Connection;
+use std::collections::BTreeMap;
+
+/// What the checks found in one database that passed them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Checked {
+    pub schema_from: i64,
+    pub schema_to: i64,
+    pub migrations: Vec<Applied>,
+    /// `integrity_check` or `quick_check`.
+    pub check: String,
+    pub row_counts: Vec<RowCount>,
+    /// Findings that do not refuse (foreign-key rows the snapshot already had).
+    pub notes: Vec<String>,
+}
+
+impl Checked {
+    /// Rows found in the tables the manifest counted.
+    pub fn rows(&self) -> u64 {
+        self.row_counts.iter().filter_map(|r| r.found).sum()
+    }
+}
+
+/// Check one database of a snapshot, unpacked at `conn` (opened read-write:
+/// the ladder migrates it in place). `entry` is its manifest entry.
+pub fn database(
+    name: &str,
+    conn: &mut Connection,
+    entry: &DatabaseEntry,
+    ladder: Option<&MigrationRunner>,
+    level: CheckLevel,
+) -> Result<Checked> {
+    let version = |c: &Connection| -> Result<i64> {
+        c.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| {
+                Error::refused(format!(
+                    "database `{name}`: the unpacked copy is not readable: {e}"
+                ))
+                .with_hint(DAMAGED)
+            })
+    };
+    let schema_from = version(conn)?;
+    if schema_from != entry.schema_version {
+        return Err(Error::refused(format!(
+            "database `{name}`: the unpacked copy is at schema version {schema_from}, but the manifest says {}",
+            entry.schema_version
+        ))
+        .with_hint(DAMAGED));
+    }
+    // Foreign-key findings of the snapshot as taken, before any migration.
+    // A check that cannot even run usually means a damaged file: then
+    // SQLite's integrity check says best what is wrong.
+    let fk_before = match foreign_keys(name, conn) {
+        Ok(found) => found,
+        Err(e) => {
+            integrity(name, conn, level)?;
+            return Err(e);
+        }
+    };
+    let migrations = match ladder {
+        Some(l) => l
+            .run(conn)
+            .map_err(|e| e.context(format!("database `{name}` (unpacked copy)")))?,
+        None => Vec::new(),
+    };
+    let schema_to = version(conn)?;
+    let check = integrity(name, conn, level)?;
+    let mut notes = Vec::new();
+    let fk_after = if migrations.is_empty() {
+        fk_before.clone()
+    } else {
+        foreign_keys(name, conn)?
+    };
+    let introduced: Vec<&String> = fk_after.iter().filter(|f| !fk_before.contains(f)).collect();
+    if !introduced.is_empty() {
+        let findings: Vec<String> = introduced.into_iter().cloned().collect();
+        return Err(Error::refused(findings_message(
+            name,
+            "foreign_key_check after the migration ladder",
+            &findings,
+        ))
+        .with_hint(
+            "a migration step leaves rows whose parent is missing; fix the step \
+             (nothing live was touched)",
+        ));
+    }
+    if !fk_before.is_empty() {
+        notes.push(format!(
+            "{} (already in the snapshot as taken; SQLite enforces foreign keys only when the \
+             application turns them on, so they are restored as they were)",
+            findings_message(name, "foreign_key_check", &fk_before)
+        ));
+    }
+    let tolerated = ladder.map_or_else(Vec::new, |l| l.tolerated_after(schema_from));
+    let row_counts = row_counts(conn, entry, &tolerated)?;
+    refuse_shortfalls(name, &row_counts)?;
+    Ok(Checked {
+        schema_from,
+        schema_to,
+        migrations,
+        check: check.to_string(),
+        row_counts,
+        notes,
+    })
+}
+
+/// The hint of a refusal caused by the data in the archive.
+const DAMAGED: &str = "this snapshot's data is damaged; nothing live was touched. Restore an \
+                       older snapshot (`lifeboat list` shows them)";
+
+/// Findings shown in a refusal; the rest are counted.
+const SHOWN: usize = 5;
+
+/// `PRAGMA integrity_check` (or `quick_check`): refuse on any finding.
+fn integrity(name: &str, conn: &Connection, level: CheckLevel) -> Result<&'static str> {
+    let pragma = match level {
+        CheckLevel::Full => "integrity_check",
+        CheckLevel::Quick => "quick_check",
+    };
+    let rows: Vec<String> = conn
+        .prepare(&format!("PRAGMA {pragma}"))
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(|e| refused_check(name, pragma, &[e.to_string()]))?;
+    if rows.len() == 1 && rows[0] == "ok" {
+        return Ok(pragma);
+    }
+    Err(refused_check(name, pragma, &rows))
+}
+
+/// `PRAGMA foreign_key_check`: one line per violation (or per "foreign key
+/// mismatch", a declaration SQLite cannot check), in a stable order.
+fn foreign_keys(name: &str, conn: &Connection) -> Result<Vec<String>> {
+    let found = conn.prepare("PRAGMA foreign_key_check").and_then(|mut s| {
+        s.query_map([], |r| {
+            let table: String = r.get(0)?;
+            let rowid: Option<i64> = r.get(1)?;
+            let parent: String = r.get(2)?;
+            Ok(format!(
+                "{table} row {} references a missing {parent} row",
+                rowid.map_or("?".to_string(), |v| v.to_string())
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<String>>>()
+    });
+    match found {
+        Ok(mut rows) => {
+            rows.sort();
+            Ok(rows)
+        }
+        // A foreign key to a non-unique column or a dropped table: SQLite
+        // cannot check it, and neither could the application.
+        Err(e) if e.to_string().contains("foreign key mismatch") => Ok(vec![e.to_string()]),
+        Err(e) => Err(Error::refused(findings_message(
+            name,
+            "foreign_key_check",
+            &[e.to_string()],
+        ))
+        .with_hint(DAMAGED)),
+    }
+}
+
+fn refused_check(name: &str, pragma: &str, findings: &[String]) -> Error {
+    Error::refused(findings_message(name, pragma, findings)).with_hint(DAMAGED)
+}
+
+fn findings_message(name: &str, pragma: &str, findings: &[String]) -> String {
+    let mut msg = format!("database `{name}`: PRAGMA {pragma} reports:");
+    for f in findings.iter().take(SHOWN) {
+        msg.push_str(&format!("\n    {f}"));
+    }
+    if findings.len() > SHOWN {
+        msg.push_str(&format!("\n    ... and {} more", findings.len() - SHOWN));
+    }
+    msg
+}
+
+/// How a table's count compares with the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum CountStatus {
+    Ok,
+    /// A migration step declares it drops or rewrites the table.
+    Tolerated {
+        step: String,
+    },
+    Short,
+    Missing,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RowCount {
+    pub table: String,
+    pub expected: u64,
+    pub found: Option<u64>,
+    #[serde(flatten)]
+    pub status: CountStatus,
+}
+
+/// Compare the staged database's counts with the manifest's. `tolerated`
+/// maps tables to the migration step that drops or rewrites them.
+fn row_counts(
+    conn: &Connection,
+    entry: &DatabaseEntry,
+    tolerated: &[(String, String)],
+) -> Result<Vec<RowCount>> {
+    let (found, _) = crate::snapshot::hotcopy::count_rows(conn).map_err(|e| {
+        Error::database(format!(
+            "database `{}`: cannot count rows of the unpacked copy: {e}",
+            entry.name
+        ))
+    })?;
+    Ok(compare(&entry.row_counts, &found, tolerated))
+}
+
+pub fn compare(
+    expected: &BTreeMap<String, u64>,
+    found: &BTreeMap<String, u64>,
+    tolerated: &[(String, String)],
+) -> Vec<RowCount> {
+    expected
+        .iter()
+        .map(|(table, &want)| {
+            let got = found.get(table).copied();
+            let step = tolerated.iter().find(|(t, _)| t == table);
+            let status = match (got, step) {
+                (Some(n), _) if n >= want => CountStatus::Ok,
+                (_, Some((_, step))) => CountStatus::Tolerated { step: step.clone() },
+                (Some(_), None) => CountStatus::Short,
+                (None, None) => CountStatus::Missing,
+            };
+            RowCount {
+                table: table.clone(),
+                expected: want,
+                found: got,
+                status,
+            }
+        })
+        .collect()
+}
+
+/// The counts as a table: `table  expected  found  note`.
+pub fn render(db: &str, counts: &[RowCount]) -> String {
+    let width = counts
+        .iter()
+        .map(|c| c.table.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let mut s = format!(
+        "  {db}: {:<width$} {:>10} {:>10}\n",
+        "table", "expected", "found"
+    );
+    let pad = " ".repeat(db.len() + 2);
+    for c in counts {
+        let found = c.found.map_or("-".to_string(), |n| n.to_string());
+        let note = match &c.status {
+            CountStatus::Ok => String::new(),
+            CountStatus::Tolerated { step } => format!("  (changed by {step})"),
+            CountStatus::Short => "  SHORT".to_string(),
+            CountStatus::Missing => "  MISSING".to_string(),
+        };
+        s.push_str(&format!(
+            "  {pad}{:<width$} {:>10} {:>10}{note}\n",
+            c.table, c.expected, found
+        ));
+    }
+    s
+}
+
+/// Refuse when a count falls short (or a table is gone) without a
+/// migration step that declares it.
+fn refuse_shortfalls(db: &str, counts: &[RowCount]) -> Result<()> {
+    let bad = counts
+        .iter()
+        .any(|c| matches!(c.status, CountStatus::Short | CountStatus::Missing));
+    if !bad {
+        return Ok(());
+    }
+    Err(Error::refused(format!(
+        "database `{db}`: the unpacked copy has fewer rows than the snapshot's manifest records:\n{}",
+        render(db, counts).trim_end()
+    ))
+    .with_hint(
+        "the archive does not hold what its manifest says, or a migration step removes rows \
+         without declaring it (`-- lifeboat: rewrites TABLE`); nothing live was touched",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compare_tolerates_declared_tables_only() {
+        let expected = BTreeMap::from([
+            ("a".to_string(), 5),
+            ("b".to_string(), 5),
+            ("c".to_string(), 5),
+            ("d".to_string(), 5),
+        ]);
+        let found = BTreeMap::from([
+            ("a".to_string(), 7),
+            ("b".to_string(), 4),
+            ("c".to_string(), 1),
+            ("new".to_string(), 0),
+        ]);
+        let tolerated = vec![("c".to_string(), "0004_x.sql".to_string())];
+        let out = compare(&expected, &found, &tolerated);
+        let statuses: Vec<_> = out.iter().map(|c| c.status.clone()).collect();
+        assert_eq!(
+            statuses,
+            vec![
+                CountStatus::Ok,
+                CountStatus::Short,
+                CountStatus::Tolerated {
+                    step: "0004_x.sql".into()
+                },
+                CountStatus::Missing
+            ]
+        );
+        assert!(refuse_shortfalls("x", &out).is_err());
+        assert!(refuse_shortfalls("x", &out[..1]).is_ok());
+    }
+}

@@ -1,0 +1,137 @@
+//! Backup: `snapshot` (the hourly job) and `backup-now` (a manual snapshot
+//! before a risky operation). One run: snapshot, verify, push (earlier
+//! unpushed snapshots first), sweep local then remote.
+
+use super::run::{Run, recorded};
+use super::{Env, push};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::record::{
+    DatabaseResult, LastSuccess, PushResult, PushStatus, RunRecord, SnapshotResult,
+};
+use crate::snapshot::{self, Snapshot};
+use crate::tag::Kind;
+
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// Scheduled (`snapshot`) or manual (`backup-now`).
+    pub kind: Kind,
+    /// Why a manual snapshot is taken; stored in the manifest.
+    pub reason: Option<String>,
+}
+
+/// What a backup run did: its record, as written to `last_run.json`.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(transparent)]
+pub struct Backup {
+    pub record: RunRecord,
+}
+
+impl Backup {
+    /// A failed push fails the run (exit 1) although the snapshot was taken
+    /// and recorded: the next run pushes it first.
+    pub fn outcome(&self) -> Result<()> {
+        let Some(e) = self.record.push.as_ref().and_then(|p| p.error.as_ref()) else {
+            return Ok(());
+        };
+        let tag = self.record.snapshot.as_ref().map(|s| s.tag.to_string());
+        Err(Error {
+            kind: e.kind,
+            message: format!(
+                "snapshot {} was taken but not pushed: {}",
+                tag.unwrap_or_default(),
+                e.message
+            ),
+            hint: e
+                .hint
+                .clone()
+                .or_else(|| Some("the next run pushes it before pruning anything".into())),
+        })
+    }
+}
+
+/// Take a snapshot with the full pipeline, as one recorded run.
+pub fn backup(config: &Config, env: &Env, opts: &BackupOptions) -> Result<Backup> {
+    let command = match opts.kind {
+        Kind::Scheduled => "snapshot",
+        Kind::Manual => "backup-now",
+    };
+    let ((), record) = recorded(config, env, command, |run| {
+        take_push_sweep(run, opts).map(drop)
+    })?;
+    Ok(Backup { record })
+}
+
+/// The pipeline inside a run (the caller holds the lock): snapshot, push,
+/// sweep, with every result put in the run's record. `Err` means the
+/// snapshot itself failed.
+pub(crate) fn take_push_sweep(run: &mut Run, opts: &BackupOptions) -> Result<Snapshot> {
+    let config = run.config;
+    let progress = crate::progress::Copying::new();
+    let snap = snapshot::take(
+        config,
+        opts.kind,
+        opts.reason.clone(),
+        &|db, done, total| progress.update(db, done, total),
+    )?;
+    progress.finish();
+    let record = &mut run.record;
+    record.snapshot = Some(snapshot_result(&snap));
+    let remote = config.remote().map(crate::remote::open);
+    let pushed = match &remote {
+        Some(remote) => {
+            let result = push::push_pending(&config.store(), remote.as_ref(), &snap);
+            let ok = result.status == PushStatus::Pushed;
+            record.push = Some(result);
+            ok
+        }
+        None => {
+            record.push = Some(PushResult {
+                remote: "none".into(),
+                status: PushStatus::Skipped,
+                attempts: 0,
+                pushed: vec![],
+                error: None,
+            });
+            false
+        }
+    };
+    record.last_success = Some(LastSuccess {
+        tag: snap.tag,
+        finished_at: chrono::Utc::now(),
+        archive_bytes: snap.archive_bytes,
+        pushed,
+    });
+    record.retention = Some(crate::retention::sweep_after_snapshot(
+        config,
+        remote.as_deref(),
+        &snap.tag,
+    ));
+    Ok(snap)
+}
+
+fn snapshot_result(snap: &Snapshot) -> SnapshotResult {
+    SnapshotResult {
+        tag: snap.tag,
+        kind: snap.tag.kind(),
+        reason: snap.manifest.reason.clone(),
+        archive: snap
+            .archive
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
+        archive_bytes: snap.archive_bytes,
+        databases: snap
+            .manifest
+            .databases
+            .iter()
+            .map(|d| DatabaseResult {
+                name: d.name.clone(),
+                path: d.path.clone(),
+                bytes: d.bytes,
+                schema_version: d.schema_version,
+            })
+            .collect(),
+    }
+}

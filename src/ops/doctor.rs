@@ -1,0 +1,48 @@
+//! Doctor: is the remote ready to receive snapshots? Each backend checks
+//! itself ([`crate::remote::Remote::check`]); this asks each configured one
+//! and says so when there is none.
+
+use crate::config::Config;
+use crate::remote::{Check, CheckStatus, Checks};
+
+#[derive(Debug, serde::Serialize)]
+pub struct DoctorReport {
+    pub ok: bool,
+    /// The remote checked, `github:owner/name` or `dir:/path`; `none`.
+    pub remote: String,
+    pub checks: Vec<Check>,
+    /// What `--fix` changed.
+    pub fixed: Vec<String>,
+}
+
+/// Run every check of the configured remote (and its safe fixes, when
+/// `fix`).
+pub fn doctor(config: &Config, fix: bool) -> DoctorReport {
+    let (remote, checks) = match config.remote().map(crate::remote::open) {
+        Some(remote) => (remote.describe(), remote.check(fix)),
+        None => {
+            let mut checks = Checks::default();
+            checks.fail(
+                "remote configured",
+                "no remote is configured: snapshots stay on this machine",
+                "add [github] repo = \"owner/name\" (or [remote.dir] path = \"/mnt/backups\") to the config",
+            );
+            ("none".to_string(), checks)
+        }
+    };
+    DoctorReport {
+        ok: checks.passed(),
+        remote,
+        checks: checks.checks,
+        fixed: checks.fixed,
+    }
+}
+
+impl DoctorReport {
+    /// Whether a check found the repository public (worth shouting about).
+    pub fn public_repository(&self) -> bool {
+        self.checks
+            .iter()
+            .any(|c| c.name == "private" && c.status == CheckStatus::Fail)
+    }
+}

@@ -1,0 +1,170 @@
+//! List: every snapshot, local and remote, newest first, with what is
+//! needed to pick a restore point: when, what kind, how big, where, and
+//! (for local ones, from the manifest) the databases and their schema
+//! versions.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::remote::RemoteSnapshot;
+use crate::snapshot::archive;
+use crate::tag::{Kind, Tag};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// Only the local archives.
+    pub local_only: bool,
+    /// Only the remote's snapshots (an error when none is configured).
+    pub remote_only: bool,
+    /// Only snapshots taken at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only snapshots taken at or before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Only this kind.
+    pub kind: Option<Kind>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub tag: Tag,
+    pub kind: Kind,
+    pub taken: DateTime<Utc>,
+    pub age_secs: i64,
+    /// The archive's size (the local file's when both exist).
+    pub size: u64,
+    /// `local`, `remote` or `both`.
+    #[serde(rename = "where")]
+    pub place: &'static str,
+    pub local: Option<LocalCopy>,
+    pub remote: Option<RemoteSnapshot>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LocalCopy {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub databases: Vec<DatabaseSummary>,
+    /// Why the manifest could not be read (the archive is damaged).
+    pub manifest_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DatabaseSummary {
+    pub name: String,
+    pub schema_version: i64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Listing {
+    pub snapshots: Vec<Row>,
+    /// Set when the remote could not be listed (only local ones are shown).
+    pub remote_error: Option<String>,
+}
+
+/// The snapshots `opts` asks for, newest first. A remote that cannot be
+/// listed is a warning (in `remote_error`) unless only the remote was asked.
+pub fn list(config: &Config, opts: &ListOptions) -> Result<Listing> {
+    let now = Utc::now();
+    let mut local = BTreeMap::new();
+    if !opts.remote_only {
+        for (tag, path) in config.store().archives()? {
+            if wanted(opts, &tag) {
+                local.insert(tag, describe_local(&tag, path));
+            }
+        }
+    }
+    let mut remote_error = None;
+    let mut remote_rows = BTreeMap::new();
+    if !opts.local_only {
+        match list_remote(config, opts.remote_only) {
+            Ok(list) => {
+                for s in list.into_iter().filter(|s| wanted(opts, &s.tag)) {
+                    remote_rows.insert(s.tag, s);
+                }
+            }
+            Err(e) if !opts.remote_only => {
+                tracing::debug!(error = %e, "cannot list the remote");
+                remote_error = Some(e.message);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+
+    let mut tags: Vec<Tag> = local.keys().chain(remote_rows.keys()).copied().collect();
+    tags.sort_by(|a, b| b.cmp(a));
+    tags.dedup();
+    let rows: Vec<Row> = tags
+        .into_iter()
+        .map(|tag| {
+            let l = local.remove(&tag);
+            let r = remote_rows.remove(&tag);
+            Row {
+                tag,
+                kind: tag.kind(),
+                taken: tag.time(),
+                age_secs: (now - tag.time()).num_seconds().max(0),
+                size: l
+                    .as_ref()
+                    .map_or_else(|| r.as_ref().map_or(0, |r| r.size), |l| l.bytes),
+                place: match (&l, &r) {
+                    (Some(_), Some(_)) => "both",
+                    (Some(_), None) => "local",
+                    _ => "remote",
+                },
+                local: l,
+                remote: r,
+            }
+        })
+        .collect();
+
+    Ok(Listing {
+        snapshots: rows,
+        remote_error,
+    })
+}
+
+fn wanted(opts: &ListOptions, tag: &Tag) -> bool {
+    opts.kind.is_none_or(|k| tag.kind() == k)
+        && opts.since.is_none_or(|s| tag.time() >= s)
+        && opts.until.is_none_or(|u| tag.time() <= u)
+}
+
+/// The remote's snapshots; `Ok(empty)` when none is configured, unless
+/// `--remote` asked for it explicitly.
+fn list_remote(config: &Config, required: bool) -> Result<Vec<RemoteSnapshot>> {
+    match config.remote().map(crate::remote::open) {
+        Some(r) => r.list(),
+        None if required => Err(Error::usage("--remote: no remote is configured")
+            .with_hint("add [github] or [remote.dir] to the config")),
+        None => Ok(vec![]),
+    }
+}
+
+fn describe_local(tag: &Tag, path: PathBuf) -> LocalCopy {
+    let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let manifest = archive::read_manifest(&path, Some(tag)).map(|r| r.manifest);
+    let (databases, manifest_error) = match manifest {
+        Ok(m) => (
+            m.databases
+                .iter()
+                .map(|d| DatabaseSummary {
+                    name: d.name.clone(),
+                    schema_version: d.schema_version,
+                    bytes: d.bytes,
+                })
+                .collect(),
+            None,
+        ),
+        Err(e) => (vec![], Some(e.message)),
+    };
+    LocalCopy {
+        path,
+        bytes,
+        databases,
+        manifest_error,
+    }
+}

@@ -1,0 +1,86 @@
+//! Restore: the staged restore of one snapshot (or its dry run), `--undo`,
+//! and the list of snapshots to choose from. The pipeline itself is
+//! [`crate::restore`]; this module runs it as a recorded run.
+
+use super::Env;
+use super::run::{locked, recorded};
+use crate::config::Config;
+use crate::error::Result;
+use crate::restore::{self, RestoreReport, UndoReport};
+use crate::tag::Tag;
+use std::collections::BTreeMap;
+
+pub use crate::restore::{Options as RestoreOptions, Source};
+
+/// Restore a snapshot (or check it, with `dry_run`), as one recorded run.
+pub fn restore(config: &Config, env: &Env, opts: &RestoreOptions) -> Result<RestoreReport> {
+    let result = recorded(config, env, "restore", |_| restore::restore(config, opts));
+    if let Err(e) = &result {
+        tracing::error!(tag = %opts.tag, kind = ?e.kind, error = %e.message, "restore refused or failed");
+    }
+    result.map(|(report, _)| report)
+}
+
+/// Put back the data the last restore replaced, as one recorded run.
+pub fn undo(config: &Config, env: &Env, force: bool) -> Result<UndoReport> {
+    recorded(config, env, "restore", |_| restore::undo(config, force)).map(|(r, _)| r)
+}
+
+/// One snapshot that could be restored.
+#[derive(Debug, serde::Serialize)]
+pub struct Available {
+    pub tag: Tag,
+    pub local: bool,
+    pub remote: bool,
+    pub bytes: Option<u64>,
+}
+
+/// What could be restored, newest first, and why the remote's part may be
+/// missing.
+#[derive(Debug)]
+pub struct Choice {
+    pub snapshots: Vec<Available>,
+    pub remote_note: Option<String>,
+}
+
+/// The snapshots a restore can choose from. Even a listing finishes an
+/// interrupted restore first: the data should not stay half-swapped until
+/// someone restores again.
+pub fn available(config: &Config) -> Result<Choice> {
+    locked(config, "restore", || {
+        let mut rows: BTreeMap<Tag, Available> = BTreeMap::new();
+        for (tag, path) in config.store().archives()? {
+            rows.insert(
+                tag,
+                Available {
+                    tag,
+                    local: true,
+                    remote: false,
+                    bytes: std::fs::metadata(&path).ok().map(|m| m.len()),
+                },
+            );
+        }
+        let remote_note = match config.remote().map(crate::remote::open) {
+            Some(remote) => match remote.list() {
+                Ok(list) => {
+                    for s in list.into_iter().filter(|s| !s.draft) {
+                        let row = rows.entry(s.tag).or_insert(Available {
+                            tag: s.tag,
+                            local: false,
+                            remote: false,
+                            bytes: Some(s.size),
+                        });
+                        row.remote = true;
+                    }
+                    None
+                }
+                Err(e) => Some(format!("cannot list {}: {}", remote.describe(), e.message)),
+            },
+            None => Some("no remote configured".to_string()),
+        };
+        Ok(Choice {
+            snapshots: rows.into_values().rev().collect(),
+            remote_note,
+        })
+    })
+}

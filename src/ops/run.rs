@@ -1,0 +1,121 @@
+//! The one wrapper every state-changing operation runs in.
+//!
+//! [`recorded`] takes the run lock, finishes or rolls back an interrupted
+//! restore, runs the operation, writes `last_run.json` (whatever happened)
+//! and refreshes the metrics file. [`drilled`] does the same for a restore
+//! drill, whose record is `drill.json` and which needs no lock (it works in
+//! its own scratch directory). [`locked`] is the first two steps alone, for
+//! work that changes nothing worth recording (a dry run, a listing).
+//!
+//! Usage and configuration errors (exit code 2) are not runs: nothing was
+//! attempted, so nothing is recorded and the metrics are not touched. A
+//! typo at 3 a.m. must not page anyone.
+
+use super::Env;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::lock::Lock;
+use crate::record::{DrillRecord, RunRecord};
+
+/// The state of one run, handed to the operation.
+pub struct Run<'a> {
+    pub config: &'a Config,
+    pub env: &'a Env,
+    /// Filled in by the operation; written when it returns.
+    pub record: RunRecord,
+    /// What the recovery of an interrupted restore did, one line per action.
+    pub recovered: Vec<String>,
+}
+
+/// Run `body` as one recorded run of `command` (`snapshot`, `backup-now`,
+/// `restore`, `prune`, `migrate`). Returns its value and the record as
+/// written.
+pub fn recorded<T>(
+    config: &Config,
+    env: &Env,
+    command: &str,
+    body: impl FnOnce(&mut Run) -> Result<T>,
+) -> Result<(T, RunRecord)> {
+    let store = config.store();
+    let previous = RunRecord::load(&store.last_run()).ok().flatten();
+    let mut run = Run {
+        config,
+        env,
+        record: RunRecord::start(command, chrono::Utc::now()),
+        recovered: vec![],
+    };
+    // The lock is held until the record is written: two runs never
+    // interleave their records.
+    let mut lock = None;
+    let outcome = (|| {
+        lock = Some(Lock::acquire(
+            &store,
+            command,
+            config.snapshot.lock_timeout,
+        )?);
+        run.recovered = crate::restore::recover(config)?;
+        body(&mut run)
+    })();
+    let outcome = match outcome {
+        Err(e) if is_usage(&e) => return Err(e),
+        other => other,
+    };
+    let written = run.record.finish(
+        outcome.as_ref().map(|_| ()),
+        previous.as_ref(),
+        &store.last_run(),
+    );
+    crate::metrics::refresh(config, env.metrics_file.as_deref());
+    drop(lock);
+    match (outcome, written) {
+        (Ok(value), Ok(record)) => Ok((value, record)),
+        (Ok(_), Err(write)) => Err(write),
+        // `finish` folded the lost record into the run's own error.
+        (Err(_), Err(folded)) => Err(folded),
+        (Err(run_error), Ok(_)) => Err(run_error),
+    }
+}
+
+/// Run `body` as a restore drill recorded in `drill.json`. The record
+/// starts as a failure and `body` fills it in; [`recorded`]'s rules apply.
+pub fn drilled<T>(
+    config: &Config,
+    env: &Env,
+    record: &mut DrillRecord,
+    body: impl FnOnce(&mut DrillRecord) -> Result<T>,
+) -> Result<T> {
+    let path = config.store().drill_record();
+    let previous = DrillRecord::load(&path).ok().flatten();
+    let clock = std::time::Instant::now();
+    let outcome = body(record);
+    if let Err(e) = &outcome
+        && is_usage(e)
+    {
+        return outcome;
+    }
+    record.finished_at = chrono::Utc::now();
+    record.duration_secs = clock.elapsed().as_secs_f64();
+    match &outcome {
+        Ok(_) => record.outcome = crate::record::Outcome::Success,
+        Err(e) => record.error = Some(e.into()),
+    }
+    let saved = record.save(previous.as_ref(), &path);
+    crate::metrics::refresh(config, env.metrics_file.as_deref());
+    match (outcome, saved) {
+        (Ok(value), Ok(())) => Ok(value),
+        (Ok(_), Err(e)) => Err(e),
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// The lock and the recovery of an interrupted restore, without a record:
+/// for work that changes nothing (`prune --dry-run`, the restore listing).
+pub fn locked<T>(config: &Config, command: &str, body: impl FnOnce() -> Result<T>) -> Result<T> {
+    let _lock = Lock::acquire(&config.store(), command, config.snapshot.lock_timeout)?;
+    crate::restore::recover(config)?;
+    body()
+}
+
+fn is_usage(e: &Error) -> bool {
+    e.exit_code() == 2
+}
