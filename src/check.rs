@@ -313,6 +313,105 @@ fn refuse_shortfalls(db: &str, counts: &[RowCount]) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// A database at schema v1 with a parent and a child table, `orphans`
+    /// child rows pointing at no parent (foreign keys off, as SQLite's
+    /// default is), and its manifest entry.
+    fn source(orphans: usize) -> (tempfile::TempDir, Connection, DatabaseEntry) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("t.db")).unwrap();
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF; PRAGMA user_version = 1;
+             CREATE TABLE parent(id INTEGER PRIMARY KEY);
+             CREATE TABLE child(id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id));
+             INSERT INTO parent VALUES (1); INSERT INTO child(parent_id) VALUES (1);",
+        )
+        .unwrap();
+        for _ in 0..orphans {
+            conn.execute("INSERT INTO child(parent_id) VALUES (999)", [])
+                .unwrap();
+        }
+        let mut entry = crate::snapshot::manifest::sample().databases.remove(0);
+        entry.schema_version = 1;
+        entry.row_counts = BTreeMap::from([
+            ("parent".to_string(), 1),
+            ("child".to_string(), 1 + orphans as u64),
+        ]);
+        (dir, conn, entry)
+    }
+
+    fn ladder(step2: &str) -> MigrationRunner {
+        MigrationRunner::from_files(
+            "test",
+            [("0001_init.sql", "SELECT 1;"), ("0002_next.sql", step2)],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_clean_database_passes_with_no_notes() {
+        let (_dir, mut conn, entry) = source(0);
+        let c = database("t", &mut conn, &entry, None, CheckLevel::Full).unwrap();
+        assert!(c.notes.is_empty(), "{c:?}");
+        assert_eq!((c.schema_from, c.schema_to, c.rows()), (1, 1, 2));
+    }
+
+    #[test]
+    fn foreign_key_rows_the_snapshot_had_are_a_note_not_a_refusal() {
+        let (_dir, mut conn, entry) = source(2);
+        let c = database("t", &mut conn, &entry, None, CheckLevel::Full).unwrap();
+        assert_eq!(c.notes.len(), 1, "{c:?}");
+        assert!(c.notes[0].contains("foreign_key_check"), "{:?}", c.notes);
+        assert!(c.notes[0].contains("child row 2 references a missing parent row"));
+        assert!(!c.notes[0].contains("damaged"));
+        // A migration that leaves them as they are changes nothing.
+        let (_dir, mut conn, entry) = source(2);
+        let l = ladder("CREATE TABLE extra(x);");
+        let c = database("t", &mut conn, &entry, Some(&l), CheckLevel::Full).unwrap();
+        assert_eq!((c.schema_to, c.notes.len()), (2, 1));
+    }
+
+    #[test]
+    fn foreign_key_rows_a_migration_introduces_are_refused() {
+        let (_dir, mut conn, entry) = source(1);
+        let l = ladder("INSERT INTO child(parent_id) VALUES (777);");
+        let e = database("t", &mut conn, &entry, Some(&l), CheckLevel::Full).unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Refused);
+        assert!(
+            e.message.contains("after the migration ladder") && e.message.contains("child row 3"),
+            "{e}"
+        );
+        assert!(
+            !e.message.contains("child row 2"),
+            "pre-existing rows are not blamed: {e}"
+        );
+    }
+
+    #[test]
+    fn a_foreign_key_to_a_non_unique_column_is_a_note() {
+        let (_dir, mut conn, entry) = source(0);
+        conn.execute_batch(
+            "CREATE TABLE a(x); CREATE TABLE b(y REFERENCES a(x)); INSERT INTO b VALUES (1);",
+        )
+        .unwrap();
+        let mut entry = entry;
+        entry.row_counts.insert("a".into(), 0);
+        entry.row_counts.insert("b".into(), 1);
+        let c = database("t", &mut conn, &entry, None, CheckLevel::Full).unwrap();
+        assert!(c.notes[0].contains("foreign key mismatch"), "{:?}", c.notes);
+    }
+
+    #[test]
+    fn a_wrong_schema_version_and_a_failing_step_are_refused() {
+        let (_dir, mut conn, mut entry) = source(0);
+        entry.schema_version = 5;
+        let e = database("t", &mut conn, &entry, None, CheckLevel::Full).unwrap_err();
+        assert!(e.message.contains("manifest says 5"), "{e}");
+        let (_dir, mut conn, entry) = source(0);
+        let l = ladder("CREATE TABLE parent(id);");
+        let e = database("t", &mut conn, &entry, Some(&l), CheckLevel::Full).unwrap_err();
+        assert!(e.message.contains("0002_next.sql"), "{e}");
+    }
+
     #[test]
     fn compare_tolerates_declared_tables_only() {
         let expected = BTreeMap::from([

@@ -8,6 +8,7 @@ mod agreement;
 mod demo;
 mod health;
 mod jobs;
+mod layout;
 mod remote;
 mod restore;
 mod retention;
