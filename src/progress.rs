@@ -1,5 +1,7 @@
-//! Progress bars for long work, on an interactive terminal only: nothing is
-//! drawn under cron, systemd, a pipe, or with `-q`/`--json`.
+//! What a person sees while the work runs: progress bars for long work, on
+//! an interactive terminal only (nothing is drawn under cron, systemd, a
+//! pipe, or with `-q`/`--json`), and [`notice`], the one way the library
+//! tells the person at the terminal something in the middle of a run.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
@@ -89,4 +91,12 @@ pub fn bytes(what: &str, total: Option<u64>) -> ProgressBar {
     });
     bar.set_prefix(what.to_string());
     bar
+}
+
+/// Tell the person running lifeboat something that happened on the way (an
+/// interrupted restore rolled back, a damaged local copy replaced by a
+/// download): one line on stderr, whatever the log settings, because it
+/// changes what they should expect of the result.
+pub fn notice(line: &str) {
+    eprintln!("{line}");
 }

@@ -60,6 +60,11 @@ impl Store {
         self.dir.join("drill.json")
     }
 
+    /// Where rendered cron jobs send their output without journald.
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.join("lifeboat.log")
+    }
+
     /// Where the archive of `tag` in `format` goes.
     pub fn archive(&self, tag: &Tag, format: Format) -> PathBuf {
         self.dir.join(tag.archive_name(format))

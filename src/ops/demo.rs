@@ -70,7 +70,10 @@ pub fn demo(root: &Path, tasks: usize, env: &Env, on_step: &mut dyn FnMut(Step))
         .snapshot
         .as_ref()
         .ok_or_else(|| Error::refused("the demo snapshot recorded no result"))?;
-    let archive = config.backup_dir.join(&snap.archive);
+    let archive = config
+        .store()
+        .find_archive(&snap.tag)
+        .ok_or_else(|| Error::refused("the demo snapshot's archive is missing"))?;
     let manifest = crate::snapshot::archive::read_manifest(&archive, Some(&snap.tag))?.manifest;
     on_step(Step::SnapshotTaken {
         backup: &done,

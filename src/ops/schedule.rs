@@ -188,7 +188,7 @@ fn context(config: &Config, lifeboat: PathBuf, user_mode: bool) -> Result<(Conte
             read_write,
             environment,
             journal,
-            log_file: config.backup_dir.join("lifeboat.log"),
+            log_file: config.store().log_file(),
         },
         warnings,
     ))

@@ -50,7 +50,7 @@ pub fn recover(config: &Config) -> Result<Vec<String>> {
     }
     config.store().clean_stale()?;
     for line in &done {
-        eprintln!("lifeboat: {line}");
+        crate::progress::notice(&format!("lifeboat: {line}"));
     }
     Ok(done)
 }

@@ -64,11 +64,11 @@ pub fn stage_and_check(
                             return Err(e);
                         };
                         tracing::warn!(%tag, error = %e.message, "the local archive is damaged; trying the remote");
-                        eprintln!(
+                        crate::progress::notice(&format!(
                             "warning: the local copy of {tag} is damaged ({}); downloading it from {}",
                             e.message,
                             remote.describe()
-                        );
+                        ));
                         remove_dir(dest_dir)?;
                         let got = obtain::download(config, remote.as_ref(), tag)?;
                         stage_from(config, tag, &got, dest_dir, &selected)?
