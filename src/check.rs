@@ -3,10 +3,11 @@
 //! unpacked from the archive, so the same archive and the same migration
 //! ladder always get the same verdict.
 //!
-//! The checks, in order: the schema version matches the manifest; the
-//! migration ladder runs to its newest step; SQLite's own
-//! `integrity_check` (or `quick_check`); `foreign_key_check`; row counts
-//! against the manifest. Any finding refuses, except foreign-key
+//! The checks, in order: the schema version matches the manifest;
+//! `foreign_key_check` of the snapshot as taken; the migration ladder runs
+//! to its newest step; SQLite's own `integrity_check` (or `quick_check`);
+//! `foreign_key_check` again, compared with the first; row counts against
+//! the manifest. Any finding refuses, except foreign-key
 //! violations that were already in the snapshot: SQLite does not enforce
 //! foreign keys unless the application turns them on, so many real
 //! databases hold such rows, and restoring them faithfully is what a
@@ -91,24 +92,48 @@ pub fn database(
     } else {
         foreign_keys(name, conn)?
     };
-    let introduced: Vec<&String> = fk_after.iter().filter(|f| !fk_before.contains(f)).collect();
-    if !introduced.is_empty() {
-        let findings: Vec<String> = introduced.into_iter().cloned().collect();
+    // Violations are compared by count per parent table, not row by row: a
+    // step may move an orphan to another table (archiving done tasks) or
+    // rewrite a table (rowids change, WITHOUT ROWID tables have none), and
+    // that is the same fault, not a new one.
+    let grown: Vec<&String> = per_parent(&fk_after)
+        .into_iter()
+        .filter(|(parent, n)| per_parent(&fk_before).get(parent).copied().unwrap_or(0) < *n)
+        .map(|(parent, _)| parent)
+        .collect();
+    if !grown.is_empty() {
+        // Show the rows that look new (a rewritten table renumbers rows,
+        // so fall back to every row of those parents).
+        let of_grown = fk_after.iter().filter(|f| grown.contains(&&f.parent));
+        let mut findings: Vec<String> = of_grown
+            .clone()
+            .filter(|f| !fk_before.contains(f))
+            .map(|f| f.text.clone())
+            .collect();
+        if findings.is_empty() {
+            findings = of_grown.map(|f| f.text.clone()).collect();
+        }
         return Err(Error::refused(findings_message(
             name,
             "foreign_key_check after the migration ladder",
             &findings,
         ))
-        .with_hint(
-            "a migration step leaves rows whose parent is missing; fix the step \
-             (nothing live was touched)",
-        ));
+        .with_hint(format!(
+            "the migration ladder leaves more rows without their parent in {} than the \
+             snapshot had; fix the step (nothing live was touched)",
+            grown
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
     if !fk_before.is_empty() {
+        let texts: Vec<String> = fk_before.iter().map(|f| f.text.clone()).collect();
         notes.push(format!(
             "{} (already in the snapshot as taken; SQLite enforces foreign keys only when the \
              application turns them on, so they are restored as they were)",
-            findings_message(name, "foreign_key_check", &fk_before)
+            findings_message(name, "foreign_key_check", &texts)
         ));
     }
     let tolerated = ladder.map_or_else(Vec::new, |l| l.tolerated_after(schema_from));
@@ -150,29 +175,44 @@ fn integrity(name: &str, conn: &Connection, level: CheckLevel) -> Result<&'stati
     Err(refused_check(name, pragma, &rows))
 }
 
-/// `PRAGMA foreign_key_check`: one line per violation (or per "foreign key
-/// mismatch", a declaration SQLite cannot check), in a stable order.
-fn foreign_keys(name: &str, conn: &Connection) -> Result<Vec<String>> {
+/// One `foreign_key_check` finding: the parent table it concerns, and a
+/// line for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Violation {
+    parent: String,
+    text: String,
+}
+
+/// `PRAGMA foreign_key_check`: one finding per violation (or one for a
+/// "foreign key mismatch", a declaration SQLite cannot check), in a stable
+/// order.
+fn foreign_keys(name: &str, conn: &Connection) -> Result<Vec<Violation>> {
     let found = conn.prepare("PRAGMA foreign_key_check").and_then(|mut s| {
         s.query_map([], |r| {
             let table: String = r.get(0)?;
             let rowid: Option<i64> = r.get(1)?;
             let parent: String = r.get(2)?;
-            Ok(format!(
-                "{table} row {} references a missing {parent} row",
-                rowid.map_or("?".to_string(), |v| v.to_string())
-            ))
+            Ok(Violation {
+                text: format!(
+                    "{table} row {} references a missing {parent} row",
+                    rowid.map_or("?".to_string(), |v| v.to_string())
+                ),
+                parent,
+            })
         })?
-        .collect::<rusqlite::Result<Vec<String>>>()
+        .collect::<rusqlite::Result<Vec<Violation>>>()
     });
     match found {
         Ok(mut rows) => {
-            rows.sort();
+            rows.sort_by(|a, b| a.text.cmp(&b.text));
             Ok(rows)
         }
         // A foreign key to a non-unique column or a dropped table: SQLite
         // cannot check it, and neither could the application.
-        Err(e) if e.to_string().contains("foreign key mismatch") => Ok(vec![e.to_string()]),
+        Err(e) if e.to_string().contains("foreign key mismatch") => Ok(vec![Violation {
+            parent: String::new(),
+            text: e.to_string(),
+        }]),
         Err(e) => Err(Error::refused(findings_message(
             name,
             "foreign_key_check",
@@ -180,6 +220,14 @@ fn foreign_keys(name: &str, conn: &Connection) -> Result<Vec<String>> {
         ))
         .with_hint(DAMAGED)),
     }
+}
+
+fn per_parent(findings: &[Violation]) -> BTreeMap<&String, usize> {
+    let mut counts = BTreeMap::new();
+    for f in findings {
+        *counts.entry(&f.parent).or_insert(0) += 1;
+    }
+    counts
 }
 
 fn refused_check(name: &str, pragma: &str, findings: &[String]) -> Error {
@@ -384,6 +432,41 @@ mod tests {
             !e.message.contains("child row 2"),
             "pre-existing rows are not blamed: {e}"
         );
+    }
+
+    #[test]
+    fn an_orphan_a_migration_moves_to_another_table_is_not_new() {
+        // Like archiving done tasks: the orphan leaves `child` for `archive`,
+        // still without its parent. The same fault, not one the step made.
+        let (_dir, mut conn, mut entry) = source(1);
+        conn.execute_batch(
+            "CREATE TABLE archive(id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id));",
+        )
+        .unwrap();
+        entry.row_counts.insert("archive".into(), 0);
+        let l = ladder(
+            "-- lifeboat: rewrites child\n\
+             INSERT INTO archive SELECT * FROM child WHERE parent_id = 999;\n\
+             DELETE FROM child WHERE parent_id = 999;",
+        );
+        let c = database("t", &mut conn, &entry, Some(&l), CheckLevel::Full).unwrap();
+        assert_eq!(c.notes.len(), 1, "{c:?}");
+        assert!(c.notes[0].contains("child row 2"), "{:?}", c.notes);
+    }
+
+    #[test]
+    fn new_orphans_in_a_without_rowid_table_are_counted() {
+        let (_dir, mut conn, mut entry) = source(0);
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             CREATE TABLE tag(p INTEGER REFERENCES parent(id), t TEXT, PRIMARY KEY (p, t)) WITHOUT ROWID;
+             INSERT INTO tag VALUES (999, 'old orphan');",
+        )
+        .unwrap();
+        entry.row_counts.insert("tag".into(), 1);
+        let l = ladder("INSERT INTO tag VALUES (998, 'a'), (997, 'b');");
+        let e = database("t", &mut conn, &entry, Some(&l), CheckLevel::Full).unwrap_err();
+        assert!(e.message.contains("after the migration ladder"), "{e}");
     }
 
     #[test]

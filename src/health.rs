@@ -151,13 +151,32 @@ pub fn probe(config: &crate::config::Config, now: DateTime<Utc>) -> Report {
     let store = config.store();
     let record = Found::from_load(RunRecord::load(&store.last_run()));
     let drill = Found::from_load(DrillRecord::load(&store.drill_record()));
-    evaluate(
+    let report = evaluate(
         &record,
         &drill,
         &config.health,
         config.remote().is_some(),
         now,
-    )
+    );
+    // A restore journal means a swap was interrupted and not yet finished:
+    // until a lifeboat run finishes it, no backup is taken. One stat, no
+    // network, like everything else here.
+    let journal = store.restore_journal();
+    if !journal.exists() {
+        return report;
+    }
+    let mut problems = report.problems.clone();
+    problems.insert(
+        0,
+        Problem {
+            status: Status::Critical,
+            message: format!(
+                "an interrupted restore is not finished ({}): no backup runs until it is; run any lifeboat command as the account that ran the restore",
+                journal.display()
+            ),
+        },
+    );
+    finish(report, problems)
 }
 
 /// Judge the records. `remote_configured` says whether the config names a

@@ -107,7 +107,7 @@ pub fn render(
                     d.duration_secs,
                 ));
             }
-        } else if let Some(r) = record.and_then(|r| r.runs.get(kind.label())) {
+        } else if let Some(r) = record.and_then(|r| r.runs_or_seeded().remove(kind.label())) {
             runs.push((
                 kind.label(),
                 ts(r.finished_at),

@@ -5,14 +5,24 @@
 //!
 //! - [`Store`], the backup directory (`backup_dir`): the archives
 //!   `<tag>.tar.gz|zst`, the push queue (`<tag>.pending-push` markers), the
-//!   run lock, the records `last_run.json` and `drill.json`, and the
-//!   transient names of a run in progress (`.staging-<tag>/` for a snapshot's
-//!   copies or a download, `.<name>.<pid>.tmp` for a file being written,
-//!   `.verify-<pid>-*`/`.drill-<pid>-*` scratch directories).
-//! - [`DataArea`], restore's own things beside the data directory:
-//!   `<data>.staging-<tag>/`, `<data>.pre-restore-<time>/` and
-//!   `<data>.restore-journal.json` (or, when beside is impossible, the same
-//!   names under `<data_dir>/.lifeboat`).
+//!   run lock, the records `last_run.json` and `drill.json`, the restore
+//!   journal `restore-journal.json`, and the transient names of a run in
+//!   progress (`.staging-<tag>/` for a snapshot's copies or a download,
+//!   `.verify-<pid>-*`/`.drill-<pid>-*` scratch directories; a file being
+//!   written is `.<name>.<pid>.tmp` beside it, named by
+//!   `fsutil::temp_sibling` for every atomic write, here or elsewhere).
+//! - [`DataArea`], restore's own directories beside the data directory:
+//!   `<data>.staging-<tag>/`, `<data>.pre-restore-<seq>-<time>/` and
+//!   `<data>.set-aside-<seq>/` (or, when beside is impossible, the same
+//!   names under `<data_dir>/.lifeboat`). They must be on the data's
+//!   filesystem, so that putting files in place is a rename.
+//!
+//! Every account that runs lifeboat with the same configuration computes the
+//! same paths: the restore journal lives in the backup directory (named by
+//! the configuration alone), and whether restore's area is beside or inside
+//! the data directory is decided from what the filesystem says about the
+//! data's owner, not from who is asking. A `sudo lifeboat restore` that
+//! crashes leaves its journal where the owner's hourly job looks.
 //!
 //! The names follow one rule that makes cleanup safe: whatever lifeboat
 //! leaves behind after a crash carries a name it can recognise (a tag that
@@ -58,6 +68,12 @@ impl Store {
 
     pub fn drill_record(&self) -> PathBuf {
         self.dir.join("drill.json")
+    }
+
+    /// The journal of a restore's swap: present only while a swap is in
+    /// flight, or after one was interrupted.
+    pub fn restore_journal(&self) -> PathBuf {
+        self.dir.join("restore-journal.json")
     }
 
     /// Where rendered cron jobs send their output without journald.
@@ -179,7 +195,8 @@ impl Store {
                 let stem = name.trim_start_matches('.');
                 let is_ours = stem.starts_with("snap-")
                     || stem.starts_with("last_run.json")
-                    || stem.starts_with("drill.json");
+                    || stem.starts_with("drill.json")
+                    || stem.starts_with("restore-journal.json");
                 if is_ours {
                     tracing::info!(path = %path.display(), "removing temporary file of an interrupted run");
                     std::fs::remove_file(&path).ctx(format!("cannot remove {}", path.display()))?;
@@ -244,7 +261,10 @@ fn process_alive(pid: libc::pid_t) -> bool {
 }
 
 const PRE_RESTORE: &str = ".pre-restore-";
-const JOURNAL: &str = ".restore-journal.json";
+const SET_ASIDE: &str = ".set-aside-";
+/// Where lifeboat 0.1 kept the journal, in the area (read for a crash
+/// that such a version left behind).
+const LEGACY_JOURNAL: &str = ".restore-journal.json";
 
 /// Restore's own area beside the data directory.
 #[derive(Debug, Clone)]
@@ -259,18 +279,20 @@ impl DataArea {
         }
     }
 
-    /// Where restore keeps its own things (staging, pre-restore copies, the
-    /// journal): a directory and a name prefix. Normally beside the data
-    /// directory (`<parent>/<name>.staging-<tag>`), where nothing of the
-    /// application lives. When that is impossible - the data directory is
-    /// a mount point (renames would cross filesystems) or its parent is not
-    /// writable (`/var/lib/<app>`) - inside it, under hidden `.lifeboat.*`
-    /// names, which are still on the data's filesystem.
+    /// Where restore keeps its own directories (staging, pre-restore
+    /// copies, set-aside files): a directory and a name prefix. Normally
+    /// beside the data directory (`<parent>/<name>.staging-<tag>`), where
+    /// nothing of the application lives. When that is impossible - the data
+    /// directory is a mount point (renames would cross filesystems) or its
+    /// parent is not writable by the data's owner (`/var/lib/<app>`) -
+    /// inside it, under hidden `.lifeboat.*` names, which are still on the
+    /// data's filesystem.
+    ///
+    /// The choice depends on the filesystem only (owners and modes), never
+    /// on the account asking, so root and the data's owner agree on it.
     pub fn area(&self) -> (PathBuf, String) {
-        let data_dir = &self.data_dir;
-        let inside = (data_dir.to_path_buf(), ".lifeboat".to_string());
-        let beside = data_dir.parent().zip(data_dir.file_name());
-        let Some((parent, name)) = beside else {
+        let inside = self.inside();
+        let Some(beside) = self.beside() else {
             return inside;
         };
         #[cfg(debug_assertions)]
@@ -278,12 +300,27 @@ impl DataArea {
             return inside;
         }
         use std::os::unix::fs::MetadataExt;
-        let dev = |p: &Path| std::fs::metadata(p).ok().map(|m| m.dev());
-        let mount_point = matches!((dev(data_dir), dev(parent)), (Some(a), Some(b)) if a != b);
-        if mount_point || (data_dir.is_dir() && !writable(parent)) {
+        let data = std::fs::metadata(&self.data_dir).ok();
+        let parent = std::fs::metadata(&beside.0).ok();
+        let mount_point = matches!((&data, &parent), (Some(a), Some(b)) if a.dev() != b.dev());
+        let owner_cannot_write = match (&data, &parent) {
+            (Some(d), Some(p)) => !writable_by(p, d.uid(), d.gid()),
+            _ => false,
+        };
+        if mount_point || owner_cannot_write {
             return inside;
         }
-        (parent.to_path_buf(), name.to_string_lossy().into_owned())
+        beside
+    }
+
+    fn beside(&self) -> Option<(PathBuf, String)> {
+        let parent = self.data_dir.parent()?;
+        let name = self.data_dir.file_name()?;
+        Some((parent.to_path_buf(), name.to_string_lossy().into_owned()))
+    }
+
+    fn inside(&self) -> (PathBuf, String) {
+        (self.data_dir.clone(), ".lifeboat".to_string())
     }
 
     /// `<name><suffix>` in the [`DataArea::area`]: e.g. `data.staging-<tag>`.
@@ -297,9 +334,34 @@ impl DataArea {
         self.sibling(&format!("{STAGING_PREFIX}{tag}"))
     }
 
-    /// The swap journal.
-    pub fn journal(&self) -> PathBuf {
-        self.sibling(JOURNAL)
+    /// Where `--keep-staging` keeps a refused staging directory: a name the
+    /// next run's cleanup does not recognise as a leftover.
+    pub fn kept(&self, staging: &Path) -> PathBuf {
+        with_suffix(staging, ".kept")
+    }
+
+    /// Two scratch directories beside `near` that probe whether the
+    /// filesystem can exchange directories (removed at once; a killed
+    /// run's are leftovers).
+    pub fn exchange_probes(near: &Path) -> (PathBuf, PathBuf) {
+        let pid = std::process::id();
+        (
+            with_suffix(near, &format!("{XPROBE}{pid}-a")),
+            with_suffix(near, &format!("{XPROBE}{pid}-b")),
+        )
+    }
+
+    /// Journals an older lifeboat may have left in the area (beside or
+    /// inside), newest location first.
+    pub fn legacy_journals(&self) -> Vec<PathBuf> {
+        let (dir, prefix) = self.inside();
+        let mut out: Vec<PathBuf> = self
+            .beside()
+            .map(|(d, p)| d.join(format!("{p}{LEGACY_JOURNAL}")))
+            .into_iter()
+            .collect();
+        out.push(dir.join(format!("{prefix}{LEGACY_JOURNAL}")));
+        out
     }
 
     /// Describes where pre-restore copies go, for messages.
@@ -307,24 +369,40 @@ impl DataArea {
         self.sibling(&format!("{PRE_RESTORE}*"))
     }
 
-    /// A fresh `<data_dir>.pre-restore-<time>[-n]` name that sorts after
-    /// every existing one, so that `--undo` always finds the newest.
+    /// A fresh pre-restore directory name,
+    /// `<data>.pre-restore-<seq>-<time>`: `seq` is one more than any
+    /// existing one, so `--undo` finds the newest by sequence, whatever the
+    /// clock did between two restores.
     pub fn new_pre_restore(&self) -> PathBuf {
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-        let base = self.sibling(&format!("{PRE_RESTORE}{stamp}"));
-        let n = self
-            .pre_restore_entries()
-            .into_iter()
-            .filter(|((s, _), _)| *s == stamp)
-            .map(|((_, n), _)| n + 1)
-            .max();
-        match n {
-            None if std::fs::symlink_metadata(&base).is_err() => base,
-            n => with_suffix(&base, &format!("-{}", n.unwrap_or(2).max(2))),
-        }
+        let seq = self.next_sequence();
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+        self.sibling(&format!("{PRE_RESTORE}{seq:06}-{stamp}"))
     }
 
-    /// Every pre-restore directory, oldest first.
+    /// Where a swap sets aside files it found in its way (written by the
+    /// application after a crash): `<data>.set-aside-<seq>`, never removed
+    /// by lifeboat.
+    pub fn new_set_aside(&self) -> PathBuf {
+        self.sibling(&format!("{SET_ASIDE}{:06}", self.next_sequence()))
+    }
+
+    fn next_sequence(&self) -> u64 {
+        let set_aside = self
+            .entries(SET_ASIDE)
+            .into_iter()
+            .filter_map(|(rest, _)| rest.parse::<u64>().ok());
+        let pre = self
+            .pre_restore_entries()
+            .into_iter()
+            .filter_map(|(key, _)| match key {
+                PreKey::Sequence(n) => Some(n),
+                PreKey::Legacy(..) => None,
+            });
+        pre.chain(set_aside).max().unwrap_or(0) + 1
+    }
+
+    /// Every pre-restore directory, oldest first, in both possible areas
+    /// (an earlier restore may have been run by another account).
     pub fn pre_restore_dirs(&self) -> Vec<PathBuf> {
         self.pre_restore_entries()
             .into_iter()
@@ -332,37 +410,48 @@ impl DataArea {
             .collect()
     }
 
-    /// Pre-restore directories with their (time stamp, sequence) keys, sorted.
-    fn pre_restore_entries(&self) -> Vec<((String, u32), PathBuf)> {
-        let (parent, name) = self.area();
-        let prefix = format!("{name}{PRE_RESTORE}");
-        let mut found: Vec<((String, u32), PathBuf)> = std::fs::read_dir(&parent)
+    /// Pre-restore directories with their order keys, sorted: those named
+    /// by lifeboat 0.1 (`<time>[-n]`, ordered by name) before every
+    /// sequenced one (`<seq>-<time>`, ordered by sequence).
+    fn pre_restore_entries(&self) -> Vec<(PreKey, PathBuf)> {
+        let mut found: Vec<(PreKey, PathBuf)> = self
+            .entries(PRE_RESTORE)
             .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let rest = name.strip_prefix(&prefix)?.to_string();
-                let (stamp, n) = match rest.split_once('-') {
-                    Some((s, n)) => (s.to_string(), n.parse().ok()?),
-                    None => (rest, 1),
-                };
-                Some(((stamp, n), e.path()))
-            })
+            .filter_map(|(rest, path)| Some((PreKey::parse(&rest)?, path)))
             .collect();
         found.sort();
         found
     }
 
+    /// Directories named `<prefix><infix><rest>` in the area beside and in
+    /// the one inside, as (rest, path).
+    fn entries(&self, infix: &str) -> Vec<(String, PathBuf)> {
+        let mut areas: Vec<(PathBuf, String)> = self.beside().into_iter().collect();
+        areas.push(self.inside());
+        let mut out = Vec::new();
+        for (dir, name) in areas {
+            let prefix = format!("{name}{infix}");
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
+                let file = e.file_name().to_string_lossy().into_owned();
+                if let Some(rest) = file.strip_prefix(&prefix) {
+                    out.push((rest.to_string(), e.path()));
+                }
+            }
+        }
+        out
+    }
+
     /// What an interrupted restore can leave in the area besides its
     /// journal: staging directories (`.staging-<tag>`), exchange probes
-    /// (`.staging-*.xprobe-*`) and a journal write that never reached its
-    /// rename. Returns (path, is a staging directory).
+    /// (`.staging-*.xprobe-*`) and a legacy journal write that never
+    /// reached its rename. Returns (path, is a staging directory).
     pub fn leftovers(&self) -> Vec<(PathBuf, bool)> {
         let (parent, name) = self.area();
         let prefix = format!("{name}{STAGING_PREFIX}");
-        let journal_tmp = format!(".{name}{JOURNAL}.");
+        let journal_tmp = format!(".{name}{LEGACY_JOURNAL}.");
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
             let file = entry.file_name().to_string_lossy().into_owned();
@@ -383,17 +472,46 @@ impl DataArea {
     }
 }
 
+/// The order of pre-restore directories.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum PreKey {
+    /// `<time>[-n]`, as lifeboat 0.1 named them: older than any sequenced one.
+    Legacy(String, u32),
+    /// `<seq>-<time>`.
+    Sequence(u64),
+}
+
+impl PreKey {
+    fn parse(rest: &str) -> Option<PreKey> {
+        let is_stamp = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ").is_ok();
+        match rest.split_once('-') {
+            Some((seq, stamp)) if seq.bytes().all(|b| b.is_ascii_digit()) && is_stamp(stamp) => {
+                seq.parse().ok().map(PreKey::Sequence)
+            }
+            Some((stamp, n)) if is_stamp(stamp) => {
+                Some(PreKey::Legacy(stamp.to_string(), n.parse().ok()?))
+            }
+            None if is_stamp(rest) => Some(PreKey::Legacy(rest.to_string(), 1)),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a directory with metadata `dir` is writable by the account
+/// `uid` (primary group `gid`), from its mode bits. Supplementary groups
+/// and ACLs are not consulted: when in doubt the area goes inside the data
+/// directory, which always works.
+fn writable_by(dir: &std::fs::Metadata, uid: u32, gid: u32) -> bool {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mode = dir.permissions().mode();
+    uid == 0
+        || (dir.uid() == uid && mode & 0o200 != 0)
+        || (dir.gid() == gid && mode & 0o020 != 0)
+        || mode & 0o002 != 0
+}
+
 /// The infix of the scratch directories that probe for `RENAME_EXCHANGE`.
 pub const XPROBE: &str = ".xprobe-";
-
-fn writable(dir: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: a valid NUL-terminated path.
-    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
-}
 
 /// `p` with `suffix` appended to its last component.
 pub fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
@@ -469,11 +587,67 @@ mod tests {
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
         let area = DataArea::new(&data);
+        // Names lifeboat 0.1 made sort first, by time then number.
+        let legacy = ["20261130T090000Z", "20261130T090000Z-2", "20261201T000000Z"]
+            .map(|n| dir.path().join(format!("data.pre-restore-{n}")));
+        for p in &legacy {
+            std::fs::create_dir(p).unwrap();
+        }
         let first = area.new_pre_restore();
         std::fs::create_dir(&first).unwrap();
-        let second = area.new_pre_restore();
-        std::fs::create_dir(&second).unwrap();
-        assert_eq!(area.pre_restore_dirs(), vec![first, second]);
-        assert_eq!(area.journal(), dir.path().join("data.restore-journal.json"));
+        let aside = area.new_set_aside();
+        std::fs::create_dir(&aside).unwrap();
+        let third = area.new_pre_restore();
+        std::fs::create_dir(&third).unwrap();
+        let name = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name(&first).starts_with("data.pre-restore-000001-"),
+            "{first:?}"
+        );
+        assert_eq!(name(&aside), "data.set-aside-000002");
+        assert!(
+            name(&third).starts_with("data.pre-restore-000003-"),
+            "{third:?}"
+        );
+        let mut want = legacy.to_vec();
+        want.extend([first, third]);
+        assert_eq!(area.pre_restore_dirs(), want);
+        // Foreign names are not pre-restore copies.
+        std::fs::create_dir(dir.path().join("data.pre-restore-notes")).unwrap();
+        assert_eq!(area.pre_restore_dirs().len(), 5);
+    }
+
+    #[test]
+    fn the_sequence_ignores_the_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let area = DataArea::new(&data);
+        // A copy named in the future (the clock was ahead) is still older
+        // than the next one.
+        let future = dir.path().join("data.pre-restore-000007-20991231T235959Z");
+        std::fs::create_dir(&future).unwrap();
+        let next = area.new_pre_restore();
+        std::fs::create_dir(&next).unwrap();
+        assert_eq!(area.pre_restore_dirs(), vec![future, next]);
+    }
+
+    #[test]
+    fn the_area_is_decided_by_the_data_owner_not_the_caller() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let parent = dir.path().join("parent");
+        let data = parent.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let area = DataArea::new(&data);
+        assert_eq!(area.area(), (parent.clone(), "data".to_string()));
+        // A parent its owner cannot write: inside, even for root.
+        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let decided = area.area();
+        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            assert_eq!(decided, (data.clone(), ".lifeboat".to_string()));
+        }
     }
 }

@@ -27,13 +27,14 @@ pub fn run(global: &Global, args: PruneArgs) -> Result<i32> {
         remote_only: args.remote,
     };
     let (report, outcome) = prune(&config, &global.env(), &opts);
-    if let Some(report) = &report {
-        if global.json {
-            global.print_json(report);
-        } else {
-            for section in [&report.local, &report.remote].into_iter().flatten() {
-                print_section(section, args.dry_run);
-            }
+    if outcome.as_ref().is_err_and(|e| e.exit_code() == 2) {
+        return outcome.map(|()| 0);
+    }
+    if global.json {
+        global.print_json(&report);
+    } else {
+        for section in [&report.local, &report.remote].into_iter().flatten() {
+            print_section(section, args.dry_run);
         }
     }
     outcome.map(|()| 0)

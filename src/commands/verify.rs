@@ -60,10 +60,9 @@ fn print_verdict(v: &Verdict) {
             v.source,
             v.databases.len()
         );
-        for d in &v.databases {
-            for n in &d.notes {
-                println!("      note: {n}");
-            }
+        let notes = v.databases.iter().flat_map(|d| &d.notes).chain(&v.notes);
+        for n in notes {
+            println!("      note: {n}");
         }
         return;
     }

@@ -121,6 +121,7 @@ fn drill_into(config: &Config, wanted: Option<Tag>, record: &mut DrillRecord) ->
     for d in &checked.report.databases {
         record.notes.extend(d.checked.notes.iter().cloned());
     }
+    record.notes.extend(checked.notes);
     Ok(())
 }
 

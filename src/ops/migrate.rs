@@ -36,7 +36,21 @@ pub struct MigrateReport {
 
 pub fn migrate(config: &Config, env: &Env, opts: &MigrateOptions) -> Result<MigrateReport> {
     let selected = select(config, opts)?;
+    // Nothing to do is not a run: no lock, no record (a no-op `migrate` in
+    // a deploy script must never collide with the hourly snapshot). A
+    // database ahead of its ladder is found here too, and is a failed run.
+    let nothing = MigrateReport {
+        safety_snapshot: None,
+        databases: vec![],
+    };
+    match pending(config, &selected) {
+        Ok(work) if work.is_empty() => return Ok(nothing),
+        Ok(_) => {}
+        Err(e) if e.exit_code() == 2 => return Err(e),
+        Err(e) => return recorded(config, env, "migrate", |_| Err::<(), _>(e)).map(|_| nothing),
+    }
     let (report, _) = recorded(config, env, "migrate", |run| {
+        // Again under the lock: the databases may have moved on meanwhile.
         let work = pending(config, &selected)?;
         if work.is_empty() {
             return Ok(MigrateReport {

@@ -47,23 +47,23 @@ impl PruneReport {
     }
 }
 
-/// Sweep now. The report is returned even when a deletion failed (the
-/// snapshots are kept and the run is recorded as failed): the caller shows
-/// it, then the error.
-pub fn prune(config: &Config, env: &Env, opts: &PruneOptions) -> (Option<PruneReport>, Result<()>) {
+/// Sweep now. The report is returned whatever happened (a deletion that
+/// failed keeps its snapshot and fails the run): the caller shows it, then
+/// the error.
+pub fn prune(config: &Config, env: &Env, opts: &PruneOptions) -> (PruneReport, Result<()>) {
     let remote = config.remote().map(crate::remote::open);
-    if opts.remote_only && remote.is_none() {
-        return (
-            None,
-            Err(Error::usage("--remote: no remote is configured")
-                .with_hint("add a [github] or [remote.dir] section to the config")),
-        );
-    }
     let mut report = PruneReport {
         dry_run: opts.dry_run,
         local: None,
         remote: None,
     };
+    if opts.remote_only && remote.is_none() {
+        return (
+            report,
+            Err(Error::usage("--remote: no remote is configured")
+                .with_hint("add a [github] or [remote.dir] section to the config")),
+        );
+    }
     let sweep = |report: &mut PruneReport| -> Result<()> {
         if !opts.remote_only {
             // Unpushed snapshots stay until the next snapshot run pushes them.
@@ -108,6 +108,5 @@ pub fn prune(config: &Config, env: &Env, opts: &PruneOptions) -> (Option<PruneRe
         })
         .map(drop)
     };
-    let shown = report.local.is_some() || report.remote.is_some();
-    (shown.then_some(report), outcome)
+    (report, outcome)
 }

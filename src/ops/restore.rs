@@ -23,7 +23,11 @@ pub fn restore(config: &Config, env: &Env, opts: &RestoreOptions) -> Result<Rest
 
 /// Put back the data the last restore replaced, as one recorded run.
 pub fn undo(config: &Config, env: &Env, force: bool) -> Result<UndoReport> {
-    recorded(config, env, "restore", |_| restore::undo(config, force)).map(|(r, _)| r)
+    let result = recorded(config, env, "restore", |_| restore::undo(config, force));
+    if let Err(e) = &result {
+        tracing::error!(kind = ?e.kind, error = %e.message, "undo refused or failed");
+    }
+    result.map(|(report, _)| report)
 }
 
 /// One snapshot that could be restored.
@@ -47,7 +51,10 @@ pub struct Choice {
 /// interrupted restore first: the data should not stay half-swapped until
 /// someone restores again.
 pub fn available(config: &Config) -> Result<Choice> {
-    locked(config, "restore", || {
+    // The lock only for the recovery: listing a remote can take a while,
+    // and the hourly snapshot must not wait for it.
+    locked(config, "restore", || Ok(()))?;
+    {
         let mut rows: BTreeMap<Tag, Available> = BTreeMap::new();
         for (tag, path) in config.store().archives()? {
             rows.insert(
@@ -82,5 +89,5 @@ pub fn available(config: &Config) -> Result<Choice> {
             snapshots: rows.into_values().rev().collect(),
             remote_note,
         })
-    })
+    }
 }

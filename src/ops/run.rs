@@ -37,22 +37,25 @@ pub fn recorded<T>(
     body: impl FnOnce(&mut Run) -> Result<T>,
 ) -> Result<(T, RunRecord)> {
     let store = config.store();
-    let previous = RunRecord::load(&store.last_run()).ok().flatten();
     let mut run = Run {
         config,
         env,
         record: RunRecord::start(command, chrono::Utc::now()),
         recovered: vec![],
     };
-    // The lock is held until the record is written: two runs never
-    // interleave their records.
+    // The lock is held until the record is written, and the record this
+    // run carries facts forward from is read under it: a run that waited
+    // for another must build on that one's record, not on what was there
+    // before it.
     let mut lock = None;
+    let mut previous = None;
     let outcome = (|| {
         lock = Some(Lock::acquire(
             &store,
             command,
             config.snapshot.lock_timeout,
         )?);
+        previous = RunRecord::load(&store.last_run()).ok().flatten();
         run.recovered = crate::restore::recover(config)?;
         body(&mut run)
     })();
@@ -60,6 +63,10 @@ pub fn recorded<T>(
         Err(e) if is_usage(&e) => return Err(e),
         other => other,
     };
+    if lock.is_none() {
+        // Not ours to hold (another run has it): the newest record we can see.
+        previous = RunRecord::load(&store.last_run()).ok().flatten();
+    }
     let written = run.record.finish(
         outcome.as_ref().map(|_| ()),
         previous.as_ref(),
@@ -103,8 +110,19 @@ pub fn drilled<T>(
     crate::metrics::refresh(config, env.metrics_file.as_deref());
     match (outcome, saved) {
         (Ok(value), Ok(())) => Ok(value),
-        (Ok(_), Err(e)) => Err(e),
-        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => {
+            // The drill passed but no record says so: report it as what it is.
+            record.outcome = crate::record::Outcome::Failed;
+            Err(e.context("the drill passed, but its record could not be written"))
+        }
+        (Err(e), Ok(())) => Err(e),
+        (Err(e), Err(save)) => Err(Error {
+            message: format!(
+                "{}\n  (the drill record could not be written either: {})",
+                e.message, save.message
+            ),
+            ..e
+        }),
     }
 }
 

@@ -44,18 +44,25 @@ pub struct Verdict {
     /// manifest this code cannot restore).
     pub error: Option<String>,
     pub databases: Vec<DatabaseVerdict>,
+    /// Notes about the snapshot as a whole (a configured database it lacks).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct DatabaseVerdict {
     pub name: String,
+    /// The path inside the archive.
+    pub path: String,
+    /// Size of the database file, as the manifest records it.
+    pub bytes: u64,
     pub ok: bool,
     /// `ok`, or why the database checker refused it.
     pub integrity: String,
-    /// Schema version in the snapshot, and after the migration ladder.
-    pub schema_version: Option<i64>,
-    pub restored_schema_version: Option<i64>,
-    /// Rows in the tables the manifest counted.
+    /// Schema version in the snapshot, and after the migration ladder
+    /// (equal when none ran, or when the check failed before it).
+    pub schema_version: i64,
+    pub restored_schema_version: i64,
+    /// Rows in the tables the manifest counted (after migration).
     pub rows: u64,
     /// Findings that do not refuse (foreign-key rows the snapshot had).
     pub notes: Vec<String>,
@@ -150,6 +157,7 @@ fn check_one(
         ok: false,
         error: None,
         databases: vec![],
+        notes: vec![],
     };
     let result = (|| {
         let scratch = config.store().scratch("verify")?;
@@ -162,6 +170,7 @@ fn check_one(
     match result {
         Ok(staged) => {
             verdict.ok = staged.failed.is_empty();
+            verdict.notes = staged.notes.clone();
             verdict.databases = database_verdicts(staged);
         }
         Err(e) => verdict.error = Some(e.to_string()),
@@ -174,29 +183,39 @@ fn check_one(
     verdict
 }
 
+/// One verdict per database of the manifest, in its order.
 fn database_verdicts(staged: Staged) -> Vec<DatabaseVerdict> {
-    let mut out: Vec<DatabaseVerdict> = staged
-        .report
+    let Staged {
+        report,
+        failed,
+        manifest,
+        ..
+    } = staged;
+    manifest
         .databases
-        .into_iter()
-        .map(|d| DatabaseVerdict {
-            rows: d.checked.rows(),
-            name: d.name,
-            ok: true,
-            integrity: "ok".into(),
-            schema_version: Some(d.checked.schema_from),
-            restored_schema_version: Some(d.checked.schema_to),
-            notes: d.checked.notes,
+        .iter()
+        .map(|entry| {
+            let mut v = DatabaseVerdict {
+                name: entry.name.clone(),
+                path: entry.path.clone(),
+                bytes: entry.bytes,
+                ok: false,
+                integrity: String::new(),
+                schema_version: entry.schema_version,
+                restored_schema_version: entry.schema_version,
+                rows: 0,
+                notes: vec![],
+            };
+            if let Some(d) = report.databases.iter().find(|d| d.name == entry.name) {
+                v.ok = true;
+                v.integrity = "ok".into();
+                v.restored_schema_version = d.checked.schema_to;
+                v.rows = d.checked.rows();
+                v.notes = d.checked.notes.clone();
+            } else if let Some((_, e)) = failed.iter().find(|(n, _)| *n == entry.name) {
+                v.integrity = e.message.clone();
+            }
+            v
         })
-        .collect();
-    out.extend(staged.failed.into_iter().map(|(name, e)| DatabaseVerdict {
-        name,
-        ok: false,
-        integrity: e.to_string(),
-        schema_version: None,
-        restored_schema_version: None,
-        rows: 0,
-        notes: vec![],
-    }));
-    out
+        .collect()
 }

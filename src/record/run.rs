@@ -262,6 +262,27 @@ impl RunRecord {
         );
     }
 
+    /// The per-kind outcomes; for a record written before they existed,
+    /// seeded from its own top-level outcome, so that upgrading never
+    /// drops the series of the last run.
+    pub fn runs_or_seeded(&self) -> BTreeMap<String, RunSummary> {
+        if !self.runs.is_empty() {
+            return self.runs.clone();
+        }
+        RunKind::of(&self.command)
+            .map(|kind| {
+                let summary = RunSummary {
+                    command: self.command.clone(),
+                    status: self.status,
+                    finished_at: self.finished_at,
+                    duration_secs: self.duration_secs,
+                    error: self.error.clone(),
+                };
+                BTreeMap::from([(kind.label().to_string(), summary)])
+            })
+            .unwrap_or_default()
+    }
+
     /// Read `last_run.json`. `Ok(None)` when it does not exist.
     pub fn load(path: &Path) -> Result<Option<RunRecord>> {
         super::load(path, "run record", "the next successful run")
@@ -287,6 +308,22 @@ impl RunRecord {
         if self.last_success.is_none() {
             self.last_success = previous.and_then(|p| p.last_success.clone());
         }
+        // A run that took no snapshot (restore, prune, migrate with nothing
+        // to do) leaves the last backup's push and sweep results in place:
+        // they are still the newest facts about the remote, and `health` and
+        // the metrics read them from here.
+        if !is_backup_command(&self.command)
+            && self.snapshot.is_none()
+            && let Some(p) = previous
+        {
+            if self.push.is_none() {
+                self.push = p.push.clone();
+                self.snapshot = p.snapshot.clone();
+            }
+            if self.retention.is_none() {
+                self.retention = p.retention.clone();
+            }
+        }
         if is_backup_command(&self.command) {
             self.last_backup = Some(BackupOutcome {
                 command: self.command.clone(),
@@ -298,7 +335,7 @@ impl RunRecord {
             self.last_backup = previous.and_then(|p| p.last_backup.clone());
         }
         // Every kind keeps its newest outcome; this run's own replaces its kind's.
-        let mut runs = previous.map(|p| p.runs.clone()).unwrap_or_default();
+        let mut runs = previous.map(RunRecord::runs_or_seeded).unwrap_or_default();
         runs.append(&mut self.runs);
         if let Some(kind) = RunKind::of(&self.command) {
             runs.insert(

@@ -20,8 +20,9 @@
 //! directory, or inside it under `.lifeboat.*` names when beside is not
 //! possible ([`crate::store::DataArea`] owns those names).
 //!
-//! Steps 1-6 are [`stage_and_check`], which never touches live data and is
-//! what `lifeboat drill` runs into a scratch directory. Every command that
+//! Steps 1-6 are [`stage_and_check`], which never touches live data; `verify`
+//! and `drill` run its steps 2-6 ([`stage::stage_archive`]) on their own
+//! scratch copies. Every command that
 //! changes data first calls [`recover`], which finishes or rolls back a
 //! restore that was killed mid-swap.
 
@@ -39,7 +40,6 @@ pub use undo::{UndoReport, undo};
 
 use crate::config::Config;
 use crate::error::{Error, IoContext, Result};
-use crate::store::with_suffix;
 use crate::tag::Tag;
 use journal::exists;
 use std::path::{Path, PathBuf};
@@ -110,7 +110,7 @@ pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
     ) {
         Ok(s) => s,
         Err(e) => {
-            let kept = drop_staging(&staging, opts.keep_staging);
+            let kept = drop_staging(&config.data_area(), &staging, opts.keep_staging);
             return Err(match kept {
                 Some(k) => e.context(format!("(staging kept in {})", k.display())),
                 None => e,
@@ -119,7 +119,7 @@ pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
     };
     crash_point("checked");
     if opts.dry_run {
-        let kept = drop_staging(&staging, opts.keep_staging);
+        let kept = drop_staging(&config.data_area(), &staging, opts.keep_staging);
         return Ok(RestoreReport {
             stage,
             dry_run: true,
@@ -132,8 +132,8 @@ pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
     // A journal left behind means even the rollback failed: after a
     // whole-directory exchange `staging` may then name the old live data, so
     // nothing is touched and the next run finishes the rollback.
-    if result.is_err() && !exists(&config.data_area().journal()) {
-        drop_staging(&staging, opts.keep_staging);
+    if result.is_err() && !exists(&config.store().restore_journal()) {
+        drop_staging(&config.data_area(), &staging, opts.keep_staging);
     }
     let (mode, pre_restore) = result?;
     tracing::info!(tag = %opts.tag, ?mode, "restore finished");
@@ -165,32 +165,33 @@ fn swap_in(
         .databases
         .iter()
         .map(|d| Item {
+            name: d.name.clone(),
             staged: PathBuf::from(&d.staged),
             live: PathBuf::from(&d.live),
         })
         .collect();
     let area = config.data_area();
     let pre = area.new_pre_restore();
-    let (mode, journal) = swap::plan(
-        &opts.tag.to_string(),
+    let set_aside = area.new_set_aside();
+    let places = swap::Places {
         data_dir,
         staging,
-        &pre,
-        &items,
-        opts.only.is_none(),
-    )?;
-    journal.run(&area.journal())?;
+        pre_restore: &pre,
+        set_aside: &set_aside,
+    };
+    let (mode, journal) = swap::plan(&opts.tag.to_string(), &places, &items, opts.only.is_none())?;
+    journal.run(&config.store().restore_journal())?;
     Ok((mode, exists(&pre).then_some(pre)))
 }
 
 /// Remove the staging directory, or keep it under a `.kept` name that the
 /// next run's cleanup leaves alone. Returns where it was kept.
-fn drop_staging(staging: &Path, keep: bool) -> Option<PathBuf> {
+fn drop_staging(area: &crate::store::DataArea, staging: &Path, keep: bool) -> Option<PathBuf> {
     if !exists(staging) {
         return None;
     }
     if keep {
-        let kept = with_suffix(staging, ".kept");
+        let kept = area.kept(staging);
         if !exists(&kept) && std::fs::rename(staging, &kept).is_ok() {
             return Some(kept);
         }

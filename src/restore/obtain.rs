@@ -80,19 +80,24 @@ pub fn remote_for(config: &Config, source: Source) -> Result<Box<dyn Remote>> {
     })
 }
 
-/// Download `tag` into a private `.staging-<tag>` directory of `backup_dir`
-/// (removed by the next run if this one dies).
-pub fn download(config: &Config, remote: &dyn Remote, tag: &Tag) -> Result<Obtained> {
-    // A tag the remote does not have is the user's mistake (a typo, the
-    // wrong installation), not a failed run.
-    if !remote.list()?.iter().any(|s| s.tag == *tag) {
-        return Err(Error::usage(format!(
+/// Refuse, as a usage error, a tag that `remote` says it does not have: a
+/// typo is not a failed restore. When the remote cannot even be listed,
+/// the download that follows reports why.
+pub fn require_listed(config: &Config, remote: &dyn Remote, tag: &Tag) -> Result<()> {
+    match remote.list() {
+        Ok(listed) if !listed.iter().any(|s| s.tag == *tag) => Err(Error::usage(format!(
             "snapshot {tag} is not in {} nor on {}",
             config.backup_dir.display(),
             remote.describe()
         ))
-        .with_hint("`lifeboat restore` without a tag lists the available snapshots"));
+        .with_hint("`lifeboat restore` without a tag lists the available snapshots")),
+        _ => Ok(()),
     }
+}
+
+/// Download `tag` into a private `.staging-<tag>` directory of `backup_dir`
+/// (removed by the next run if this one dies).
+pub fn download(config: &Config, remote: &dyn Remote, tag: &Tag) -> Result<Obtained> {
     let store = config.store();
     let dir = store.staging(tag);
     if dir.exists() {

@@ -1,38 +1,97 @@
 //! Finishing what a killed restore left behind; run at the start of every
-//! command that changes data.
+//! command that changes data (by the run wrapper, `ops::run`), so a
+//! half-restored data directory is never snapshotted.
 
-use super::journal::{self, Journal, State};
+use super::journal::{Journal, State, exists};
 use crate::config::Config;
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 
 /// Finish what an interrupted restore left: a journal in state `swapping` is
-/// rolled back, one in state `committed` is cleaned up; stale staging
-/// directories are removed. Returns what was done, one line per action (also
-/// printed on stderr). The caller holds the lock.
+/// abandoned when nothing had moved yet, else rolled forward (see
+/// [`super::journal`]); one in state `committed` is cleaned up; stale
+/// staging directories are removed. A journal that cannot be acted on (an
+/// application has the files open, another account's files, a journal from
+/// an older lifeboat) refuses, so no snapshot is taken of a half-swapped
+/// state. Returns what was done, one line per action (also shown to the
+/// person running lifeboat). The caller holds the lock.
 pub fn recover(config: &Config) -> Result<Vec<String>> {
     let mut done = Vec::new();
     let area = config.data_area();
-    let jpath = area.journal();
+    for legacy in area.legacy_journals() {
+        if exists(&legacy) {
+            return Err(Error::refused(format!(
+                "an interrupted restore by an older lifeboat left {}",
+                legacy.display()
+            ))
+            .with_hint(
+                "finish it with the lifeboat version that wrote it (any command does), or \
+                 compare the data directory with its .pre-restore-* copy by hand and remove \
+                 the journal; until then nothing is snapshotted or restored",
+            ));
+        }
+    }
+    let jpath = config.store().restore_journal();
     if let Some(j) = Journal::load(&jpath)? {
-        let line = match j.state {
-            State::Swapping => {
-                journal::rollback(&j)?;
-                journal::finish(&j, &jpath)?;
-                format!(
-                    "an interrupted restore ({}, started {}) was rolled back: the live data is as it was before it",
-                    j.what, j.started_at
-                )
-            }
-            State::Committed => {
-                journal::finish(&j, &jpath)?;
-                format!(
-                    "an interrupted restore ({}, started {}) had completed; its leftovers were cleaned up",
-                    j.what, j.started_at
-                )
-            }
+        // Moving files an application has open would lose its writes: a
+        // half-restored data directory in use is the user's to stop first.
+        let busy: Vec<String> = j
+            .pending_live()
+            .into_iter()
+            .filter_map(|(name, path)| {
+                super::swap::in_use(&path)
+                    .map(|why| format!("`{name}` ({}): {why}", path.display()))
+            })
+            .collect();
+        if !busy.is_empty() {
+            return Err(Error::refused(format!(
+                "an interrupted restore ({}, started {}) must be finished, but {}",
+                j.what,
+                j.started_at,
+                busy.join("; ")
+            ))
+            .with_hint(
+                "stop the application, then run lifeboat again: it finishes the restore and \
+                 sets aside anything the application wrote in its way; nothing is snapshotted \
+                 until then",
+            ));
+        }
+        let was_committed = j.state == State::Committed;
+        let outcome = j.recover(&jpath).map_err(|e| {
+            e.context(format!(
+                "cannot finish an interrupted restore ({}, started {}); the journal {} stays",
+                j.what,
+                j.started_at,
+                jpath.display()
+            ))
+        })?;
+        let line = if was_committed {
+            format!(
+                "an interrupted restore ({}, started {}) had completed; its leftovers were cleaned up",
+                j.what, j.started_at
+            )
+        } else if !outcome.moved {
+            format!(
+                "an interrupted restore ({}, started {}) had not changed anything yet and was abandoned: the live data is as it was",
+                j.what, j.started_at
+            )
+        } else {
+            format!(
+                "an interrupted restore ({}, started {}) was completed: the live data is the restored data; the previous data is in {}",
+                j.what,
+                j.started_at,
+                j.pre_restore.display()
+            )
         };
         tracing::warn!(what = %j.what, "{line}");
         done.push(line);
+        for (name, dir) in outcome.set_aside {
+            let line = format!(
+                "database `{name}`: files written after the crash stood in the restore's way and were set aside in {}",
+                dir.display()
+            );
+            tracing::warn!("{line}");
+            done.push(line);
+        }
     }
     for (path, staging) in area.leftovers() {
         if staging {

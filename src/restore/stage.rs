@@ -85,6 +85,7 @@ pub fn stage_and_check(
                     ))
                     .with_hint("`lifeboat restore` without a tag lists the available snapshots")
                 })?;
+                obtain::require_listed(config, remote.as_ref(), tag)?;
                 let got = obtain::download(config, remote.as_ref(), tag)?;
                 stage_from(config, tag, &got, dest_dir, &selected)?
             }
@@ -98,6 +99,7 @@ pub fn stage_and_check(
         )?,
         remote => {
             let remote = obtain::remote_for(config, remote)?;
+            obtain::require_listed(config, remote.as_ref(), tag)?;
             let got = obtain::download(config, remote.as_ref(), tag)?;
             stage_from(config, tag, &got, dest_dir, &selected)?
         }
@@ -145,19 +147,53 @@ pub struct Staged {
     /// `source` is left empty for the caller to fill; `databases` holds the
     /// ones that passed.
     pub report: StageReport,
-    /// The databases that failed the checks, by name, in config order.
+    /// The databases that failed the checks, by name, in order.
     pub failed: Vec<(String, Error)>,
+    pub manifest: Manifest,
+    /// Databases the config declares that the snapshot does not hold.
+    pub notes: Vec<String>,
 }
 
-/// Steps 2-6 on `archive` (a local file) into `dest_dir`, all databases.
+/// Steps 2-6 on `archive` (a local file) into `dest_dir`, for every
+/// database the snapshot holds, each with its configured migration ladder
+/// (none for a database the config no longer declares): what `verify` and
+/// `drill` judge. A database the config declares but the snapshot lacks (it
+/// was added later) is a note, not a failure of the snapshot.
 pub fn stage_archive(
     config: &Config,
     tag: &Tag,
     archive: &Path,
     dest_dir: &Path,
 ) -> Result<Staged> {
-    let selected = select(config, None)?;
-    stage_selected(config, tag, archive, dest_dir, &selected)
+    let manifest = archive::read_manifest(archive, Some(tag))?.manifest;
+    let chosen: Vec<DatabaseConfig> = manifest
+        .databases
+        .iter()
+        .map(
+            |entry| match config.databases.iter().find(|d| d.name == entry.name) {
+                Some(db) => db.clone(),
+                None => DatabaseConfig {
+                    name: entry.name.clone(),
+                    path: PathBuf::from(&entry.path),
+                    migrations: None,
+                },
+            },
+        )
+        .collect();
+    let selected: Vec<&DatabaseConfig> = chosen.iter().collect();
+    let mut staged = stage_selected(config, tag, archive, dest_dir, &selected)?;
+    staged.notes = config
+        .databases
+        .iter()
+        .filter(|d| manifest.database(&d.name).is_none())
+        .map(|d| {
+            format!(
+                "database `{}` is declared in the config but not in this snapshot (added after it was taken?)",
+                d.name
+            )
+        })
+        .collect();
+    Ok(staged)
 }
 
 fn stage_selected(
@@ -214,6 +250,8 @@ fn stage_selected(
             duration_secs: 0.0,
         },
         failed,
+        manifest,
+        notes: vec![],
     })
 }
 

@@ -1,19 +1,26 @@
 //! Step 7: put staged files in place of live ones.
 //!
-//! Two ways, both expressed as a [`Journal`] of moves:
+//! Two ways, both written down as a [`Journal`] before anything moves:
 //! - Whole directory: when the data directory holds nothing but the declared
 //!   databases (and their `-wal`/`-shm`/`-journal` files), the staging
 //!   directory and the data directory are exchanged with one
-//!   `renameat2(RENAME_EXCHANGE)`, and the old tree is then renamed to
-//!   `<data_dir>.pre-restore-<ts>`. The live data flips in one step.
+//!   `renameat2(RENAME_EXCHANGE)`, and the old tree is then renamed to the
+//!   pre-restore directory. The live data flips in one step.
 //! - Per file: otherwise (the usual case: `backup_dir` defaults to
 //!   `<data_dir>/backups`, and applications keep other files beside their
-//!   databases). Each declared database's files move aside into the
-//!   pre-restore directory, then the staged files move in. Files lifeboat
-//!   does not manage are never moved. The journal makes the set of renames
-//!   all-or-nothing across a crash.
+//!   databases). Each database, with its logs, moves aside into the
+//!   pre-restore directory, then its staged copy moves in. Files lifeboat
+//!   does not manage are never moved.
+//!
+//! Before the journal is written each live database is *settled*: opened
+//! and closed once, as the application's next open would, so that SQLite
+//! rolls back a hot journal and checkpoints a leftover `-wal`. A settled
+//! database is one file, so moving it aside is one rename that can never
+//! separate a database from its log, and the pre-restore copy is exactly
+//! what the application would have found.
 
-use super::journal::{JOURNAL_VERSION, Journal, Op, State, exists};
+pub use super::journal::SIDECARS;
+use super::journal::{JOURNAL_VERSION, Journal, State, Swap, Unit, inode};
 use crate::error::{Error, IoContext, Result};
 use crate::store::with_suffix;
 use rusqlite::{Connection, OpenFlags};
@@ -22,14 +29,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The files SQLite keeps for a database at `path`: the database itself,
-/// then its write-ahead log, shared-memory index and rollback journal.
-pub const SIDECARS: [&str; 4] = ["", "-wal", "-shm", "-journal"];
-
 /// One database to put in place: its file under the staging directory and
 /// its live path under the data directory (both relative).
 #[derive(Debug, Clone)]
 pub struct Item {
+    pub name: String,
     pub staged: PathBuf,
     pub live: PathBuf,
 }
@@ -43,72 +47,86 @@ pub enum Mode {
     PerFile,
 }
 
+/// Where a swap puts things.
+pub struct Places<'a> {
+    pub data_dir: &'a Path,
+    pub staging: &'a Path,
+    /// The old files (must not exist yet).
+    pub pre_restore: &'a Path,
+    /// Files found in the way during a recovery (created only if needed).
+    pub set_aside: &'a Path,
+}
+
 /// Build the journal that swaps `items` from `staging` into `data_dir`,
-/// moving what they replace into `pre_restore` (which must not exist).
-pub fn plan(
-    what: &str,
-    data_dir: &Path,
-    staging: &Path,
-    pre_restore: &Path,
-    items: &[Item],
-    whole: bool,
-) -> Result<(Mode, Journal)> {
+/// moving what they replace into `pre_restore`.
+pub fn plan(what: &str, at: &Places, items: &[Item], whole: bool) -> Result<(Mode, Journal)> {
     for item in items {
-        keep_mode(&data_dir.join(&item.live), &staging.join(&item.staged))?;
+        let live = at.data_dir.join(&item.live);
+        keep_mode(&live, &at.staging.join(&item.staged))?;
+        settle(&live);
     }
     let mut journal = Journal {
         journal_version: JOURNAL_VERSION,
         what: what.to_string(),
         state: State::Swapping,
         started_at: chrono::Utc::now(),
-        staging: staging.to_path_buf(),
+        staging: at.staging.to_path_buf(),
         staging_is_user_data: false,
-        pre_restore: pre_restore.to_path_buf(),
-        ops: Vec::new(),
+        pre_restore: at.pre_restore.to_path_buf(),
+        set_aside: at.set_aside.to_path_buf(),
+        swap: Swap::PerFile { units: vec![] },
     };
-    if whole && whole_directory_possible(data_dir, staging, items) {
-        copy_modes(data_dir, staging)?;
-        journal.ops = vec![
-            Op::Exchange {
-                a: staging.to_path_buf(),
-                b: data_dir.to_path_buf(),
-                a_ino: ino(staging)?,
-            },
-            // After the exchange, `staging` names the old data directory.
-            Op::Rename {
-                from: staging.to_path_buf(),
-                to: pre_restore.to_path_buf(),
-                ino: ino(data_dir)?,
-            },
-        ];
+    if whole && whole_directory_possible(at.data_dir, at.staging, items) {
+        copy_modes(at.data_dir, at.staging)?;
+        journal.swap = Swap::WholeDirectory {
+            data_dir: at.data_dir.to_path_buf(),
+            staged_ino: ino(at.staging)?,
+        };
         return Ok((Mode::WholeDirectory, journal));
     }
-    crate::fsutil::private_dir(pre_restore)?;
+    let mut units = Vec::new();
     for item in items {
-        for suffix in SIDECARS {
-            let live = with_suffix(&data_dir.join(&item.live), suffix);
-            if exists(&live) {
-                journal.ops.push(Op::Rename {
-                    ino: ino(&live)?,
-                    from: live,
-                    to: with_suffix(&pre_restore.join(&item.live), suffix),
-                });
-            }
-        }
+        let live = at.data_dir.join(&item.live);
+        let old = SIDECARS
+            .iter()
+            .filter_map(|s| inode(&with_suffix(&live, s)).map(|i| (s.to_string(), i)))
+            .collect();
+        let staged = at.staging.join(&item.staged);
+        units.push(Unit {
+            name: item.name.clone(),
+            staged_ino: ino(&staged)?,
+            aside: at.pre_restore.join(&item.live),
+            live,
+            staged,
+            old,
+        });
     }
-    for item in items {
-        for suffix in SIDECARS {
-            let staged = with_suffix(&staging.join(&item.staged), suffix);
-            if exists(&staged) {
-                journal.ops.push(Op::Rename {
-                    ino: ino(&staged)?,
-                    from: staged,
-                    to: with_suffix(&data_dir.join(&item.live), suffix),
-                });
-            }
-        }
-    }
+    journal.swap = Swap::PerFile { units };
     Ok((Mode::PerFile, journal))
+}
+
+/// Open and close the live database once, as the application's next open
+/// would: SQLite rolls back a hot journal and checkpoints and removes a
+/// leftover `-wal`. A database that does not open (damaged: replacing it is
+/// the point) is left as it is, and its files move as a unit anyway.
+fn settle(live: &Path) {
+    if !live.is_file() {
+        return;
+    }
+    let settled = Connection::open_with_flags(
+        live,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .and_then(|c| {
+        c.busy_timeout(Duration::from_millis(500))?;
+        c.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        c.close().map_err(|(_, e)| e)
+    });
+    if let Err(e) = settled {
+        tracing::info!(path = %live.display(), error = %e, "the live database could not be settled; its files move together");
+    }
 }
 
 fn ino(p: &Path) -> Result<u64> {
@@ -186,14 +204,7 @@ fn only_managed(
 
 /// Try an exchange of two scratch directories beside `near`.
 fn exchange_supported(near: &Path) -> bool {
-    let a = with_suffix(
-        near,
-        &format!("{}{}-a", crate::store::XPROBE, std::process::id()),
-    );
-    let b = with_suffix(
-        near,
-        &format!("{}{}-b", crate::store::XPROBE, std::process::id()),
-    );
+    let (a, b) = crate::store::DataArea::exchange_probes(near);
     let ok = std::fs::create_dir(&a).is_ok()
         && std::fs::create_dir(&b).is_ok()
         && super::journal::exchange_raw(&a, &b).is_ok();
@@ -245,12 +256,18 @@ fn keep_mode(live: &Path, staged: &Path) -> Result<()> {
     }
 }
 
-/// Is the database at `path` in use by another process? Probes without
-/// waiting long: the `-shm` file's DMS lock (held by every open WAL
-/// connection), then an exclusive SQLite lock with a short timeout.
+/// Is the database at `path` in use by another process? First the
+/// processes that have it (or its `-wal`/`-shm`/`-journal`) open, read from
+/// `/proc` (an idle connection holds no lock, in any journal mode); then,
+/// for processes `/proc` does not show us (another account's), the `-shm`
+/// file's DMS lock (held by every open WAL connection) and an exclusive
+/// SQLite lock with a short timeout.
 pub fn in_use(path: &Path) -> Option<String> {
     if !path.is_file() {
         return None;
+    }
+    if let Some((pid, command)) = open_by_another_process(path) {
+        return Some(format!("process {pid} ({command}) has it open"));
     }
     if let Some(pid) = shm_holder(&with_suffix(path, "-shm")) {
         return Some(format!("process {pid} has it open"));
@@ -274,6 +291,48 @@ pub fn in_use(path: &Path) -> Option<String> {
         // A damaged database is not "in use"; replacing it is the point.
         Err(_) => None,
     }
+}
+
+/// A process other than this one with an open file descriptor on the
+/// database or one of its logs: its pid and command name. Linux only
+/// (`/proc/<pid>/fd`); processes of other accounts are invisible to a
+/// non-root caller and are left to the lock probes.
+fn open_by_another_process(db: &Path) -> Option<(u32, String)> {
+    use std::os::unix::fs::MetadataExt;
+    let wanted: BTreeSet<(u64, u64)> = SIDECARS
+        .iter()
+        .filter_map(|s| std::fs::metadata(with_suffix(db, s)).ok())
+        .map(|m| (m.dev(), m.ino()))
+        .collect();
+    let me = std::process::id();
+    for proc_entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = proc_entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            // metadata() follows the fd's link to the open file itself.
+            let Ok(m) = std::fs::metadata(fd.path()) else {
+                continue;
+            };
+            if wanted.contains(&(m.dev(), m.ino())) {
+                let command = std::fs::read_to_string(proc_entry.path().join("comm"))
+                    .map(|c| c.trim().to_string())
+                    .unwrap_or_else(|_| "?".into());
+                return Some((pid, command));
+            }
+        }
+    }
+    None
 }
 
 /// The pid holding a lock on the DMS byte of a `-shm` file, if any.

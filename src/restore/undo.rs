@@ -51,6 +51,7 @@ pub fn undo(config: &Config, force: bool) -> Result<UndoReport> {
         if !names.contains(&db.name) {
             names.push(db.name.clone());
             items.push(Item {
+                name: db.name.clone(),
                 staged: db.path.clone(),
                 live: db.path.clone(),
             });
@@ -66,11 +67,18 @@ pub fn undo(config: &Config, force: bool) -> Result<UndoReport> {
         swap::refuse_in_use(&live)?;
     }
     let pre = area.new_pre_restore();
-    let (_, mut journal) = swap::plan("undo", data_dir, &from, &pre, &items, false)?;
+    let set_aside = area.new_set_aside();
+    let places = swap::Places {
+        data_dir,
+        staging: &from,
+        pre_restore: &pre,
+        set_aside: &set_aside,
+    };
+    let (_, mut journal) = swap::plan("undo", &places, &items, false)?;
     // `from` is the data the last restore replaced; if this undo is rolled
     // back, that data is in `from` again and must survive.
     journal.staging_is_user_data = true;
-    journal.run(&area.journal())?;
+    journal.run(&config.store().restore_journal())?;
     Ok(UndoReport {
         restored_from: from,
         databases: names,

@@ -490,10 +490,17 @@ fn staging_inside_the_data_dir_when_it_cannot_go_beside_it() {
     };
     let out = run(&["restore", &c.tag], Some("swap"));
     assert_eq!(out.status.signal(), Some(9), "{}", text(&out));
-    assert_eq!(hidden(".lifeboat.restore-journal").len(), 1);
+    assert!(c.journal_exists());
+    assert_eq!(hidden(".lifeboat.staging-").len(), 1);
     let out = run(&["restore"], None);
-    assert!(stderr(&out).contains("was rolled back"), "{}", text(&out));
+    assert!(stderr(&out).contains("was completed"), "{}", text(&out));
+    assert_eq!(c.state(), Some("a"));
+    assert!(!c.journal_exists());
+    assert_ok(&run(&["restore", "--undo"], None));
     assert_eq!(c.state(), Some("b"));
+    for dir in hidden(".lifeboat.pre-restore-") {
+        std::fs::remove_dir_all(c.app.data_dir().join(dir)).unwrap();
+    }
     assert!(
         hidden(".lifeboat.").is_empty(),
         "{:?}",
@@ -710,11 +717,37 @@ fn refuses_a_wal_database_merely_open_in_another_process() {
     drop(holder);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        stderr(&out).contains(&format!("process {holder_pid} has it open")),
+        stderr(&out).contains(&format!("process {holder_pid} (python3) has it open")),
         "{}",
         text(&out)
     );
     assert!(tree(&app.data_dir()) == before);
+}
+
+/// The normal state of a long-lived connection to a rollback-journal
+/// database: open, idle, no lock at all. Only the open file shows it.
+#[test]
+fn refuses_a_rollback_journal_database_merely_open_in_another_process() {
+    let app = App::new();
+    app.write_config(&demo::tasks_db_config());
+    demo::create(&tasks_db(&app), 4, 30, false);
+    let tag = snapshot(&app);
+    let holder = DbHolder::start(
+        &tasks_db(&app),
+        "c.execute('SELECT count(*) FROM tasks').fetchall()",
+    );
+    let holder_pid = holder.id();
+    let before = tree(&app.data_dir());
+    let out = app.run(&["restore", &tag]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains(&format!("process {holder_pid} (python3) has it open")),
+        "{}",
+        text(&out)
+    );
+    assert!(tree(&app.data_dir()) == before);
+    drop(holder);
+    assert_ok(&app.run(&["restore", &tag]));
 }
 
 // ---------------------------------------------------------------------------
@@ -1010,7 +1043,15 @@ impl Crash {
     }
 
     fn journal_exists(&self) -> bool {
-        self.app.root().join("data.restore-journal.json").exists()
+        self.backup_dir().join("restore-journal.json").exists()
+    }
+
+    fn backup_dir(&self) -> PathBuf {
+        if self.whole {
+            self.app.root().join("backups")
+        } else {
+            self.app.backup_dir()
+        }
     }
 
     /// The live state right after a crash: exact, or (per-file swaps only)
@@ -1040,7 +1081,7 @@ impl Crash {
 }
 
 #[test]
-fn an_undo_killed_mid_swap_keeps_the_data_it_was_putting_back() {
+fn an_undo_killed_mid_swap_is_finished_and_can_itself_be_undone() {
     use std::os::unix::process::ExitStatusExt;
     let app = demo_app(4, 200);
     let db = tasks_db(&app);
@@ -1058,28 +1099,30 @@ fn an_undo_killed_mid_swap_keeps_the_data_it_was_putting_back() {
         .output()
         .unwrap();
     assert_eq!(out.status.signal(), Some(9), "{}", text(&out));
-    // The next run rolls the undo back...
+    // The next run finishes the undo: the unsaved work is live again...
     let out = app.run(&["restore"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert_eq!(demo::dump(&db), snapshotted);
-    // ...and the unsaved work is still in the pre-restore copy: undo again.
+    assert!(stderr(&out).contains("was completed"), "{}", text(&out));
+    assert_eq!(demo::dump(&db), unsaved);
+    // ...and what it replaced is kept: undo again.
     assert!(
         siblings(&app).iter().any(|n| n.contains(".pre-restore-")),
         "the pre-restore copy survives: {:?}",
         siblings(&app)
     );
     assert_ok(&app.run(&["restore", "--undo"]));
-    assert_eq!(demo::dump(&db), unsaved);
+    assert_eq!(demo::dump(&db), snapshotted);
 }
 
 fn kill_at_each_step(whole: bool) {
     use std::os::unix::process::ExitStatusExt;
+    // Before the first move the restore is abandoned; after it, finished.
     let steps = [
         ("staged", "b", "removed the staging directory"),
         ("checked", "b", "removed the staging directory"),
-        ("journal", "b", "was rolled back"),
-        ("swap", "b", "was rolled back"),
-        ("swapped", "b", "was rolled back"),
+        ("journal", "b", "was abandoned"),
+        ("swap", "a", "was completed"),
+        ("swapped", "a", "was completed"),
         ("committed", "a", "had completed"),
     ];
     for (step, after, report) in steps {
