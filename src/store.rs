@@ -369,21 +369,20 @@ impl DataArea {
         self.sibling(&format!("{PRE_RESTORE}*"))
     }
 
-    /// A fresh pre-restore directory name,
-    /// `<data>.pre-restore-<seq>-<time>`: `seq` is one more than any
-    /// existing one, so `--undo` finds the newest by sequence, whatever the
-    /// clock did between two restores.
-    pub fn new_pre_restore(&self) -> PathBuf {
+    /// Fresh names for one swap: its pre-restore directory,
+    /// `<data>.pre-restore-<seq>-<time>`, and where it sets aside files it
+    /// finds in its way after a crash (written by the application),
+    /// `<data>.set-aside-<seq>` (created only then; never removed by
+    /// lifeboat). `seq` is one more than any existing one, so `--undo`
+    /// finds the newest by sequence, whatever the clock did between two
+    /// restores.
+    pub fn new_swap_places(&self) -> (PathBuf, PathBuf) {
         let seq = self.next_sequence();
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-        self.sibling(&format!("{PRE_RESTORE}{seq:06}-{stamp}"))
-    }
-
-    /// Where a swap sets aside files it found in its way (written by the
-    /// application after a crash): `<data>.set-aside-<seq>`, never removed
-    /// by lifeboat.
-    pub fn new_set_aside(&self) -> PathBuf {
-        self.sibling(&format!("{SET_ASIDE}{:06}", self.next_sequence()))
+        (
+            self.sibling(&format!("{PRE_RESTORE}{seq:06}-{stamp}")),
+            self.sibling(&format!("{SET_ASIDE}{seq:06}")),
+        )
     }
 
     fn next_sequence(&self) -> u64 {
@@ -593,11 +592,12 @@ mod tests {
         for p in &legacy {
             std::fs::create_dir(p).unwrap();
         }
-        let first = area.new_pre_restore();
+        let (first, _) = area.new_swap_places();
         std::fs::create_dir(&first).unwrap();
-        let aside = area.new_set_aside();
+        // A set-aside directory (from a recovery) counts for the sequence.
+        let (_, aside) = area.new_swap_places();
         std::fs::create_dir(&aside).unwrap();
-        let third = area.new_pre_restore();
+        let (third, third_aside) = area.new_swap_places();
         std::fs::create_dir(&third).unwrap();
         let name = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
         assert!(
@@ -609,6 +609,7 @@ mod tests {
             name(&third).starts_with("data.pre-restore-000003-"),
             "{third:?}"
         );
+        assert_eq!(name(&third_aside), "data.set-aside-000003");
         let mut want = legacy.to_vec();
         want.extend([first, third]);
         assert_eq!(area.pre_restore_dirs(), want);
@@ -627,7 +628,7 @@ mod tests {
         // than the next one.
         let future = dir.path().join("data.pre-restore-000007-20991231T235959Z");
         std::fs::create_dir(&future).unwrap();
-        let next = area.new_pre_restore();
+        let (next, _) = area.new_swap_places();
         std::fs::create_dir(&next).unwrap();
         assert_eq!(area.pre_restore_dirs(), vec![future, next]);
     }

@@ -264,6 +264,15 @@ impl Journal {
             return Ok(None);
         }
         if inode(&u.staged) != Some(u.staged_ino) {
+            // Not ours to see (another account's restore) is not "gone".
+            if let Err(e) = std::fs::symlink_metadata(&u.staged)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(Error::io(
+                    format!("cannot reach the checked copy {}", u.staged.display()),
+                    e,
+                ));
+            }
             return Err(Error::refused(format!(
                 "cannot finish the interrupted restore of `{}`: its checked copy {} is gone",
                 u.name,

@@ -171,8 +171,7 @@ fn swap_in(
         })
         .collect();
     let area = config.data_area();
-    let pre = area.new_pre_restore();
-    let set_aside = area.new_set_aside();
+    let (pre, set_aside) = area.new_swap_places();
     let places = swap::Places {
         data_dir,
         staging,

@@ -57,12 +57,25 @@ pub fn recover(config: &Config) -> Result<Vec<String>> {
         }
         let was_committed = j.state == State::Committed;
         let outcome = j.recover(&jpath).map_err(|e| {
+            let hint = match e.kind {
+                // Usually another account's restore (`sudo lifeboat restore`):
+                // its directories are not ours to move files in.
+                crate::error::Kind::Io => format!(
+                    "{}; if another account (root?) ran the restore, run any lifeboat command \
+                     as that account to finish it. Until then nothing is snapshotted",
+                    e.hint
+                        .clone()
+                        .unwrap_or_else(|| "fix the cause above".into())
+                ),
+                _ => e.hint.clone().unwrap_or_default(),
+            };
             e.context(format!(
                 "cannot finish an interrupted restore ({}, started {}); the journal {} stays",
                 j.what,
                 j.started_at,
                 jpath.display()
             ))
+            .with_hint(hint)
         })?;
         let line = if was_committed {
             format!(

@@ -66,8 +66,7 @@ pub fn undo(config: &Config, force: bool) -> Result<UndoReport> {
             .collect();
         swap::refuse_in_use(&live)?;
     }
-    let pre = area.new_pre_restore();
-    let set_aside = area.new_set_aside();
+    let (pre, set_aside) = area.new_swap_places();
     let places = swap::Places {
         data_dir,
         staging: &from,

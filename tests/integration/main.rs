@@ -5,6 +5,7 @@
 mod support;
 
 mod agreement;
+mod crash;
 mod demo;
 mod health;
 mod jobs;
