@@ -26,11 +26,12 @@
 //!   - [`schedule`]: cron, systemd and launchd jobs rendered for this config.
 //!   - [`human`] and [`progress`]: what people read.
 //!
-//! Shared plumbing: [`error`] (errors with hints and exit codes), [`fsutil`]
+//! Shared plumbing: [`audit`] (the audit log), [`error`] (errors with hints and exit codes), [`fsutil`]
 //! (temp file + fsync + rename), [`hash`] (sha256), [`lock`] (one run at a
 //! time), [`tag`] (snapshot names carry their UTC time), [`par`] (work on
 //! every core), [`provenance`] (git facts).
 
+pub mod audit;
 pub mod check;
 pub mod commands;
 pub mod config;

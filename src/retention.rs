@@ -376,6 +376,20 @@ fn carry_out(
         match delete(&tag) {
             Ok(()) => {
                 tracing::info!(%tag, place, "snapshot deleted by retention");
+                // A plan keeps for reasons and deletes for lack of one.
+                let reason = match tag.kind() {
+                    crate::tag::Kind::Manual => {
+                        "retention: older than the manual snapshots the policy keeps"
+                    }
+                    crate::tag::Kind::Scheduled => {
+                        "retention: no hourly, daily, weekly, monthly or yearly slot of the policy keeps it"
+                    }
+                };
+                crate::audit::log(crate::audit::Event::SnapshotDeleted {
+                    tag: tag.to_string(),
+                    place: place.to_string(),
+                    reason: reason.to_string(),
+                });
                 result.deleted.push(tag);
             }
             Err(e) => {

@@ -76,6 +76,11 @@ impl Store {
         self.dir.join("restore-journal.json")
     }
 
+    /// The audit log (see [`crate::audit`]); rotated copies get `.1`...
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.join("audit.jsonl")
+    }
+
     /// Where rendered cron jobs send their output without journald.
     pub fn log_file(&self) -> PathBuf {
         self.dir.join("lifeboat.log")

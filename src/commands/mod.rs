@@ -78,7 +78,9 @@ pub enum LogFormat {
 impl Global {
     /// Locate and load the configuration (exit code 2 on any problem).
     pub fn load_config(&self) -> Result<Config> {
-        Config::load(&config::locate(self.config.as_deref()))
+        let config = Config::load(&config::locate(self.config.as_deref()))?;
+        crate::audit::open(&config.store());
+        Ok(config)
     }
 
     /// How operations should report beside their results.

@@ -75,6 +75,17 @@ pub(crate) fn take_push_sweep(run: &mut Run, opts: &BackupOptions) -> Result<Sna
         &|db, done, total| progress.update(db, done, total),
     )?;
     progress.finish();
+    crate::audit::log(crate::audit::Event::SnapshotCreated {
+        tag: snap.tag.to_string(),
+        archive: snap.archive.display().to_string(),
+        archive_bytes: snap.archive_bytes,
+        databases: snap
+            .manifest
+            .databases
+            .iter()
+            .map(|d| d.name.clone())
+            .collect(),
+    });
     let record = &mut run.record;
     record.snapshot = Some(snapshot_result(&snap));
     let remote = config.remote().map(crate::remote::open);

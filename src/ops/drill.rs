@@ -51,7 +51,13 @@ pub fn drill(config: &Config, env: &Env, opts: &DrillOptions) -> Result<(DrillRe
                     tracing::info!(tag, source = %record.source, duration_secs = record.duration_secs, "restore drill succeeded")
                 }
                 Err(e) => {
-                    tracing::error!(tag, source = %record.source, duration_secs = record.duration_secs, error = %e.message, "restore drill failed")
+                    tracing::error!(tag, source = %record.source, duration_secs = record.duration_secs, error = %e.message, "restore drill failed");
+                    crate::audit::log(crate::audit::Event::VerificationFailed {
+                        tag: tag.clone(),
+                        source: record.source.clone(),
+                        by: "drill".into(),
+                        error: e.message.clone(),
+                    });
                 }
             }
             Ok((record, result))

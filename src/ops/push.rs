@@ -52,6 +52,11 @@ pub fn push_pending(store: &Store, remote: &dyn Remote, snap: &Snapshot) -> Push
                 result.attempts = outcome.attempts;
                 result.pushed.push(tag);
                 store.clear_pending(&tag);
+                crate::audit::log(crate::audit::Event::SnapshotPushed {
+                    tag: tag.to_string(),
+                    remote: result.remote.clone(),
+                    attempts: outcome.attempts,
+                });
                 tracing::info!(%tag, remote = %result.remote, attempts = outcome.attempts, "snapshot pushed");
             }
             Err(failure) => {

@@ -18,7 +18,36 @@ pub fn restore(config: &Config, env: &Env, opts: &RestoreOptions) -> Result<Rest
     if let Err(e) = &result {
         tracing::error!(tag = %opts.tag, kind = ?e.kind, error = %e.message, "restore refused or failed");
     }
+    let ok = result.as_ref().ok().map(|(r, _)| r);
+    audit(
+        opts.tag.to_string(),
+        ok.map(|r| r.stage.source.clone()),
+        opts.dry_run,
+        &result,
+        ok.map(|r| r.stage.databases.iter().map(|d| d.name.clone()).collect()),
+    );
     result.map(|(report, _)| report)
+}
+
+/// Every restore and undo, successful or not (a usage error is not one).
+fn audit<T>(
+    what: String,
+    source: Option<String>,
+    dry_run: bool,
+    result: &Result<T>,
+    databases: Option<Vec<String>>,
+) {
+    if result.as_ref().is_err_and(|e| e.exit_code() == 2) {
+        return;
+    }
+    crate::audit::log(crate::audit::Event::Restore {
+        what,
+        source,
+        dry_run,
+        outcome: result.into(),
+        databases: databases.unwrap_or_default(),
+        error: result.as_ref().err().map(|e| e.message.clone()),
+    });
 }
 
 /// Put back the data the last restore replaced, as one recorded run.
@@ -27,6 +56,14 @@ pub fn undo(config: &Config, env: &Env, force: bool) -> Result<UndoReport> {
     if let Err(e) = &result {
         tracing::error!(kind = ?e.kind, error = %e.message, "undo refused or failed");
     }
+    let ok = result.as_ref().ok().map(|(r, _)| r);
+    audit(
+        "undo".into(),
+        ok.map(|r| r.restored_from.display().to_string()),
+        false,
+        &result,
+        ok.map(|r| r.databases.clone()),
+    );
     result.map(|(report, _)| report)
 }
 

@@ -92,7 +92,7 @@ fn context(config: &Config, lifeboat: PathBuf, user_mode: bool) -> Result<(Conte
             })?
             .uid()
     };
-    let (user, home) = account(uid).ok_or_else(|| {
+    let (user, home) = crate::audit::account(uid).ok_or_else(|| {
         Error::config(format!(
             "uid {uid}, the owner of {}, has no account name",
             config.data_dir.display()
@@ -192,34 +192,6 @@ fn context(config: &Config, lifeboat: PathBuf, user_mode: bool) -> Result<(Conte
         },
         warnings,
     ))
-}
-
-/// The account name and home directory of `uid`.
-fn account(uid: libc::uid_t) -> Option<(String, PathBuf)> {
-    use std::ffi::CStr;
-    use std::os::unix::ffi::OsStrExt;
-    let mut buf = vec![0u8; 16 * 1024];
-    // SAFETY: a zeroed passwd is a valid out-parameter for getpwuid_r.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer refers to live, correctly sized storage.
-    let rc = unsafe {
-        libc::getpwuid_r(
-            uid,
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() {
-        return None;
-    }
-    // SAFETY: on success both fields point to NUL-terminated strings in `buf`.
-    let (name, dir) = unsafe { (CStr::from_ptr(pwd.pw_name), CStr::from_ptr(pwd.pw_dir)) };
-    let name = name.to_str().ok()?.to_string();
-    let home = PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes()));
-    Some((name, home))
 }
 
 /// The commands that install what was rendered, ready to paste: absolute

@@ -178,6 +178,17 @@ fn check_one(
     if verdict.ok {
         tracing::info!(%tag, source, "snapshot verified");
     } else {
+        let failed = verdict.databases.iter().find(|d| !d.ok);
+        crate::audit::log(crate::audit::Event::VerificationFailed {
+            tag: tag.to_string(),
+            source: source.to_string(),
+            by: "verify".into(),
+            error: verdict
+                .error
+                .clone()
+                .or_else(|| failed.map(|d| d.integrity.clone()))
+                .unwrap_or_default(),
+        });
         tracing::error!(%tag, source, error = verdict.error.as_deref().unwrap_or("database check failed"), "snapshot failed verification");
     }
     verdict

@@ -277,6 +277,14 @@ pub fn read_from(
     let manifest = first_manifest(&mut entries, &shown, expect_tag)?;
     let total = manifest.total_bytes();
     if total > limits.max_total_bytes {
+        crate::audit::log(crate::audit::Event::ArchiveEntryRefused {
+            archive: shown.clone(),
+            entry: "MANIFEST.json".into(),
+            why: format!(
+                "declares {total} bytes of databases, more than the limit of {}",
+                limits.max_total_bytes
+            ),
+        });
         return Err(Error::archive(format!(
             "{shown} declares {total} bytes of databases, more than the limit of {} bytes",
             limits.max_total_bytes
@@ -521,6 +529,11 @@ fn hostile(archive: &str, entry: &str, why: &str) -> Error {
         why,
         "hostile or malformed archive entry refused"
     );
+    crate::audit::log(crate::audit::Event::ArchiveEntryRefused {
+        archive: archive.to_string(),
+        entry: entry.to_string(),
+        why: why.to_string(),
+    });
     Error::archive(format!("{archive}: refusing entry `{entry}`: it {why}")).with_hint(
         "this archive was not written by lifeboat or was altered; nothing was restored from it",
     )

@@ -5,6 +5,7 @@
 mod support;
 
 mod agreement;
+mod audit;
 mod crash;
 mod demo;
 mod health;
