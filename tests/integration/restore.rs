@@ -6,7 +6,7 @@ use crate::support::process::DbHolder;
 use crate::support::{App, demo, tarball, text};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 // ---------------------------------------------------------------------------
 // Fixtures
@@ -1242,4 +1242,50 @@ fn migrate_refuses_a_broken_ladder() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(stderr(&out).contains("0002 is missing"), "{}", text(&out));
     assert!(app.archives().is_empty());
+}
+
+/// `--undo` puts back what the newest restore replaced even when the clock
+/// stepped back between two restores (pre-restore copies carry a sequence,
+/// not only a time). The second restore runs a day in the past through
+/// libfaketime.
+#[test]
+fn undo_follows_the_restore_order_not_the_clock() {
+    if Command::new("faketime")
+        .arg("-f")
+        .arg("+0")
+        .arg("true")
+        .status()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("LIFEBOAT_REQUIRE_GH").is_none(),
+            "faketime is required under CI"
+        );
+        eprintln!("skipped: faketime (libfaketime) is not installed");
+        return;
+    }
+    let app = demo_app(4, 60);
+    let db = tasks_db(&app);
+    let tag = snapshot(&app);
+    demo::exec(&db, "DELETE FROM tasks WHERE id > 50;");
+    assert_ok(&app.run(&["restore", &tag]));
+    demo::exec(&db, "DELETE FROM tasks WHERE id > 20;");
+    let newest_replaced = demo::dump(&db);
+    let out = Command::new("faketime")
+        .args(["-f", "-1d"])
+        .arg(crate::support::lifeboat_bin())
+        .arg("--config")
+        .arg(app.config_path())
+        .args(["restore", &tag])
+        .current_dir(app.root())
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let pre: Vec<String> = siblings(&app)
+        .into_iter()
+        .filter(|n| n.contains(".pre-restore-"))
+        .collect();
+    assert_eq!(pre.len(), 2, "{pre:?}");
+    assert_ok(&app.run(&["restore", "--undo"]));
+    assert_eq!(demo::dump(&db), newest_replaced);
 }
