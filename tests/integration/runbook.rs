@@ -699,3 +699,54 @@ fn corrupt_newest_snapshot_restore_an_older_one() {
     m.ok(&["snapshot"]);
     m.ok(&["verify", "--latest"]);
 }
+
+/// Runbook 9: "A restore was interrupted" (killed mid-swap; the application
+/// started again and wrote; the procedure finishes it).
+#[test]
+fn interrupted_restore_is_finished_by_the_next_command() {
+    use std::os::unix::process::ExitStatusExt;
+    let m = Machine::new(DATABASES, None);
+    create_databases(&m);
+    let tag = m.snapshot("snapshot");
+    sqlite(&m.db("db/tasks.db"), "DELETE FROM tasks;");
+    let out = m
+        .app
+        .cmd(&["restore", &tag])
+        .env("LIFEBOAT_TEST_CRASH_AT", "swap")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(9), "{}", text(&out));
+
+    // Symptoms: health is CRITICAL, the hourly snapshot refuses while the
+    // application has the half-restored files open.
+    let health = m.run(&["health"]);
+    assert_eq!(health.status.code(), Some(2), "{}", text(&health));
+    assert!(stdout(&health).contains("an interrupted restore is not finished"));
+    let app = DbHolder::start(&m.db("notes.db"), "c.execute('SELECT 1').fetchall()");
+    let out = m.run(&["snapshot"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("must be finished, but `notes`"),
+        "{}",
+        text(&out)
+    );
+
+    // 1. Stop the application. 2. Run any command: it finishes the restore.
+    drop(app);
+    let out = m.run(&["restore"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr(&out).contains("was completed"), "{}", text(&out));
+    // 3. Check, then the backups resume.
+    assert_eq!(query(&m.db("db/tasks.db"), "PRAGMA integrity_check;"), "ok");
+    assert_eq!(
+        query(&m.db("db/tasks.db"), "SELECT count(*) FROM tasks;"),
+        "2"
+    );
+    m.ok(&["snapshot"]);
+    let health = m.run(&["health"]);
+    assert!(
+        !stdout(&health).contains("interrupted restore"),
+        "{}",
+        text(&health)
+    );
+}
