@@ -28,10 +28,12 @@
 //!
 //! Shared plumbing: [`error`] (errors with hints and exit codes), [`fsutil`]
 //! (temp file + fsync + rename), [`hash`] (sha256), [`lock`] (one run at a
-//! time), [`tag`] (snapshot names carry their UTC time), [`par`] (work on
-//! every core), [`provenance`] (git facts).
+//! time), [`tag`] (snapshot names carry their UTC time), [`clock`] (what
+//! counts as the future, and the newest snapshot that is not), [`par`] (work
+//! on every core), [`provenance`] (git facts).
 
 pub mod check;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod error;

@@ -5,6 +5,7 @@
 mod support;
 
 mod agreement;
+mod clock;
 mod demo;
 mod health;
 mod jobs;
