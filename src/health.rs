@@ -6,7 +6,12 @@
 //! thresholds and the current time; the command only reads the files and
 //! prints the [`Report`]. Statuses and exit codes follow the monitoring-plugin
 //! convention (OK 0, WARNING 1, CRITICAL 2, UNKNOWN 3).
+//!
+//! Ages are what the clock says they are: a record written while a clock was
+//! ahead has a negative age and is a "clock skew" WARNING ([`crate::clock`]),
+//! never "0s ago" and fresh.
 
+use crate::clock;
 use crate::config::HealthConfig;
 use crate::human;
 use crate::record::{DrillRecord, Outcome};
@@ -82,6 +87,19 @@ pub struct Report {
     pub retention_failures: Vec<RetentionFailure>,
     pub drill: DrillFacts,
     pub thresholds: Thresholds,
+    /// Every recorded time that is in the future by more than
+    /// [`clock::ALLOWED_SKEW`], furthest ahead first.
+    pub clock_skew: Vec<FutureTime>,
+}
+
+/// A recorded time from the future.
+#[derive(Debug, Clone, Serialize)]
+pub struct FutureTime {
+    /// What carries it, in words: "the last run (`snapshot`)", "the last
+    /// drill", ...
+    pub what: String,
+    pub at: DateTime<Utc>,
+    pub ahead_secs: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,6 +107,7 @@ pub struct LastRunFacts {
     pub command: String,
     pub status: RunStatus,
     pub finished_at: DateTime<Utc>,
+    /// Negative for a time in the future, like every `age_secs` here.
     pub age_secs: i64,
     pub duration_secs: f64,
     pub error: Option<ErrorRecord>,
@@ -188,7 +207,9 @@ pub fn evaluate(
     remote_configured: bool,
     now: DateTime<Utc>,
 ) -> Report {
-    let age = |t: DateTime<Utc>| (now - t).num_seconds().max(0);
+    // Not clamped: a negative age is a clock that was ahead, and says so
+    // below, instead of passing for "0s ago".
+    let age = |t: DateTime<Utc>| (now - t).num_seconds();
     let mut problems = Vec::new();
     let mut problem = |status, message: String| problems.push(Problem { status, message });
 
@@ -215,6 +236,7 @@ pub fn evaluate(
             critical_after_secs: cfg.critical_after.as_secs(),
             drill_max_age_secs: cfg.drill_max_age.as_secs(),
         },
+        clock_skew: vec![],
     };
 
     let rec = match record {
@@ -257,7 +279,7 @@ pub fn evaluate(
                 pushed: s.pushed,
             });
             let stale = |limit: std::time::Duration, status, word| {
-                (secs as u64 > limit.as_secs()).then(|| {
+                (secs > limit.as_secs() as i64).then(|| {
                     (
                         status,
                         format!(
@@ -299,9 +321,9 @@ pub fn evaluate(
         problem(
             Status::Warning,
             format!(
-                "last backup run (`{}`, {} ago) failed: {why}",
+                "last backup run (`{}`, {}) failed: {why}",
                 b.command,
-                human::age(age(b.finished_at))
+                human::ago(age(b.finished_at))
             ),
         );
     }
@@ -377,7 +399,7 @@ pub fn evaluate(
             Status::Warning,
             "no restore drill has ever succeeded (run `lifeboat drill`)".to_string(),
         ),
-        (_, Some(secs)) if secs as u64 > max.as_secs() => problem(
+        (_, Some(secs)) if secs > max.as_secs() as i64 => problem(
             Status::Warning,
             format!(
                 "last successful restore drill was {} ago (drill_max_age {})",
@@ -388,7 +410,75 @@ pub fn evaluate(
         _ => {}
     }
 
+    // Clocks. Every time above was judged by this machine's clock; one from
+    // the future means that clock, or the one that wrote the record, is
+    // wrong, and the freshness checks above cannot be trusted either way.
+    report.clock_skew = future_times(rec, drill, now);
+    // One problem, naming the time furthest ahead: one wrong clock usually
+    // stamps several places at once; the JSON lists them all.
+    if let Some(first) = report.clock_skew.first() {
+        problem(
+            Status::Warning,
+            format!(
+                "clock skew: {} is {} by this machine's clock (at {}); \
+                 ages and freshness cannot be trusted until the clocks agree",
+                first.what,
+                human::ago(-first.ahead_secs),
+                first.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ),
+        );
+    }
+
     finish(report, problems)
+}
+
+/// The recorded times that are in the future as of `now`, furthest ahead
+/// first.
+fn future_times(
+    rec: &RunRecord,
+    drill: &Found<DrillRecord>,
+    now: DateTime<Utc>,
+) -> Vec<FutureTime> {
+    let mut times: Vec<(String, DateTime<Utc>)> =
+        vec![(format!("the last run (`{}`)", rec.command), rec.finished_at)];
+    if let Some(s) = &rec.last_success {
+        times.push((
+            format!("the last successful snapshot {}", s.tag),
+            s.finished_at,
+        ));
+    }
+    if let Some(b) = &rec.last_backup {
+        times.push((
+            format!("the last backup run (`{}`)", b.command),
+            b.finished_at,
+        ));
+    }
+    for (kind, r) in &rec.runs {
+        times.push((
+            format!("the last {kind} run (`{}`)", r.command),
+            r.finished_at,
+        ));
+    }
+    if let Found::Present(d) = drill {
+        times.push(("the last drill".into(), d.finished_at));
+        if let Some(t) = d.last_success_at {
+            times.push(("the last successful drill".into(), t));
+        }
+    }
+    let mut future: Vec<FutureTime> = times
+        .into_iter()
+        .filter_map(|(what, at)| {
+            clock::ahead(at, now).map(|by| FutureTime {
+                what,
+                at,
+                ahead_secs: by.num_seconds(),
+            })
+        })
+        .collect();
+    // Furthest ahead first; for equal times, in the order above (the last
+    // run before the entries it is carried into).
+    future.sort_by_key(|f| std::cmp::Reverse(f.at));
+    future
 }
 
 fn drill_facts(drill: &Found<DrillRecord>, age: &dyn Fn(DateTime<Utc>) -> i64) -> DrillFacts {
@@ -436,9 +526,9 @@ fn finish(mut report: Report, problems: Vec<Problem>) -> Report {
     let worst = problems.iter().find(|p| p.status == report.status);
     let snapshot = report.last_success.as_ref().map(|s| {
         format!(
-            "last snapshot {} {} ago, {}, {}",
+            "last snapshot {} {}, {}, {}",
             s.tag,
-            human::age(s.age_secs),
+            human::ago(s.age_secs),
             match (s.pushed, report.remote.configured) {
                 (true, _) => "pushed",
                 (false, true) => "NOT pushed",
@@ -476,20 +566,20 @@ impl Report {
         let at = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         if let Some(r) = &self.last_run {
             out.push_str(&format!(
-                "last run:      {} {} at {} ({} ago, took {:.1}s)\n",
+                "last run:      {} {} at {} ({}, took {:.1}s)\n",
                 r.command,
                 format!("{:?}", r.status).to_lowercase(),
                 at(r.finished_at),
-                human::age(r.age_secs),
+                human::ago(r.age_secs),
                 r.duration_secs
             ));
         }
         if let Some(s) = &self.last_success {
             out.push_str(&format!(
-                "last success:  {} at {} ({} ago), {}\n",
+                "last success:  {} at {} ({}), {}\n",
                 s.tag,
                 at(s.finished_at),
-                human::age(s.age_secs),
+                human::ago(s.age_secs),
                 human::bytes(s.archive_bytes)
             ));
         }
@@ -512,10 +602,10 @@ impl Report {
         let drill = match (d.state, d.outcome, d.finished_at) {
             ("present", Some(o), Some(t)) => {
                 format!(
-                    "last drill {} at {} ({} ago) of {} from {}, recovery time {:.1}s",
+                    "last drill {} at {} ({}) of {} from {}, recovery time {:.1}s",
                     format!("{o:?}").to_lowercase(),
                     at(t),
-                    human::age(d.age_secs.unwrap_or(0)),
+                    human::ago(d.age_secs.unwrap_or(0)),
                     d.tag.map_or("-".to_string(), |t| t.to_string()),
                     d.source.as_deref().unwrap_or("-"),
                     d.duration_secs.unwrap_or(0.0)
@@ -773,6 +863,118 @@ mod tests {
                 r.summary
             );
         }
+    }
+
+    #[test]
+    fn a_run_from_the_future_is_clock_skew_not_fresh() {
+        // Recorded while the clock was 6h ahead; judged at the real time.
+        let report = eval(ok_run(-6 * 60));
+        assert_status(
+            &report,
+            Status::Warning,
+            "clock skew: the last run (`snapshot`) is 6h in the future by this machine's clock",
+        );
+        assert!(
+            report.summary.starts_with("LIFEBOAT WARNING - clock skew"),
+            "{}",
+            report.summary
+        );
+        // The facts say how far ahead, never a clamped "0s ago".
+        let s = report.last_success.as_ref().unwrap();
+        assert_eq!(s.age_secs, -6 * 3600);
+        assert!(
+            report.summary.contains(" 6h in the future, pushed"),
+            "{}",
+            report.summary
+        );
+        let text = report.render_text();
+        assert!(!text.contains("0s ago"), "{text}");
+        assert!(text.contains("(6h in the future, took"), "{text}");
+        // One problem, however many places recorded the wrong time.
+        assert_eq!(report.problems.len(), 1, "{text}");
+        assert_eq!(report.clock_skew.len(), 2, "the run and the success");
+        assert_eq!(report.clock_skew[0].ahead_secs, 6 * 3600);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["last_run"]["age_secs"], -6 * 3600);
+        assert_eq!(json["clock_skew"][0]["what"], "the last run (`snapshot`)");
+    }
+
+    #[test]
+    fn within_the_allowed_skew_is_fine() {
+        let ahead = crate::clock::ALLOWED_SKEW.num_minutes();
+        let report = eval(ok_run(-ahead));
+        assert_eq!(report.status, Status::Ok, "{}", report.render_text());
+        assert!(report.clock_skew.is_empty());
+        // Still shown as it is, not as "0s ago".
+        assert!(
+            report.summary.contains(&format!("{ahead}m in the future")),
+            "{}",
+            report.summary
+        );
+        assert_status(&eval(ok_run(-ahead - 1)), Status::Warning, "clock skew");
+    }
+
+    #[test]
+    fn a_future_time_anywhere_in_the_records_warns() {
+        // A prune run recorded from the future, carried forward in `runs`
+        // behind a correct snapshot run.
+        let mut r = ok_run(5);
+        r.runs.insert(
+            "prune".into(),
+            crate::record::run::RunSummary {
+                command: "prune".into(),
+                status: RunStatus::Success,
+                finished_at: now() + D::hours(3),
+                duration_secs: 0.1,
+                error: None,
+            },
+        );
+        assert_status(
+            &eval(r),
+            Status::Warning,
+            "clock skew: the last prune run (`prune`) is 3h in the future",
+        );
+
+        // A drill from the future: neither fresh nor "0s ago".
+        let future = drill::sample(drill::Outcome::Success, now() + D::days(2));
+        let report = evaluate(
+            &Found::Present(ok_run(5)),
+            &Found::Present(future),
+            &cfg(),
+            true,
+            now(),
+        );
+        assert_status(
+            &report,
+            Status::Warning,
+            "clock skew: the last drill is 2d in the future",
+        );
+        assert_eq!(report.drill.age_secs, Some(-2 * 86_400));
+        assert!(
+            report.render_text().contains("(2d in the future) of"),
+            "{}",
+            report.render_text()
+        );
+    }
+
+    #[test]
+    fn a_future_success_with_a_stale_drill_reports_both() {
+        let stale = drill::sample(drill::Outcome::Success, now() - D::days(8));
+        let report = evaluate(
+            &Found::Present(ok_run(-600)),
+            &Found::Present(stale),
+            &cfg(),
+            true,
+            now(),
+        );
+        assert_status(&report, Status::Warning, "clock skew");
+        assert_status(&report, Status::Warning, "drill_max_age 7d");
+        // A negative age is never "older than the threshold" either.
+        assert!(
+            !report.problems.iter().any(|p| p.message.contains("old (")),
+            "{}",
+            report.render_text()
+        );
     }
 
     #[test]

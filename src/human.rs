@@ -17,9 +17,26 @@ pub fn bytes(n: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// `45s`, `14m`, `3h 5m`, `2d 4h`: two units at most, rounded down.
+/// `45s`, `14m`, `3h 5m`, `2d 4h`: two units at most, rounded down. A
+/// negative age (a time in the future: a clock was ahead) reads `in 6h`,
+/// never `0s`: clamping it is how a record from the future passed for fresh.
 pub fn age(secs: i64) -> String {
-    let s = secs.max(0);
+    if secs < 0 {
+        return format!("in {}", magnitude(secs.unsigned_abs()));
+    }
+    magnitude(secs.unsigned_abs())
+}
+
+/// `14m ago`, or `6h in the future` for a negative age.
+pub fn ago(secs: i64) -> String {
+    if secs < 0 {
+        format!("{} in the future", magnitude(secs.unsigned_abs()))
+    } else {
+        format!("{} ago", magnitude(secs.unsigned_abs()))
+    }
+}
+
+fn magnitude(s: u64) -> String {
     let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
     match (d, h, m) {
         (0, 0, 0) => format!("{s}s"),
@@ -62,7 +79,12 @@ mod tests {
 
     #[test]
     fn ages_and_durations() {
-        assert_eq!(age(-5), "0s");
+        assert_eq!(age(-5), "in 5s");
+        assert_eq!(age(-6 * 3600 - 59), "in 6h");
+        assert_eq!(age(i64::MIN), "in 106751991167300d 15h");
+        assert_eq!(ago(14 * 60), "14m ago");
+        assert_eq!(ago(0), "0s ago");
+        assert_eq!(ago(-6 * 3600), "6h in the future");
         assert_eq!(age(59), "59s");
         assert_eq!(age(14 * 60 + 3), "14m");
         assert_eq!(age(3 * 3600 + 5 * 60), "3h 5m");

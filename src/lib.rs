@@ -28,11 +28,13 @@
 //!
 //! Shared plumbing: [`audit`] (the audit log), [`error`] (errors with hints and exit codes), [`fsutil`]
 //! (temp file + fsync + rename), [`hash`] (sha256), [`lock`] (one run at a
-//! time), [`tag`] (snapshot names carry their UTC time), [`par`] (work on
-//! every core), [`provenance`] (git facts).
+//! time), [`tag`] (snapshot names carry their UTC time), [`clock`] (what
+//! counts as the future, and the newest snapshot that is not), [`par`] (work
+//! on every core), [`provenance`] (git facts).
 
 pub mod audit;
 pub mod check;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod error;

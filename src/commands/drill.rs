@@ -11,7 +11,10 @@ use crate::record::DrillRecord;
 /// integrity_check, foreign keys, row counts. Records the outcome and the
 /// measured recovery time in drill.json.
 ///
-/// Without a remote, the newest local snapshot is drilled instead.
+/// Without a remote, the newest local snapshot is drilled instead. A
+/// snapshot dated in the future by this machine's clock (a clock was ahead,
+/// or the tag was planted) is never "the newest": it is skipped and noted,
+/// and when every snapshot is, the drill refuses.
 #[derive(Debug, clap::Args)]
 pub struct DrillArgs {
     /// Drill this snapshot instead of the newest one.

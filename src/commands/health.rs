@@ -9,6 +9,10 @@ use crate::health;
 ///
 /// Prints a one-line summary, then details. Exit codes follow the
 /// monitoring-plugin convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+///
+/// A recorded time more than 5 minutes in the future (a clock was ahead)
+/// is a "clock skew" WARNING, not a fresh record; in --json its `age_secs`
+/// is negative and `clock_skew` lists every such time.
 #[derive(Debug, clap::Args)]
 pub struct HealthArgs {}
 

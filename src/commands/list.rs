@@ -12,6 +12,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 ///
 /// DATE is `2026-11-22` (a whole day, UTC) or RFC 3339
 /// (`2026-11-22T09:30:00Z`); both bounds are inclusive.
+///
+/// AGE is by this machine's clock. A snapshot dated in the future (a clock
+/// was ahead when it was taken, or the tag was planted) shows its age as it
+/// is, `in 6h`, and a warning follows the table; in --json its `age_secs` is
+/// negative and `future` is true (more than 5 minutes ahead). `drill` and
+/// `verify --latest` skip such snapshots.
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
     /// Only snapshots in backup_dir.
@@ -57,6 +63,20 @@ pub fn run(global: &Global, args: ListArgs) -> Result<i32> {
         global.print_json(&listing);
     } else {
         print_table(&listing.snapshots);
+    }
+    let future: Vec<String> = listing
+        .snapshots
+        .iter()
+        .filter(|r| r.future)
+        .map(|r| r.tag.to_string())
+        .collect();
+    if !future.is_empty() {
+        // On stderr, like the remote warning: --json stays one document.
+        eprintln!(
+            "warning: {} snapshot(s) dated in the future by this machine's clock ({}): a clock was ahead when they were taken, or they were planted; drill and verify --latest skip them",
+            future.len(),
+            future.join(", ")
+        );
     }
     Ok(0)
 }

@@ -16,7 +16,8 @@ pub struct VerifyArgs {
     /// The snapshot to check (`lifeboat list` shows them).
     #[arg(value_name = "TAG")]
     pub tag: Option<String>,
-    /// Check the newest snapshot.
+    /// Check the newest snapshot (not counting snapshots dated in the
+    /// future by this machine's clock: those are skipped with a note).
     #[arg(long)]
     pub latest: bool,
     /// Check every snapshot.
@@ -44,6 +45,11 @@ pub fn run(global: &Global, args: VerifyArgs) -> Result<i32> {
     if global.json {
         global.print_json(&report);
     } else {
+        // What --latest passed over comes first: it explains why the
+        // snapshot checked is not the one with the newest tag.
+        for n in &report.notes {
+            println!("note: {n}");
+        }
         for v in &report.snapshots {
             print_verdict(v);
         }

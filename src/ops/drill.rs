@@ -3,7 +3,9 @@
 //! pipeline's own steps 2-6 (the same code a real restore runs before its
 //! swap), timed and recorded in `drill.json` so that `health` can tell
 //! whether recovery still works and how long it takes. Without a remote,
-//! the newest local snapshot is drilled.
+//! the newest local snapshot is drilled. "Newest" never means a snapshot
+//! dated in the future ([`crate::clock::newest_not_in_future`]): those are
+//! skipped and named in the record's notes.
 
 use super::Env;
 use super::run::drilled;
@@ -12,7 +14,7 @@ use crate::error::{Error, Kind, Result};
 use crate::record::{DRILL_VERSION, DrillDatabase, DrillRecord, Outcome};
 use crate::restore::stage;
 use crate::tag::Tag;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, Default)]
 pub struct DrillOptions {
@@ -40,7 +42,7 @@ pub fn drill(config: &Config, env: &Env, opts: &DrillOptions) -> Result<(DrillRe
         last_success_tag: None,
     };
     let result = drilled(config, env, &mut record, |record| {
-        drill_into(config, opts.tag, record)
+        drill_into(config, opts.tag, started_at, record)
     });
     match result {
         Err(e) if e.exit_code() == 2 => Err(e),
@@ -66,8 +68,13 @@ pub fn drill(config: &Config, env: &Env, opts: &DrillOptions) -> Result<(DrillRe
 }
 
 /// Pick and fetch one snapshot, then run steps 2-6 on it, filling in
-/// `record`.
-fn drill_into(config: &Config, wanted: Option<Tag>, record: &mut DrillRecord) -> Result<()> {
+/// `record`. `now` is the drill's start: what "in the future" is judged by.
+fn drill_into(
+    config: &Config,
+    wanted: Option<Tag>,
+    now: DateTime<Utc>,
+    record: &mut DrillRecord,
+) -> Result<()> {
     // The whole drill lives in its own scratch directory, which the hourly
     // run's stale-file cleanup never touches: the drill needs no lock and
     // never delays a snapshot.
@@ -79,14 +86,13 @@ fn drill_into(config: &Config, wanted: Option<Tag>, record: &mut DrillRecord) ->
     let (tag, archive) = match config.remote().map(crate::remote::open) {
         Some(remote) => {
             record.source = remote.describe();
-            let mut tags: Vec<Tag> = remote
+            let tags: Vec<Tag> = remote
                 .list()?
                 .into_iter()
                 .filter(|s| !s.draft)
                 .map(|s| s.tag)
                 .collect();
-            tags.sort();
-            let tag = choose(&tags, wanted, &record.source)?;
+            let tag = choose(&tags, wanted, &format!("on {}", record.source), now, record)?;
             record.tag = Some(tag);
             tracing::info!(%tag, source = %record.source, "drill: downloading");
             (tag, remote.download(&tag, &download)?)
@@ -97,7 +103,8 @@ fn drill_into(config: &Config, wanted: Option<Tag>, record: &mut DrillRecord) ->
                 .push("no remote configured: drilled the local archive".into());
             let local = config.store().archives()?;
             let tags: Vec<Tag> = local.iter().map(|(t, _)| *t).collect();
-            let tag = choose(&tags, wanted, "local")?;
+            let place = format!("in {}", config.backup_dir.display());
+            let tag = choose(&tags, wanted, &place, now, record)?;
             record.tag = Some(tag);
             let path = local
                 .into_iter()
@@ -131,14 +138,29 @@ fn drill_into(config: &Config, wanted: Option<Tag>, record: &mut DrillRecord) ->
     Ok(())
 }
 
-fn choose(available: &[Tag], wanted: Option<Tag>, place: &str) -> Result<Tag> {
+/// The snapshot to drill: `wanted` when named (even one dated in the
+/// future: asking by name is deliberate), else the newest one not in the
+/// future, with the skipped ones noted in the record.
+fn choose(
+    available: &[Tag],
+    wanted: Option<Tag>,
+    place: &str,
+    now: DateTime<Utc>,
+    record: &mut DrillRecord,
+) -> Result<Tag> {
     match wanted {
         Some(t) if available.contains(&t) => Ok(t),
-        Some(t) => Err(Error::usage(format!("no snapshot {t} on {place}"))
+        Some(t) => Err(Error::usage(format!("no snapshot {t} {place}"))
             .with_hint("`lifeboat list` shows the snapshots there are")),
-        None => available.last().copied().ok_or_else(|| {
-            Error::new(Kind::Refused, format!("no snapshot on {place} to drill"))
-                .with_hint("take and push one with `lifeboat snapshot`")
-        }),
+        None if available.is_empty() => Err(Error::new(
+            Kind::Refused,
+            format!("no snapshot {place} to drill"),
+        )
+        .with_hint("take and push one with `lifeboat snapshot`")),
+        None => {
+            let newest = crate::clock::newest_not_in_future(available, now);
+            record.notes.extend(newest.notes(now));
+            newest.chosen(now, place, "lifeboat drill --tag")
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! List: every snapshot, local and remote, newest first, with what is
 //! needed to pick a restore point: when, what kind, how big, where, and
 //! (for local ones, from the manifest) the databases and their schema
-//! versions.
+//! versions. Ages are what this machine's clock makes them: a snapshot
+//! dated in the future has a negative age and is flagged, never shown as
+//! "0s" old.
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -32,7 +34,13 @@ pub struct Row {
     pub tag: Tag,
     pub kind: Kind,
     pub taken: DateTime<Utc>,
+    /// Seconds since `taken` by this machine's clock; negative for a tag
+    /// dated in the future.
     pub age_secs: i64,
+    /// Dated further in the future than [`crate::clock::ALLOWED_SKEW`]: a
+    /// clock was ahead when it was taken, or the tag was planted. `drill`
+    /// and `verify --latest` skip it.
+    pub future: bool,
     /// The archive's size (the local file's when both exist).
     pub size: u64,
     /// `local`, `remote` or `both`.
@@ -106,7 +114,8 @@ pub fn list(config: &Config, opts: &ListOptions) -> Result<Listing> {
                 tag,
                 kind: tag.kind(),
                 taken: tag.time(),
-                age_secs: (now - tag.time()).num_seconds().max(0),
+                age_secs: (now - tag.time()).num_seconds(),
+                future: crate::clock::ahead(tag.time(), now).is_some(),
                 size: l
                     .as_ref()
                     .map_or_else(|| r.as_ref().map_or(0, |r| r.size), |l| l.bytes),

@@ -3,13 +3,16 @@
 //! scratch directory and judged by the restore pipeline's own steps 2-6
 //! ([`crate::restore::stage::stage_archive`]: manifest, sha256, migrations,
 //! the database checker), so `verify`, `drill` and `restore --dry-run`
-//! reach the same verdict on the same archive.
+//! reach the same verdict on the same archive. `--latest` is the newest
+//! snapshot not dated in the future, like the drill's choice
+//! ([`crate::clock::newest_not_in_future`]).
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::remote::Remote;
 use crate::restore::stage::{self, Staged};
 use crate::tag::Tag;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -32,6 +35,9 @@ pub struct VerifyOptions {
 pub struct VerifyReport {
     pub ok: bool,
     pub snapshots: Vec<Verdict>,
+    /// What the choice of snapshots skipped, and why (`--latest` passing
+    /// over snapshots dated in the future).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,10 +75,12 @@ pub struct DatabaseVerdict {
 }
 
 /// Check the snapshots `opts` names. `Err` only for a usage error (no such
-/// snapshot) or a remote that cannot be listed; every other failure is in
-/// its snapshot's verdict, so `--all` goes on past a bad one.
+/// snapshot), a remote that cannot be listed, or `--latest` when every
+/// snapshot is dated in the future; every other failure is in its
+/// snapshot's verdict, so `--all` goes on past a bad one.
 pub fn verify(config: &Config, opts: &VerifyOptions) -> Result<VerifyReport> {
-    let snapshots: Vec<Verdict> = if opts.remote {
+    let now = Utc::now();
+    let (snapshots, notes): (Vec<Verdict>, Vec<String>) = if opts.remote {
         let remote = config.remote().map(crate::remote::open).ok_or_else(|| {
             Error::usage("--remote: no remote is configured")
                 .with_hint("add [github] or [remote.dir] to the config, or drop --remote")
@@ -84,21 +92,23 @@ pub fn verify(config: &Config, opts: &VerifyOptions) -> Result<VerifyReport> {
             .map(|s| s.tag)
             .collect();
         listed.sort();
-        let chosen = select(&listed, &opts.which, &format!("on {}", remote.describe()))?;
-        chosen
+        let place = format!("on {}", remote.describe());
+        let (chosen, notes) = select(&listed, &opts.which, &place, now)?;
+        let verdicts = chosen
             .into_iter()
             .map(|tag| {
                 check_one(config, &tag, &remote.describe(), |dir| {
                     download(remote.as_ref(), &tag, dir)
                 })
             })
-            .collect()
+            .collect();
+        (verdicts, notes)
     } else {
         let local = config.store().archives()?;
         let tags: Vec<Tag> = local.iter().map(|(t, _)| *t).collect();
         let place = format!("in {}", config.backup_dir.display());
-        let chosen = select(&tags, &opts.which, &place)?;
-        chosen
+        let (chosen, notes) = select(&tags, &opts.which, &place, now)?;
+        let verdicts = chosen
             .into_iter()
             .map(|tag| {
                 let path = local
@@ -109,11 +119,13 @@ pub fn verify(config: &Config, opts: &VerifyOptions) -> Result<VerifyReport> {
                     .clone();
                 check_one(config, &tag, "local", |_| Ok(path))
             })
-            .collect()
+            .collect();
+        (verdicts, notes)
     };
     Ok(VerifyReport {
         ok: snapshots.iter().all(|v| v.ok),
         snapshots,
+        notes,
     })
 }
 
@@ -121,14 +133,23 @@ fn download(remote: &dyn Remote, tag: &Tag, dir: &Path) -> Result<PathBuf> {
     remote.download(tag, dir)
 }
 
-/// Pick the tags `which` asks for from `available` (oldest first).
-pub fn select(available: &[Tag], which: &Which, place: &str) -> Result<Vec<Tag>> {
+/// Pick the tags `which` asks for from `available` (sorted oldest first)
+/// and return them newest first, with notes on what the choice skipped.
+/// `Latest` is the newest snapshot not dated in the future as of `now`; a
+/// named tag or `All` includes future-dated ones (asked for by name, or
+/// every one).
+pub fn select(
+    available: &[Tag],
+    which: &Which,
+    place: &str,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Tag>, Vec<String>)> {
     if let Which::Tag(tag) = which {
         if !available.contains(tag) {
             return Err(Error::usage(format!("no snapshot {tag} {place}"))
                 .with_hint("`lifeboat list` shows the snapshots there are"));
         }
-        return Ok(vec![*tag]);
+        return Ok((vec![*tag], vec![]));
     }
     if available.is_empty() {
         return Err(
@@ -138,8 +159,12 @@ pub fn select(available: &[Tag], which: &Which, place: &str) -> Result<Vec<Tag>>
         );
     }
     Ok(match which {
-        Which::All => available.iter().rev().copied().collect(),
-        _ => available.last().copied().into_iter().collect(),
+        Which::All => (available.iter().rev().copied().collect(), vec![]),
+        _ => {
+            let newest = crate::clock::newest_not_in_future(available, now);
+            let tag = newest.chosen(now, place, "lifeboat verify")?;
+            (vec![tag], newest.notes(now))
+        }
     })
 }
 
@@ -229,4 +254,37 @@ fn database_verdicts(staged: Staged) -> Vec<DatabaseVerdict> {
             v
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tag::Kind;
+    use chrono::TimeDelta;
+
+    #[test]
+    fn latest_is_the_newest_not_in_the_future() {
+        let now: DateTime<Utc> = "2026-11-22T12:00:00Z".parse().unwrap();
+        let tag = |hours| Tag::new(now + TimeDelta::hours(hours), Kind::Scheduled);
+        let (old, real, future) = (tag(-3), tag(-1), tag(6));
+        let available = [old, real, future];
+
+        let (chosen, notes) = select(&available, &Which::Latest, "in /b", now).unwrap();
+        assert_eq!(chosen, vec![real]);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].starts_with(&format!("skipped {future}: dated 6h in the future")));
+
+        // Every one, or one by name: the future-dated one too, without notes.
+        let (all, notes) = select(&available, &Which::All, "in /b", now).unwrap();
+        assert_eq!((all, notes.len()), (vec![future, real, old], 0));
+        let (named, _) = select(&available, &Which::Tag(future), "in /b", now).unwrap();
+        assert_eq!(named, vec![future]);
+
+        let e = select(&[future], &Which::Latest, "in /b", now).unwrap_err();
+        assert!(
+            e.message
+                .contains("every snapshot in /b is dated in the future")
+        );
+        assert_eq!(e.exit_code(), 1, "a refusal, not a usage error");
+    }
 }

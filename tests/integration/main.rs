@@ -6,6 +6,7 @@ mod support;
 
 mod agreement;
 mod audit;
+mod clock;
 mod crash;
 mod demo;
 mod health;

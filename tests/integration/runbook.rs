@@ -750,3 +750,81 @@ fn interrupted_restore_is_finished_by_the_next_command() {
         text(&health)
     );
 }
+
+/// Runbook 10: "Clock skew: a record or snapshot from the future".
+#[test]
+fn clock_skew_a_record_or_snapshot_from_the_future() {
+    use crate::support::faketime::with_clock;
+    let remote = tempfile::tempdir().unwrap();
+    let m = Machine::new(
+        &format!(
+            "{DATABASES}{KEEP_ALL}[remote.dir]\npath = \"{}\"\n",
+            remote.path().display()
+        ),
+        None,
+    );
+    create_databases(&m);
+    let real = m.snapshot("snapshot");
+    m.ok(&["drill"]);
+
+    // The clock runs 6 hours ahead for a snapshot and a drill.
+    for args in [&["snapshot"][..], &["drill"][..]] {
+        let out = with_clock(&mut m.app.cmd(args), "+6h").output().unwrap();
+        assert!(out.status.success(), "{args:?} at +6h: {}", text(&out));
+    }
+
+    // Symptoms, back at the real time.
+    let health = m.run(&["health"]);
+    assert_eq!(health.status.code(), Some(1), "{}", text(&health));
+    assert!(
+        stdout(&health).starts_with("LIFEBOAT WARNING - clock skew: the last drill is "),
+        "{}",
+        text(&health)
+    );
+    let latest = m.ok(&["verify", "--latest"]);
+    assert!(
+        latest.starts_with("note: skipped snap-") && latest.contains(&real),
+        "{latest}"
+    );
+
+    // Step 1: the clock (this machine's is right; fixing it is not tested).
+    assert!(
+        Command::new("date")
+            .arg("-u")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+
+    // Step 2: the snapshot from the future, checked by name.
+    let out = m.run(&["list"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let future = stdout(&out)
+        .lines()
+        .find(|l| l.contains(" in 5h 59m ") || l.contains(" in 6h "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no snapshot from the future in {}", text(&out)))
+        .to_string();
+    assert!(
+        stderr(&out).contains("dated in the future") && stderr(&out).contains(&future),
+        "{}",
+        text(&out)
+    );
+    m.ok(&["verify", &future]);
+
+    // Step 3: a snapshot and a drill at the right time; health is OK.
+    m.ok(&["snapshot"]);
+    let drill = m.ok(&["drill"]);
+    assert!(
+        drill.contains(&format!("note: skipped {future}")),
+        "{drill}"
+    );
+    let health = m.run(&["health"]);
+    assert_eq!(health.status.code(), Some(0), "{}", text(&health));
+    assert!(
+        stdout(&health).starts_with("LIFEBOAT OK"),
+        "{}",
+        text(&health)
+    );
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod demo;
+pub mod faketime;
 pub mod gh;
 pub mod obs;
 pub mod process;
