@@ -28,7 +28,8 @@
 //!
 //! Shared plumbing: [`error`] (errors with hints and exit codes), [`fsutil`]
 //! (temp file + fsync + rename), [`hash`] (sha256), [`lock`] (one run at a
-//! time), [`tag`] (snapshot names carry their UTC time), [`par`] (work on
+//! time), [`interrupt`] (Ctrl-C and other stop signals end a run at a safe
+//! point), [`tag`] (snapshot names carry their UTC time), [`par`] (work on
 //! every core), [`provenance`] (git facts).
 
 pub mod check;
@@ -39,6 +40,7 @@ pub mod fsutil;
 pub mod hash;
 pub mod health;
 pub mod human;
+pub mod interrupt;
 pub mod lock;
 pub mod metrics;
 pub mod migrate;

@@ -7,6 +7,7 @@ mod support;
 mod agreement;
 mod demo;
 mod health;
+mod interrupt;
 mod jobs;
 mod layout;
 mod remote;
