@@ -71,6 +71,11 @@ impl Running {
         assert_eq!(unsafe { libc::kill(self.pid(), signal) }, 0);
     }
 
+    /// What it wrote on stderr so far.
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.err.path()).unwrap_or_default()
+    }
+
     /// Wait for the exit (at most `limit`; killed and failed beyond).
     fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
         let started = Instant::now();
@@ -88,7 +93,7 @@ impl Running {
         let output = format!(
             "status: {status:?}\nstdout:\n{}\nstderr:\n{}",
             std::fs::read_to_string(self.out.path()).unwrap_or_default(),
-            std::fs::read_to_string(self.err.path()).unwrap_or_default()
+            self.stderr()
         );
         (status, output)
     }
@@ -186,7 +191,8 @@ fn archive_of(app: &App, tag: &str) -> (String, Vec<u8>) {
     (name, bytes)
 }
 
-/// `tag` is published once, holding exactly its local archive.
+/// `tag` has one release, published, holding its local archive (name and
+/// size; the digest is `remote.rs`'s concern).
 fn assert_published(app: &App, emu: &Emulator, gh: &GhBin, tag: &str, when: &str) {
     let rels = emu.releases_for(tag);
     assert_eq!(
@@ -339,6 +345,7 @@ fn sigkill_during_a_stalled_upload_takes_gh_with_it() {
             .collect();
         assert_eq!(queued.len(), 1, "{}: {queued:?}", gh.version);
         let first = queued[0].clone();
+        // ...and its archive is there to be pushed (panics if not).
         archive_of(&app, &first);
 
         next_run_converges(&app, &emu, &gh, &first, stalled_at);
@@ -364,10 +371,13 @@ fn repeated_signals_stop_once_with_the_first_ones_exit_code() {
         emu.count("release_list") >= 1
     });
     let pid = running.pid();
-    // Ctrl-C, then more stops while lifeboat is stopping gh: they change
-    // nothing. (SIGINT is handled first even if all three are pending at
-    // once: the kernel delivers the lowest-numbered signal first.)
+    // Ctrl-C, then, once lifeboat has said it is stopping (its handler
+    // writes that line after taking note of the signal), more stops: they
+    // change nothing.
     running.signal(libc::SIGINT);
+    wait_until(Duration::from_secs(30), "the stop is acknowledged", || {
+        running.stderr().contains("lifeboat: interrupted")
+    });
     running.signal(libc::SIGTERM);
     running.signal(libc::SIGINT);
     let (status, output) = running.wait(Duration::from_secs(30));
