@@ -30,6 +30,9 @@ pub enum Kind {
     Refused,
     /// Anything else from the operating system (disk full, permissions).
     Io,
+    /// SIGINT, SIGTERM or SIGHUP stopped the run at a safe point (see
+    /// [`crate::interrupt`]).
+    Interrupted,
 }
 
 #[derive(Debug)]
@@ -101,10 +104,15 @@ impl Error {
     }
 
     /// The process exit code for this error: 2 for configuration and usage
-    /// errors (nothing was attempted), 1 for a run that failed.
+    /// errors (nothing was attempted), 128 + the signal's number for a run
+    /// a signal stopped (130 SIGINT, 143 SIGTERM, 129 SIGHUP, as a shell
+    /// reports a process the signal killed), 1 for a run that failed.
     pub fn exit_code(&self) -> i32 {
         match self.kind {
             Kind::Config | Kind::Usage => 2,
+            // The signal is the process's, not the error's: an interrupted
+            // error only arises once one was received (else: as for Ctrl-C).
+            Kind::Interrupted => crate::interrupt::received().map_or(130, |s| s.exit_code()),
             _ => 1,
         }
     }
@@ -121,6 +129,15 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<crate::interrupt::Interrupted> for Error {
+    fn from(stop: crate::interrupt::Interrupted) -> Error {
+        Error::new(Kind::Interrupted, format!("interrupted by {}", stop.name())).with_hint(
+            "lifeboat stopped at a safe point and recorded the run; run it again \
+             (a snapshot that was not pushed stays queued, and the next run pushes it first)",
+        )
+    }
+}
 
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Error {

@@ -28,7 +28,8 @@
 //!
 //! Shared plumbing: [`audit`] (the audit log), [`error`] (errors with hints and exit codes), [`fsutil`]
 //! (temp file + fsync + rename), [`hash`] (sha256), [`lock`] (one run at a
-//! time), [`tag`] (snapshot names carry their UTC time), [`clock`] (what
+//! time), [`interrupt`] (Ctrl-C and other stop signals end a run at a safe
+//! point), [`tag`] (snapshot names carry their UTC time), [`clock`] (what
 //! counts as the future, and the newest snapshot that is not), [`par`] (work
 //! on every core), [`provenance`] (git facts).
 
@@ -42,6 +43,7 @@ pub mod fsutil;
 pub mod hash;
 pub mod health;
 pub mod human;
+pub mod interrupt;
 pub mod lock;
 pub mod metrics;
 pub mod migrate;

@@ -43,6 +43,9 @@ impl Lock {
             if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
                 return Err(Error::io(format!("cannot lock {}", path.display()), err));
             }
+            // The wait can be long ([snapshot] lock_timeout): a stop signal
+            // must end it, as it would have before lifeboat caught signals.
+            crate::interrupt::check()?;
             if Instant::now() >= deadline {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);

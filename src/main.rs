@@ -1,5 +1,6 @@
-//! The `lifeboat` binary: parse the command line, set up logging, run the
-//! subcommand, and turn its error into a message and an exit code.
+//! The `lifeboat` binary: parse the command line, set up logging, catch the
+//! stop signals, run the subcommand, and turn its error into a message and
+//! an exit code.
 
 use clap::Parser;
 use lifeboat::commands::{self, Cli, LogFormat};
@@ -8,6 +9,11 @@ use tracing_subscriber::EnvFilter;
 fn main() {
     let cli = Cli::parse();
     init_logging(&cli.global);
+    // Before anything can start gh: a stop signal then ends the run at a
+    // safe point, with gh stopped and the run recorded (lifeboat::interrupt).
+    if let Err(e) = lifeboat::interrupt::install() {
+        tracing::warn!(error = %e, "cannot catch stop signals; one would end lifeboat (and gh) without recording the run");
+    }
     let code = match commands::run(&cli.global, cli.command) {
         Ok(code) => code,
         Err(err) => {

@@ -6,7 +6,8 @@
 //!
 //! `run` returns the process exit code on success (0, or a monitoring status
 //! for `health`) and an [`Error`](crate::Error) otherwise, which `main` prints and maps to
-//! its exit code (2 for config/usage, 1 for a failed run).
+//! its exit code (2 for config/usage, 128 + the signal for an interrupted
+//! run, 1 for any other failed run).
 
 pub mod demo;
 pub mod doctor;
@@ -36,7 +37,9 @@ pub(crate) fn parse_tag(s: &str) -> Result<crate::tag::Tag> {
 /// Hot, consistent, off-machine snapshots of vital SQLite databases.
 ///
 /// Exit codes: 0 success, 1 the run failed, 2 usage or configuration error
-/// (nothing was attempted). `health` uses monitoring-plugin codes 0-3.
+/// (nothing was attempted), 128+N stopped by signal N at a safe point and
+/// recorded as interrupted (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP). `health`
+/// uses monitoring-plugin codes 0-3.
 #[derive(Debug, Parser)]
 #[command(name = "lifeboat", version, about, long_about = None)]
 pub struct Cli {

@@ -64,7 +64,10 @@ pub fn backup(config: &Config, env: &Env, opts: &BackupOptions) -> Result<Backup
 
 /// The pipeline inside a run (the caller holds the lock): snapshot, push,
 /// sweep, with every result put in the run's record. `Err` means the
-/// snapshot itself failed.
+/// snapshot itself failed, or a stop signal ([`crate::interrupt`]) ended
+/// the run: it is checked before the push (by the push queue), after it,
+/// and after the sweep, and a gh call in progress stops at once. A snapshot
+/// taken but not pushed stays queued for the next run.
 pub(crate) fn take_push_sweep(run: &mut Run, opts: &BackupOptions) -> Result<Snapshot> {
     let config = run.config;
     let progress = crate::progress::Copying::new();
@@ -113,11 +116,21 @@ pub(crate) fn take_push_sweep(run: &mut Run, opts: &BackupOptions) -> Result<Sna
         archive_bytes: snap.archive_bytes,
         pushed,
     });
+    let stopped = |stop, step: &str| {
+        let fate = match (&remote, pushed) {
+            (None, _) => "taken",
+            (Some(_), true) => "taken and pushed",
+            (Some(_), false) => "taken but not pushed (it stays queued for the next run)",
+        };
+        Error::from(stop).context(format!("snapshot {} was {fate}; {step}", snap.tag))
+    };
+    crate::interrupt::check().map_err(|stop| stopped(stop, "the sweep did not run"))?;
     record.retention = Some(crate::retention::sweep_after_snapshot(
         config,
         remote.as_deref(),
         &snap.tag,
     ));
+    crate::interrupt::check().map_err(|stop| stopped(stop, "the sweep was cut short"))?;
     Ok(snap)
 }
 

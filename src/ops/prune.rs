@@ -84,6 +84,9 @@ pub fn prune(config: &Config, env: &Env, opts: &PruneOptions) -> (PruneReport, R
                 result,
             });
         }
+        // A stop signal ends the run as interrupted, whatever it cut short
+        // (its failed deletions are retried by the next run, as any are).
+        crate::interrupt::check()?;
         let failed = report.failures();
         if failed.is_empty() {
             return Ok(());

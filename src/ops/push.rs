@@ -13,7 +13,8 @@ use crate::snapshot::Snapshot;
 use crate::store::Store;
 
 /// Push every pending snapshot (oldest first), then `snap`. Stops at the
-/// first failure: the rest stay queued for the next run.
+/// first failure, or when lifeboat is asked to stop (an `interrupted`
+/// failure): the rest stay queued for the next run.
 pub fn push_pending(store: &Store, remote: &dyn Remote, snap: &Snapshot) -> PushResult {
     let mut result = PushResult {
         remote: remote.describe(),
@@ -36,6 +37,11 @@ pub fn push_pending(store: &Store, remote: &dyn Remote, snap: &Snapshot) -> Push
         }
     };
     for tag in store.pending() {
+        if let Err(stop) = crate::interrupt::check() {
+            result.status = PushStatus::Failed;
+            result.error = Some((&crate::Error::from(stop)).into());
+            break;
+        }
         let Some((_, archive)) = local.iter().find(|(t, _)| *t == tag) else {
             // The archive is gone (removed by hand): nothing left to push.
             tracing::warn!(%tag, "pending push has no local archive; dropping it");

@@ -10,6 +10,11 @@
 //! Usage and configuration errors (exit code 2) are not runs: nothing was
 //! attempted, so nothing is recorded and the metrics are not touched. A
 //! typo at 3 a.m. must not page anyone.
+//!
+//! A run stopped by SIGINT, SIGTERM or SIGHUP ([`crate::interrupt`]) is a
+//! failed run like any other: the operation returns an `interrupted` error
+//! at its next check point (a gh call stops at once), and it is recorded
+//! here before the lock is released.
 
 use super::Env;
 use crate::config::Config;
@@ -57,6 +62,8 @@ pub fn recorded<T>(
         )?);
         previous = RunRecord::load(&store.last_run()).ok().flatten();
         run.recovered = crate::restore::recover(config)?;
+        // A stop that came while waiting for the lock: nothing started yet.
+        crate::interrupt::check()?;
         body(&mut run)
     })();
     let outcome = match outcome {

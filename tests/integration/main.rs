@@ -10,6 +10,7 @@ mod clock;
 mod crash;
 mod demo;
 mod health;
+mod interrupt;
 mod jobs;
 mod layout;
 mod remote;

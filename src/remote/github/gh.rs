@@ -7,13 +7,22 @@
 //! prompting, and `NO_COLOR` keeps escape codes out of the text we classify.
 //! The environment is inherited (gh finds its token there or in its config)
 //! and never logged.
+//!
+//! No gh outlives lifeboat. Its own process group keeps the terminal's
+//! Ctrl-C from reaching gh, so lifeboat relays every stop: the wait loop
+//! polls the stop flag ([`crate::interrupt`]: SIGINT, SIGTERM, SIGHUP) and,
+//! once it is set, kills gh's group and waits for it, exactly as on a
+//! timeout; a gh call is not even started once the flag is set. For the
+//! stops lifeboat cannot catch (SIGKILL, the OOM killer), the child asks the
+//! kernel for SIGKILL when its parent dies (`PR_SET_PDEATHSIG`, Linux).
 
 use crate::error::{Error, Kind};
+use crate::interrupt::{self, Flag, Interrupted};
 use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The slowest transfer a gh upload or download is given time for, on top
@@ -22,11 +31,12 @@ use std::time::{Duration, Instant};
 /// a call that makes no progress at all is still killed in the end.
 pub const MIN_TRANSFER_RATE: u64 = 256 << 10;
 
-/// The `gh` binary and the deadline of each call.
+/// The `gh` binary, the deadline of each call, and the flag that stops it.
 #[derive(Debug, Clone)]
 pub struct Gh {
     bin: PathBuf,
     timeout: Duration,
+    stop: &'static Flag,
 }
 
 /// What a finished gh call printed.
@@ -44,6 +54,9 @@ pub enum Failure {
     Spawn(std::io::Error),
     /// The call outlived its deadline and was killed.
     TimedOut(Duration),
+    /// lifeboat was asked to stop (SIGINT, SIGTERM, SIGHUP): gh was killed,
+    /// or not started.
+    Interrupted(Interrupted),
     /// gh ran and exited non-zero (or was killed by a signal: code -1).
     Exit(Output),
 }
@@ -62,11 +75,29 @@ pub enum Class {
     ReleaseNotFound,
     /// The API answered 404 (meaning depends on the call).
     NotFound404,
+    /// lifeboat is stopping: neither retry nor converge.
+    Interrupted,
 }
 
 impl Gh {
     pub fn new(bin: PathBuf, timeout: Duration) -> Gh {
-        Gh { bin, timeout }
+        Gh {
+            bin,
+            timeout,
+            stop: &interrupt::SIGNALS,
+        }
+    }
+
+    /// Stop on `flag` instead of the process's stop signals (for tests,
+    /// which must not stop each other).
+    pub fn stopped_by(mut self, flag: &'static Flag) -> Gh {
+        self.stop = flag;
+        self
+    }
+
+    /// The stop request this gh's calls obey, if one was made.
+    pub fn interrupted(&self) -> Option<Interrupted> {
+        self.stop.get()
     }
 
     pub fn bin(&self) -> &Path {
@@ -104,6 +135,8 @@ impl Gh {
         timeout: Duration,
     ) -> Result<Output, Failure> {
         let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+        // Stopping: no new gh (it could be the one that outlives us).
+        self.stop.check().map_err(Failure::Interrupted)?;
         tracing::debug!(gh = %self.bin.display(), args = ?shown, "running gh");
         let started = Instant::now();
         let mut cmd = Command::new(&self.bin);
@@ -119,6 +152,7 @@ impl Gh {
             .env("GH_NO_UPDATE_NOTIFIER", "1")
             .env("GH_SPINNER_DISABLED", "1")
             .process_group(0);
+        die_with_parent(&mut cmd);
         // "Text file busy": the binary is still open for writing somewhere
         // (a package upgrade replacing gh, or a process forked while it was
         // written). It passes within moments; anything else is final.
@@ -136,29 +170,38 @@ impl Gh {
         let stderr = drain(child.stderr.take());
         let deadline = started + timeout;
         let mut pause = Duration::from_millis(2);
-        let status = loop {
+        // This thread waits for gh until it is gone, whatever happens: the
+        // kernel's parent-death signal is tied to the thread that spawned
+        // the child, so that thread must outlive it.
+        let ended = loop {
+            if let Some(stop) = self.stop.get() {
+                break Err(Failure::Interrupted(stop));
+            }
             match child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if Instant::now() >= deadline => break None,
+                Ok(Some(status)) => break Ok(status),
+                Ok(None) if Instant::now() >= deadline => break Err(Failure::TimedOut(timeout)),
                 Ok(None) => {
                     std::thread::sleep(
                         pause.min(deadline.saturating_duration_since(Instant::now())),
                     );
                     pause = (pause * 2).min(Duration::from_millis(10));
                 }
-                Err(_) => break None,
+                Err(_) => break Err(Failure::TimedOut(timeout)),
             }
         };
-        let Some(status) = status else {
-            // SAFETY: kill(2) on the process group we created for this
-            // child (process_group(0) makes its pid the group id).
-            unsafe {
-                libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+        let status = match ended {
+            Ok(status) => status,
+            Err(failure) => {
+                kill_group(&mut child);
+                let _ = (stdout.join(), stderr.join());
+                match &failure {
+                    Failure::Interrupted(stop) => {
+                        tracing::warn!(args = ?shown, signal = stop.name(), "stop requested; gh killed")
+                    }
+                    _ => tracing::warn!(args = ?shown, ?timeout, "gh timed out; killed"),
+                }
+                return Err(failure);
             }
-            let _ = child.wait();
-            let _ = (stdout.join(), stderr.join());
-            tracing::warn!(args = ?shown, ?timeout, "gh timed out; killed");
-            return Err(Failure::TimedOut(timeout));
         };
         let output = Output {
             code: status.code().unwrap_or(-1),
@@ -173,6 +216,53 @@ impl Gh {
         }
     }
 }
+
+/// Kill gh's whole process group and wait for gh. Killing before reaping
+/// keeps the group id from being reused by an unrelated process. SIGKILL,
+/// as on a timeout: nothing gh might do on its way out reaches the remote.
+fn kill_group(child: &mut Child) {
+    // SAFETY: kill(2) on the process group we created for this child
+    // (process_group(0) makes its pid the group id); it is not reaped yet,
+    // so the id still names that group.
+    unsafe {
+        libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+    }
+    let _ = child.wait();
+}
+
+/// Make the kernel SIGKILL the child when lifeboat dies in a way it cannot
+/// handle (SIGKILL, the OOM killer, a crash): no gh may act on a remote after
+/// the run that started it is over, since a later run may already have
+/// confirmed what the orphan would undo.
+///
+/// The signal fires when the *thread* that forked the child exits: gh is
+/// spawned by the thread that calls [`Gh::run_with_deadline`], which waits
+/// for it before returning.
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut Command) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes async-signal-safe system calls (prctl, getppid); its error is
+    // built from a raw code, without allocating.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // lifeboat died between fork and prctl: the child was already
+            // re-parented, and the death signal will never come.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// No parent-death signal outside Linux: there, only the stops lifeboat can
+/// catch stop gh; a SIGKILL of lifeboat leaves gh running on its own.
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}
 
 fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
@@ -190,6 +280,7 @@ impl Failure {
         match self {
             Failure::Spawn(_) => Class::Permanent,
             Failure::TimedOut(_) => Class::Transient,
+            Failure::Interrupted(_) => Class::Interrupted,
             Failure::Exit(out) => classify(out.code, &out.stderr),
         }
     }
@@ -199,6 +290,7 @@ impl Failure {
         match self {
             Failure::Spawn(e) => e.to_string(),
             Failure::TimedOut(t) => format!("no answer within {t:?}; killed"),
+            Failure::Interrupted(stop) => format!("stopped by {}", stop.name()),
             Failure::Exit(out) => {
                 let text = out.stderr.trim();
                 let text = if text.is_empty() {
@@ -225,6 +317,9 @@ impl Failure {
     /// The lifeboat error for this failure: kind from the class, a message
     /// naming what failed, and a hint naming the fix for permanent ones.
     pub fn to_error(&self, gh: &Gh, what: &str, repo: &str) -> Error {
+        if let Failure::Interrupted(stop) = self {
+            return Error::from(*stop).context(format!("gh was stopped while trying to {what}"));
+        }
         let detail = self.detail();
         if let Failure::Spawn(e) = self {
             let err = Error::new(
@@ -583,6 +678,105 @@ mod tests {
         assert_eq!(failure.class(), Class::Transient);
         std::thread::sleep(Duration::from_millis(1300));
         assert!(!marker.exists(), "the grandchild survived the timeout");
+    }
+
+    /// Live (not zombie) processes in process group `pgid`, from /proc.
+    fn live_members(pgid: i32) -> Vec<i32> {
+        let mut out = vec![];
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid pgrp ...`; comm may hold anything.
+            let Some((head, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            if fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string() {
+                out.push(head.split_whitespace().next().unwrap().parse().unwrap());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_stop_request_kills_the_process_group() {
+        // A flag of this test's own: the process's would stop other tests.
+        static STOP: Flag = Flag::new();
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("stalled-gh");
+        let pid_file = dir.path().join("pid");
+        let marker = dir.path().join("child-alive");
+        // A "gh" that hangs, with a child that outlives it unless the whole
+        // group is killed.
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n(sleep 2; touch '{marker}') &\n\
+                 echo $$ > '{pid}.tmp' && mv '{pid}.tmp' '{pid}'\nsleep 60\n",
+                marker = marker.display(),
+                pid = pid_file.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let gh = Gh::new(script, Duration::from_secs(120)).stopped_by(&STOP);
+        let pid_file2 = pid_file.clone();
+        let stopper = std::thread::spawn(move || {
+            let waited = Instant::now();
+            while !pid_file2.exists() {
+                assert!(
+                    waited.elapsed() < Duration::from_secs(30),
+                    "gh never started"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            STOP.raise(libc::SIGINT);
+        });
+        let started = Instant::now();
+        let failure = gh.run(&["release", "upload"]).unwrap_err();
+        stopper.join().unwrap();
+        assert!(
+            matches!(failure, Failure::Interrupted(s) if s.signal() == libc::SIGINT),
+            "{failure:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "stopped promptly"
+        );
+        assert_eq!(failure.class(), Class::Interrupted);
+        let err = failure.to_error(&gh, "upload x", "o/r");
+        assert_eq!(err.kind, Kind::Interrupted);
+        assert!(err.message.contains("SIGINT"), "{err}");
+        let pgid: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(live_members(pgid), Vec::<i32>::new(), "the group is gone");
+        std::thread::sleep(Duration::from_millis(2500));
+        assert!(!marker.exists(), "the grandchild survived the stop");
+    }
+
+    #[test]
+    fn no_gh_starts_once_stopping() {
+        static STOP: Flag = Flag::new();
+        STOP.raise(libc::SIGTERM);
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("gh");
+        let marker = dir.path().join("ran");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let gh = Gh::new(script, Duration::from_secs(10)).stopped_by(&STOP);
+        let failure = gh.run(&["release", "list"]).unwrap_err();
+        assert!(matches!(failure, Failure::Interrupted(_)), "{failure:?}");
+        assert!(!marker.exists(), "gh was started");
     }
 
     #[test]

@@ -18,6 +18,19 @@
 //!   version.
 //! - `gh release download` writes the final name directly and has no retry:
 //!   download into a temporary directory, verify, then rename.
+//!
+//! A late gh can never undo what a later run confirmed (issue 14: an
+//! orphaned gh, left by a lifeboat killed mid-push, retried after the next
+//! run had confirmed the release, and deleted it as "its draft"). Every
+//! effect on the remote comes from a gh that lifeboat started and waits for
+//! (`gh.rs`), and no gh outlives the lifeboat that started it: a stop signal
+//! makes lifeboat kill gh's process group and wait for it before the run is
+//! recorded and the run lock released; a lifeboat that dies without handling
+//! a signal (SIGKILL, the OOM killer) takes gh with it through the kernel's
+//! parent-death signal (Linux). A later run pushes only once it holds the
+//! lock, which the kernel frees only as the earlier lifeboat exits, by when
+//! that lifeboat's gh is dead or has a SIGKILL pending: there is no late gh
+//! left to act on anything the later run converges and confirms.
 
 mod check;
 pub mod gh;
@@ -28,7 +41,7 @@ use crate::error::{Error, IoContext, Kind, Result};
 use crate::tag::Tag;
 use gh::{Class, Failure, Gh};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// GitHub refuses release assets of 2 GiB and more.
 pub const MAX_ASSET_BYTES: u64 = 2 * 1024 * 1024 * 1024;
@@ -112,7 +125,7 @@ impl GithubRemote {
                 Ok(v) => return Ok((v, attempt)),
                 Err(e) if e.kind == Kind::RemoteTransient && attempt < attempts => {
                     tracing::warn!(attempt, error = %e.message, retry_in = ?delay, "{what} failed; retrying");
-                    std::thread::sleep(delay);
+                    self.back_off(delay);
                     delay = delay.saturating_mul(2).min(Duration::from_secs(300));
                     attempt += 1;
                 }
@@ -122,6 +135,20 @@ impl GithubRemote {
                 }
                 Err(e) => return Err((e.context(what), attempt)),
             }
+        }
+    }
+
+    /// Wait `delay` before a retry, or less if lifeboat is asked to stop (the
+    /// wait can be minutes; the next attempt then fails as interrupted
+    /// without starting gh).
+    fn back_off(&self, delay: Duration) {
+        let until = Instant::now() + delay;
+        while self.gh.interrupted().is_none() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
         }
     }
 
