@@ -65,6 +65,13 @@ impl Store {
         self.dir.join("lifeboat.log")
     }
 
+    /// The id of the drive each directory remote was found on, keyed by
+    /// the remote's description (`dir:/path`): a different drive mounted at
+    /// the same path is then recognised instead of written to.
+    pub fn remote_ids(&self) -> PathBuf {
+        self.dir.join("remote-ids.json")
+    }
+
     /// Where the archive of `tag` in `format` goes.
     pub fn archive(&self, tag: &Tag, format: Format) -> PathBuf {
         self.dir.join(tag.archive_name(format))

@@ -6,6 +6,7 @@ mod support;
 
 mod agreement;
 mod demo;
+mod dir_remote;
 mod health;
 mod jobs;
 mod layout;

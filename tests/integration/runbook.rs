@@ -207,6 +207,8 @@ fn fresh_machine_recovery(remote: &str, emulator: Option<&Emulator>) {
     // The old machine, while it lived: two hourly snapshots, pushed.
     let (older, newer) = {
         let old = Machine::new(&body, emulator);
+        // Set up as the README says.
+        old.ok(&["doctor", "--fix"]);
         create_databases(&old);
         let older = old.snapshot("snapshot");
         next_second();
@@ -317,6 +319,7 @@ fn restore_one_database() {
         ),
         None,
     );
+    m.ok(&["doctor", "--fix"]);
     create_databases(&m);
     let tag = m.snapshot("snapshot");
     // Later: new notes, and a bad DELETE in tasks.
@@ -361,7 +364,8 @@ fn restore_one_database() {
 #[test]
 fn failed_push_is_pushed_by_the_next_run() {
     let mnt = tempfile::tempdir().unwrap();
-    let remote = mnt.path().join("usb/lifeboat");
+    let mount_point = mnt.path().join("usb");
+    let remote = mount_point.join("lifeboat");
     let m = Machine::new(
         &format!(
             "{DATABASES}{KEEP_ALL}[remote.dir]\npath = \"{}\"\n",
@@ -370,6 +374,13 @@ fn failed_push_is_pushed_by_the_next_run() {
         None,
     );
     create_databases(&m);
+    // The drive, set up once while mounted at usb/.
+    std::fs::create_dir(&mount_point).unwrap();
+    m.ok(&["doctor", "--fix"]);
+    // Unplugged: what is left at usb/ is the empty mount point.
+    let drive = mnt.path().join("drive");
+    std::fs::rename(&mount_point, &drive).unwrap();
+    std::fs::create_dir(&mount_point).unwrap();
 
     // Symptoms.
     let out = m.run(&["snapshot"]);
@@ -399,13 +410,19 @@ fn failed_push_is_pushed_by_the_next_run() {
     let doctor = m.run(&["doctor"]);
     assert_eq!(doctor.status.code(), Some(1));
     assert!(
-        stdout(&doctor).contains("mount the drive"),
+        stdout(&doctor).contains("is the drive mounted?"),
         "{}",
         text(&doctor)
     );
+    assert_eq!(
+        std::fs::read_dir(&mount_point).unwrap().count(),
+        0,
+        "nothing written under the bare mount point"
+    );
 
     // Step 2: fix it (the drive is mounted), then run a snapshot now.
-    std::fs::create_dir_all(&remote).unwrap();
+    std::fs::remove_dir(&mount_point).unwrap();
+    std::fs::rename(&drive, &mount_point).unwrap();
     m.ok(&["doctor"]);
     next_second();
     let newer = m.snapshot("snapshot");
@@ -635,6 +652,7 @@ fn corrupt_newest_snapshot_restore_an_older_one() {
         ),
         None,
     );
+    m.ok(&["doctor", "--fix"]);
     create_databases(&m);
     let older = m.snapshot("snapshot");
     next_second();
