@@ -138,6 +138,12 @@ pub struct GithubConfig {
 #[derive(Debug, Clone)]
 pub struct DirRemoteConfig {
     pub path: PathBuf,
+    /// Filled from the rest of the file, for the backend's own checks:
+    /// `data_dir`, whose disk the remote must not share (`doctor` warns),
+    /// and the file in `backup_dir` that remembers the id of the drive
+    /// found at `path` ([`crate::store::Store::remote_ids`]).
+    pub data_dir: PathBuf,
+    pub remote_ids: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -460,6 +466,8 @@ impl Config {
         };
         let remote_dir = raw.remote.dir.map(|d| DirRemoteConfig {
             path: base.join(d.path),
+            data_dir: data_dir.clone(),
+            remote_ids: crate::store::Store::new(&backup_dir).remote_ids(),
         });
         if github.is_some() && remote_dir.is_some() {
             return Err(bad(

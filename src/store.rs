@@ -6,7 +6,9 @@
 //! - [`Store`], the backup directory (`backup_dir`): the archives
 //!   `<tag>.tar.gz|zst`, the push queue (`<tag>.pending-push` markers), the
 //!   run lock, the records `last_run.json` and `drill.json`, the restore
-//!   journal `restore-journal.json`, and the transient names of a run in
+//!   journal `restore-journal.json`, the audit log `audit.jsonl`, the ids of
+//!   the drives directory remotes live on (`remote-ids.json`), and the
+//!   transient names of a run in
 //!   progress (`.staging-<tag>/` for a snapshot's copies or a download,
 //!   `.verify-<pid>-*`/`.drill-<pid>-*` scratch directories; a file being
 //!   written is `.<name>.<pid>.tmp` beside it, named by
@@ -84,6 +86,13 @@ impl Store {
     /// Where rendered cron jobs send their output without journald.
     pub fn log_file(&self) -> PathBuf {
         self.dir.join("lifeboat.log")
+    }
+
+    /// The id of the drive each directory remote was found on, keyed by
+    /// the remote's description (`dir:/path`): a different drive mounted at
+    /// the same path is then recognised instead of written to.
+    pub fn remote_ids(&self) -> PathBuf {
+        self.dir.join("remote-ids.json")
     }
 
     /// Where the archive of `tag` in `format` goes.
@@ -201,7 +210,8 @@ impl Store {
                 let is_ours = stem.starts_with("snap-")
                     || stem.starts_with("last_run.json")
                     || stem.starts_with("drill.json")
-                    || stem.starts_with("restore-journal.json");
+                    || stem.starts_with("restore-journal.json")
+                    || stem.starts_with("remote-ids.json");
                 if is_ours {
                     tracing::info!(path = %path.display(), "removing temporary file of an interrupted run");
                     std::fs::remove_file(&path).ctx(format!("cannot remove {}", path.display()))?;

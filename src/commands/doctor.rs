@@ -2,7 +2,9 @@
 //! backend runs its own checks ([`crate::ops::doctor`]); every failing check
 //! says how to fix it, and `--fix` performs the fixes that are safe to
 //! automate (for GitHub: create a missing private repository with a
-//! README, or give an empty one its README) and writes nothing else.
+//! README, or give an empty one its README; for a directory remote: create
+//! a missing directory whose parent exists and mark it as this remote) and
+//! writes nothing else.
 
 use super::Global;
 use crate::error::Result;
@@ -12,7 +14,9 @@ use crate::remote::CheckStatus;
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
     /// Create the GitHub repository if it is missing (private, with a
-    /// README), or add a README to an empty one. Changes nothing else.
+    /// README), or add a README to an empty one. For a directory remote:
+    /// create the directory if its parent exists, and mark it as this
+    /// remote (`.lifeboat-remote`). Changes nothing else.
     #[arg(long)]
     pub fix: bool,
 }
@@ -34,6 +38,7 @@ fn print_text(report: &DoctorReport) {
         let label = match c.status {
             CheckStatus::Ok => "ok  ",
             CheckStatus::Fail => "FAIL",
+            CheckStatus::Warn => "WARN",
             CheckStatus::Skipped => "skip",
         };
         println!("{label} {}: {}", c.name, c.detail);

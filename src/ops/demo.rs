@@ -140,6 +140,21 @@ fn build_app(root: &Path, tasks: usize) -> Result<Config> {
     )
     .ctx("demo: cannot write lifeboat.toml")?;
     let config = Config::load(&config_path)?;
+    // Set up the way a user sets up a drive: `doctor --fix` creates the
+    // directory and marks it as a lifeboat remote (no push goes to an
+    // unmarked directory). Its warning, same disk as the data, is the
+    // demo's nature and not worth showing.
+    let setup = super::doctor::doctor(&config, true);
+    if let Some(failed) = setup
+        .checks
+        .iter()
+        .find(|c| c.status == crate::remote::CheckStatus::Fail)
+    {
+        return Err(Error::refused(format!(
+            "demo: cannot set up the remote {}: {}",
+            setup.remote, failed.detail
+        )));
+    }
     std::fs::create_dir_all(config.data_dir.join("db")).ctx("demo: cannot create data/db")?;
     let db_err = |e: rusqlite::Error| Error::database(format!("demo: {e}"));
 

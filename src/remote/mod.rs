@@ -93,7 +93,7 @@ pub trait Remote {
 pub fn open(config: &RemoteConfig) -> Box<dyn Remote> {
     match config {
         RemoteConfig::Github(g) => Box::new(github::GithubRemote::new(g.clone())),
-        RemoteConfig::Dir(d) => Box::new(dir::DirRemote::new(d.path.clone())),
+        RemoteConfig::Dir(d) => Box::new(dir::DirRemote::new(d.clone())),
     }
 }
 
@@ -103,6 +103,8 @@ pub fn open(config: &RemoteConfig) -> Box<dyn Remote> {
 pub enum CheckStatus {
     Ok,
     Fail,
+    /// Works, but not as safely as it should: reported, does not fail.
+    Warn,
     Skipped,
 }
 
@@ -129,6 +131,11 @@ impl Checks {
 
     pub fn fail(&mut self, name: &'static str, detail: impl Into<String>, fix: impl Into<String>) {
         self.push(name, CheckStatus::Fail, detail.into(), Some(fix.into()));
+    }
+
+    /// A check that passes with a caveat the user should act on.
+    pub fn warn(&mut self, name: &'static str, detail: impl Into<String>, fix: impl Into<String>) {
+        self.push(name, CheckStatus::Warn, detail.into(), Some(fix.into()));
     }
 
     /// Checks that cannot run because an earlier one failed.

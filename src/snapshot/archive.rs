@@ -215,7 +215,8 @@ pub fn open_stream(
     mut raw: impl Read + Send + 'static,
     shown: &str,
 ) -> Result<(Format, TarStream)> {
-    let mut head = [0u8; 4];
+    // Enough for the magic bytes and, for zstd, the longest frame header.
+    let mut head = [0u8; ZSTD_MAX_FRAME_HEADER];
     let n = read_up_to(&mut raw, &mut head).ctx(format!("cannot read {shown}"))?;
     let format = Format::sniff(&head[..n])
         .ok_or_else(|| Error::archive(format!("{shown} is neither gzip nor zstd compressed")))?;
@@ -224,10 +225,92 @@ pub fn open_stream(
         // Multi-member: parallel compressors write one gzip member per block.
         Format::Gzip => Box::new(super::gunzip::GzReader::new(file)),
         Format::Zstd => {
-            Box::new(zstd::stream::read::Decoder::with_buffer(file).ctx("cannot start zstd")?)
+            // Judged before decoding, so that the refusal names the window
+            // instead of surfacing as a decoding error ("damaged").
+            if let Some(window) = zstd_window(&head[..n])
+                && window > 1 << ZSTD_WINDOW_LOG_MAX
+            {
+                return Err(window_too_large(shown, Some(window)));
+            }
+            let mut decoder =
+                zstd::stream::read::Decoder::with_buffer(file).ctx("cannot start zstd")?;
+            decoder
+                .window_log_max(ZSTD_WINDOW_LOG_MAX)
+                .ctx("cannot set the zstd window limit")?;
+            Box::new(decoder)
         }
     };
     Ok((format, reader))
+}
+
+/// The largest zstd window read, as a power of two: 27 (128 MiB), what
+/// `zstd -d` accepts without `--long`/`--memory` (libzstd's
+/// `ZSTD_WINDOWLOG_LIMIT_DEFAULT`). lifeboat's own archives use a few MiB;
+/// `zstd --long=27` stays within it. The decoder allocates the window a
+/// frame declares, so a larger limit would let any archive, hostile ones
+/// included, claim up to 2 GiB of memory.
+const ZSTD_WINDOW_LOG_MAX: u32 = 27;
+
+/// A zstd frame header is at most 18 bytes: magic, descriptor, window
+/// descriptor, 4-byte dictionary id, 8-byte content size.
+const ZSTD_MAX_FRAME_HEADER: usize = 18;
+
+/// The window a zstd frame header declares (RFC 8878, 3.1.1.1): from the
+/// window descriptor, or for a single-segment frame its content size.
+/// `None` when the header is cut short.
+fn zstd_window(header: &[u8]) -> Option<u64> {
+    let descriptor = *header.get(4)?;
+    if descriptor & 0x20 == 0 {
+        let wd = *header.get(5)?;
+        let base = 1u64 << (10 + u32::from(wd >> 3));
+        return Some(base + base / 8 * u64::from(wd & 7));
+    }
+    let dictionary_id_bytes = [0, 1, 2, 4][usize::from(descriptor & 3)];
+    let content_size_bytes = [1, 2, 4, 8][usize::from(descriptor >> 6)];
+    let start = 5 + dictionary_id_bytes;
+    let field = header.get(start..start + content_size_bytes)?;
+    let size = field
+        .iter()
+        .rev()
+        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    Some(if content_size_bytes == 2 {
+        size + 256
+    } else {
+        size
+    })
+}
+
+/// The refusal of a zstd window beyond [`ZSTD_WINDOW_LOG_MAX`], naming the
+/// window (when known) and the flag `zstd` itself needs to read it.
+fn window_too_large(shown: &str, window: Option<u64>) -> Error {
+    let (what, flag) = match window {
+        Some(w) => {
+            let log = 64 - (w - 1).leading_zeros();
+            (
+                format!("a {} MiB zstd window (`--long={log}`)", w >> 20),
+                format!("--long={log}"),
+            )
+        }
+        None => (
+            "a zstd window larger than 128 MiB".into(),
+            "--long=31".into(),
+        ),
+    };
+    Error::archive(format!(
+        "{shown} was compressed with {what}; lifeboat reads windows up to {} MiB, as `zstd -d` does by default",
+        1u64 << (ZSTD_WINDOW_LOG_MAX - 20)
+    ))
+    .with_hint(format!(
+        "the archive is not damaged: `zstd -d {flag}` reads it. To restore it with lifeboat, \
+         recompress it with a smaller window under its own name: \
+         `zstd -d {flag} -c ARCHIVE | zstd -T0 -o ARCHIVE.new && mv ARCHIVE.new ARCHIVE`"
+    ))
+}
+
+/// Whether a decoding error is zstd refusing a frame's window (a later
+/// frame than the first, whose header [`open_stream`] judged).
+fn is_window_refusal(e: &io::Error) -> bool {
+    e.to_string().contains("Frame requires too much memory")
 }
 
 /// Limits for reading an untrusted archive.
@@ -402,6 +485,9 @@ fn check_tail(rest: &mut impl Read, shown: &str) -> Result<()> {
     let mut seen = 0u64;
     loop {
         let n = rest.read(&mut buf).map_err(|e| {
+            if is_window_refusal(&e) {
+                return window_too_large(shown, None);
+            }
             Error::archive(format!("{shown}: the compressed stream is damaged: {e}"))
                 .with_hint("use another snapshot, or download it again")
         })?;
@@ -434,6 +520,9 @@ pub fn read_manifest(path: &Path, expect_tag: Option<&Tag>) -> Result<ReadResult
 }
 
 fn damaged(shown: &str, e: io::Error) -> Error {
+    if is_window_refusal(&e) {
+        return window_too_large(shown, None);
+    }
     Error::archive(format!("{shown} is damaged or truncated: {e}"))
         .with_hint("use another snapshot (`lifeboat list`), or download it again")
 }
@@ -763,5 +852,73 @@ mod tests {
         // GNU tar pads to a 10 KiB record; a repacked archive may carry that.
         append_gzip_member(&path, &[0u8; 10240]);
         read(&path, Some(&tag), None, UNLIMITED).unwrap();
+    }
+
+    #[test]
+    fn zstd_frame_headers_declare_their_window() {
+        let magic = [0x28, 0xb5, 0x2f, 0xfd];
+        let with = |rest: &[u8]| [&magic[..], rest].concat();
+        // Window descriptor: exponent and mantissa.
+        assert_eq!(zstd_window(&with(&[0x04, 17 << 3])), Some(1 << 27));
+        assert_eq!(zstd_window(&with(&[0x04, 21 << 3])), Some(1 << 31));
+        assert_eq!(
+            zstd_window(&with(&[0x00, (17 << 3) | 4])),
+            Some((1 << 27) + (1 << 26))
+        );
+        // Single segment: the window is the content size (1, 2 with its
+        // offset of 256, 4 or 8 bytes, after a dictionary id).
+        assert_eq!(zstd_window(&with(&[0x20, 5])), Some(5));
+        assert_eq!(zstd_window(&with(&[0x60, 0x00, 0x01])), Some(512));
+        assert_eq!(
+            zstd_window(&with(&[0xa1, 0x99, 0x00, 0x00, 0x00, 0x10])),
+            Some(1 << 28)
+        );
+        // Cut short.
+        assert_eq!(zstd_window(&with(&[0x04])), None);
+        assert_eq!(zstd_window(&with(&[0xe0, 1, 2])), None);
+    }
+
+    /// A window lifeboat does not read is named, with the flag `zstd`
+    /// needs, and is not called damaged; up to 128 MiB is read.
+    #[test]
+    fn zstd_windows_up_to_128_mib_are_read_and_larger_ones_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, tag) = write_archive(dir.path(), Format::Zstd, &data());
+        let original = std::fs::read(&path).unwrap();
+        assert_eq!(original[4] & 0x20, 0, "lifeboat's frames carry a window");
+        // A larger declared window is valid for the same compressed data.
+        let mut bytes = original.clone();
+        bytes[5] = 17 << 3;
+        std::fs::write(&path, &bytes).unwrap();
+        read(&path, Some(&tag), None, UNLIMITED).unwrap();
+        bytes[5] = 21 << 3;
+        std::fs::write(&path, &bytes).unwrap();
+        for err in [
+            read(&path, Some(&tag), None, UNLIMITED).unwrap_err(),
+            read_manifest(&path, Some(&tag)).unwrap_err(),
+        ] {
+            assert_eq!(err.kind, crate::error::Kind::Archive);
+            assert!(
+                err.message.contains("2048 MiB zstd window (`--long=31`)")
+                    && !err.message.contains("damaged"),
+                "{err}"
+            );
+            assert!(err.hint.unwrap().contains("zstd -d --long=31"));
+        }
+
+        // The same in a later frame, seen only while decoding.
+        let tar = zstd::decode_all(&original[..]).unwrap();
+        let (first, second) = tar.split_at(tar.len() / 2);
+        let mut bytes = zstd::encode_all(first, 3).unwrap();
+        let at = bytes.len();
+        bytes.extend(zstd::encode_all(second, 3).unwrap());
+        assert_eq!(bytes[at + 4] & 0x20, 0);
+        bytes[at + 5] = 22 << 3;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = read(&path, Some(&tag), None, UNLIMITED).unwrap_err();
+        assert!(
+            err.message.contains("larger than 128 MiB") && !err.message.contains("damaged"),
+            "{err}"
+        );
     }
 }

@@ -91,14 +91,15 @@ pub fn hot_copy(
     check_source(name, src)?;
     let ctx = |e: rusqlite::Error| db_error(name, src, busy_timeout, e);
 
-    let source = Connection::open_with_flags(
+    let mut source = Connection::open_with_flags(
         src,
         OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI,
     )
     .map_err(ctx)?;
-    source.busy_timeout(busy_timeout).map_err(ctx)?;
+    BUSY_LIMIT_MS.with(|l| l.set(busy_timeout.as_millis() as u64));
+    source.busy_handler(Some(wait_if_busy)).map_err(ctx)?;
     // Every page is read once: a large cache would only grow the process
     // with the database (peak memory must not depend on its size).
     source
@@ -247,7 +248,33 @@ pub fn count_rows(conn: &Connection) -> rusqlite::Result<(BTreeMap<String, u64>,
     Ok((counts, uncountable))
 }
 
+thread_local! {
+    /// The busy timeout of the copy running on this thread (SQLite calls
+    /// the busy handler on the thread that runs the statement).
+    static BUSY_LIMIT_MS: std::cell::Cell<u64> = const { std::cell::Cell::new(5_000) };
+}
+
+/// How long to keep retrying a locked source: `busy_timeout`, in 10 ms
+/// steps, unless a stop was asked for (Ctrl-C, SIGTERM). SQLite's own busy
+/// timeout would keep a `kill`ed run waiting the whole timeout for an
+/// application's long transaction.
+fn wait_if_busy(attempts: i32) -> bool {
+    const STEP_MS: u64 = 10;
+    if crate::interrupt::received().is_some() {
+        return false;
+    }
+    let waited = u64::try_from(attempts).unwrap_or(0) * STEP_MS;
+    if waited >= BUSY_LIMIT_MS.with(|l| l.get()) {
+        return false;
+    }
+    std::thread::sleep(Duration::from_millis(STEP_MS));
+    true
+}
+
 fn db_error(name: &str, path: &Path, busy_timeout: Duration, e: rusqlite::Error) -> Error {
+    if let Some(stop) = crate::interrupt::received() {
+        return Error::from(stop).context(format!("database `{name}`"));
+    }
     let busy = matches!(
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked)

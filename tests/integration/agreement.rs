@@ -238,6 +238,7 @@ fn changed_lines(before: &str, after: &str) -> String {
 fn healthy_app() -> (App, String, BTreeMap<&'static str, String>) {
     let app =
         tasks_app("[remote.dir]\npath = \"remote\"\n[health]\nmetrics_file = \"lifeboat.prom\"\n");
+    app.set_up_remote();
     let tag = snapshot(&app);
     expect(&app, &["drill"], 0);
     let seen = observed(&app);

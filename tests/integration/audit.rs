@@ -28,6 +28,7 @@ fn of<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
 fn the_audit_log_records_who_did_what_to_which_snapshot() {
     let app = tasks_app("[remote.dir]\npath = \"remote\"\n[retention]\nmanual = 1\n");
     std::fs::create_dir_all(app.root().join("remote")).unwrap();
+    app.set_up_remote();
     let first = json(&expect(&app, &["--json", "backup-now"], 0))["snapshot"]["tag"]
         .as_str()
         .unwrap()

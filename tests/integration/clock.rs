@@ -158,6 +158,7 @@ fn every_snapshot_from_the_future_refuses_drill_and_verify_latest() {
 #[test]
 fn a_future_dated_tag_on_the_remote_is_not_the_newest() {
     let app = tasks_app("[remote.dir]\npath = \"remote\"\n");
+    app.set_up_remote();
     snapshot(&app);
     let real = take(&app, "backup-now");
 

@@ -434,6 +434,7 @@ fn json_logs_carry_the_snapshot_tag() {
 #[test]
 fn drill_downloads_from_the_dir_remote() {
     let app = tasks_app("[remote.dir]\npath = \"remote\"\n");
+    app.set_up_remote();
     let tag = snapshot(&app);
     // Only the remote copy is left: the drill has to fetch it.
     std::fs::remove_file(archive_path(&app, &tag)).unwrap();

@@ -9,6 +9,7 @@ mod audit;
 mod clock;
 mod crash;
 mod demo;
+mod dir_remote;
 mod health;
 mod interrupt;
 mod jobs;

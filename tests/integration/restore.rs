@@ -277,6 +277,7 @@ fn fresh_machine_with_only_the_dir_remote() {
         "[remote.dir]\npath = \"remote\"\n{}",
         demo::tasks_db_config()
     ));
+    app.set_up_remote();
     let db = tasks_db(&app);
     demo::create(&db, 4, 50, true);
     let tag = snapshot(&app);
@@ -381,6 +382,7 @@ fn a_download_shows_progress_only_on_a_terminal() {
         "[remote.dir]\npath = \"remote\"\n{}",
         demo::tasks_db_config()
     ));
+    app.set_up_remote();
     let db = tasks_db(&app);
     demo::create(&db, 4, 20_000, true);
     let tag = snapshot(&app);

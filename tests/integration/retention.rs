@@ -247,6 +247,9 @@ fn app_with_dir_remote(policy: &str) -> App {
     app.write_config(&format!(
         "[[database]]\nname = \"app\"\npath = \"app.db\"\n[remote.dir]\npath = \"nas/lifeboat\"\n{policy}"
     ));
+    // The NAS is mounted at `nas`; doctor --fix makes and marks the remote.
+    fs::create_dir(app.root().join("nas")).unwrap();
+    app.set_up_remote();
     app
 }
 
@@ -297,6 +300,7 @@ fn snapshot_pushes_to_the_dir_remote_and_sweeps_it() {
     assert_eq!(
         files(&nas),
         [
+            ".lifeboat-remote".to_string(),
             "family-photos.tar.gz".to_string(),
             "snap-20200101T120000Z.tar.gz".to_string(),
             archive.clone(),
@@ -333,7 +337,9 @@ fn unpushed_snapshots_stay_local_until_pushed() {
     let app = app_with_dir_remote(
         "[retention]\nhourly = 1\ndaily = 0\nweekly = 0\nmonthly = 0\nyearly = 0\nmanual = 0\n",
     );
-    // The drive is not mounted: nas/ does not exist.
+    // The drive is unplugged: its mount point nas/ is an empty directory.
+    fs::rename(app.root().join("nas"), app.root().join("drive")).unwrap();
+    fs::create_dir(app.root().join("nas")).unwrap();
     for _ in 0..2 {
         let out = app.run(&["snapshot"]);
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -345,13 +351,15 @@ fn unpushed_snapshots_stay_local_until_pushed() {
         assert!(!app.last_run()["retention"]["local"].is_null());
     }
     assert!(
-        !app.root().join("nas").exists(),
+        files(&app.root().join("nas")).is_empty(),
         "nothing written to an unmounted drive"
     );
     // hourly = 1 keeps only the newest, but the older one was never pushed.
     assert_eq!(app.archives().len(), 2, "{:?}", app.archives());
 
-    fs::create_dir_all(app.root().join("nas")).unwrap();
+    // Plugged in again.
+    fs::remove_dir(app.root().join("nas")).unwrap();
+    fs::rename(app.root().join("drive"), app.root().join("nas")).unwrap();
     let out = app.run(&["snapshot"]);
     assert!(out.status.success(), "{}", text(&out));
     let record = app.last_run();
@@ -373,6 +381,7 @@ fn unpushed_snapshots_stay_local_until_pushed() {
         2
     );
     let nas = app.root().join("nas/lifeboat");
-    assert_eq!(files(&nas).len(), 2, "{:?}", files(&nas));
-    assert_eq!(files(&nas)[0], app.archives()[0]);
+    assert_eq!(files(&nas).len(), 3, "{:?}", files(&nas));
+    assert_eq!(files(&nas)[0], ".lifeboat-remote");
+    assert_eq!(files(&nas)[1], app.archives()[0]);
 }

@@ -273,6 +273,7 @@ fn verify_refuses_unknown_or_malformed_tags() {
 #[test]
 fn list_and_verify_see_the_dir_remote() {
     let app = tasks_app("[remote.dir]\npath = \"remote\"\n");
+    app.set_up_remote();
     let older = take(&app, "backup-now");
     // Same second would order the manual tag after the scheduled one.
     std::thread::sleep(std::time::Duration::from_millis(1100));

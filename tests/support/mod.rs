@@ -61,6 +61,15 @@ impl App {
         c
     }
 
+    /// Set up the configured `[remote.dir]` as the documentation says:
+    /// `lifeboat doctor --fix` creates the directory (its parent must
+    /// exist) and marks it as a lifeboat remote; nothing is pushed to an
+    /// unmarked directory.
+    pub fn set_up_remote(&self) {
+        let out = self.run(&["doctor", "--fix"]);
+        assert!(out.status.success(), "doctor --fix: {}", text(&out));
+    }
+
     /// Run lifeboat and return its output.
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd(args).output().expect("run lifeboat")

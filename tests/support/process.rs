@@ -1,5 +1,6 @@
 //! Other processes for the tests: an application holding a database open or
-//! locked, and a small filesystem that fills up.
+//! locked, a small filesystem that fills up, and a drive that is plugged in
+//! and out.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -84,6 +85,37 @@ impl Tmpfs {
 }
 
 impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// `drive` bind-mounted at `at` until dropped: a drive plugged in at its
+/// mount point. Dropping it unplugs the drive; what it holds stays in
+/// `drive` for the next plug-in. (Needs what [`Tmpfs`] needs: call it once
+/// a `Tmpfs` was mounted.)
+pub struct Plugged(PathBuf);
+
+impl Plugged {
+    pub fn plug(drive: &Path, at: &Path) -> Plugged {
+        let out = Command::new("mount")
+            .arg("--bind")
+            .arg(drive)
+            .arg(at)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mount --bind {} {}: {}",
+            drive.display(),
+            at.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Plugged(at.to_path_buf())
+    }
+}
+
+impl Drop for Plugged {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
     }
