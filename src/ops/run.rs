@@ -25,11 +25,8 @@ use crate::record::{DrillRecord, RunRecord};
 /// The state of one run, handed to the operation.
 pub struct Run<'a> {
     pub config: &'a Config,
-    pub env: &'a Env,
     /// Filled in by the operation; written when it returns.
     pub record: RunRecord,
-    /// What the recovery of an interrupted restore did, one line per action.
-    pub recovered: Vec<String>,
 }
 
 /// Run `body` as one recorded run of `command` (`snapshot`, `backup-now`,
@@ -44,9 +41,7 @@ pub fn recorded<T>(
     let store = config.store();
     let mut run = Run {
         config,
-        env,
         record: RunRecord::start(command, chrono::Utc::now()),
-        recovered: vec![],
     };
     // The lock is held until the record is written, and the record this
     // run carries facts forward from is read under it: a run that waited
@@ -61,7 +56,8 @@ pub fn recorded<T>(
             config.snapshot.lock_timeout,
         )?);
         previous = RunRecord::load(&store.last_run()).ok().flatten();
-        run.recovered = crate::restore::recover(config)?;
+        // What it did is shown to the person running lifeboat as it happens.
+        crate::restore::recover(config)?;
         // A stop that came while waiting for the lock: nothing started yet.
         crate::interrupt::check()?;
         body(&mut run)
