@@ -524,6 +524,14 @@ fn writable_by(dir: &std::fs::Metadata, uid: u32, gid: u32) -> bool {
         || mode & 0o002 != 0
 }
 
+/// Where `restore TAG --to DIR` stages and checks before placing the
+/// result into `DIR`: `<DIR>.staging-<tag>`, beside `DIR` (so on its
+/// filesystem, and the placement is one rename), never inside the data
+/// area.
+pub fn placement_staging(to: &Path, tag: &Tag) -> PathBuf {
+    with_suffix(to, &format!("{STAGING_PREFIX}{tag}"))
+}
+
 /// The infix of the scratch directories that probe for `RENAME_EXCHANGE`.
 pub const XPROBE: &str = ".xprobe-";
 

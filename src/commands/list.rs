@@ -81,7 +81,7 @@ pub fn run(global: &Global, args: ListArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn print_table(rows: &[Row]) {
+pub(crate) fn print_table(rows: &[Row]) {
     if rows.is_empty() {
         println!("no snapshots");
         return;
