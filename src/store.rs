@@ -424,6 +424,23 @@ impl DataArea {
             .collect()
     }
 
+    /// When a pre-restore directory was made, from its name (the swap's
+    /// time, `<seq>-<time>` or lifeboat 0.1's `<time>[-n]`); `None` for a
+    /// path whose name is not a pre-restore name.
+    pub fn pre_restore_time(path: &Path) -> Option<chrono::DateTime<chrono::Utc>> {
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        let (_, rest) = name.rsplit_once(PRE_RESTORE)?;
+        PreKey::parse(rest)?;
+        let stamp = match rest.split_once('-') {
+            Some((seq, stamp)) if seq.bytes().all(|b| b.is_ascii_digit()) => stamp,
+            Some((stamp, _)) => stamp,
+            None => rest,
+        };
+        chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ")
+            .ok()
+            .map(|t| t.and_utc())
+    }
+
     /// Pre-restore directories with their order keys, sorted: those named
     /// by lifeboat 0.1 (`<time>[-n]`, ordered by name) before every
     /// sequenced one (`<seq>-<time>`, ordered by sequence).
