@@ -756,7 +756,11 @@ mod tests {
         );
         for bad in ["keep_pre_restore = 0", "keep_pre_restore_days = -1"] {
             let err = parse(&format!("{base}[restore]\n{bad}\n")).unwrap_err();
-            assert!(err.message.contains(bad.split(' ').next().unwrap()), "{}", err.message);
+            assert!(
+                err.message.contains(bad.split(' ').next().unwrap()),
+                "{}",
+                err.message
+            );
         }
     }
 

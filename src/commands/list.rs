@@ -119,7 +119,12 @@ pub(crate) fn print_table(rows: &[Row]) {
         // Only a local manifest carries the reason; a remote-only manual
         // snapshot's is unknown until downloaded.
         let reason = match (&r.local, r.kind) {
-            (Some(LocalCopy { reason: Some(why), .. }), _) => why.replace(['\n', '\t'], " "),
+            (
+                Some(LocalCopy {
+                    reason: Some(why), ..
+                }),
+                _,
+            ) => why.replace(['\n', '\t'], " "),
             (None, Kind::Manual) => "?".to_string(),
             _ => "-".to_string(),
         };

@@ -93,9 +93,10 @@ pub fn run(global: &Global, args: RestoreArgs) -> Result<i32> {
         Which::Tag(super::parse_tag(raw)?)
     };
     let to = match args.to {
-        Some(dir) => Some(std::path::absolute(&dir).map_err(|e| {
-            crate::Error::usage(format!("--to {}: {e}", dir.display()))
-        })?),
+        Some(dir) => Some(
+            std::path::absolute(&dir)
+                .map_err(|e| crate::Error::usage(format!("--to {}: {e}", dir.display())))?,
+        ),
         None => None,
     };
     let req = Request {

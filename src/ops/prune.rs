@@ -80,15 +80,16 @@ pub fn prune_pre_restore(config: &Config, dry_run: bool) -> PreRestoreSection {
             let (keep, reason) = if i >= newest_from {
                 (true, format!("one of the newest {keep_last}"))
             } else if let Some(age) = age_days.filter(|a| *a < f64::from(keep_days)) {
-                (true, format!("younger than {keep_days} days ({age:.1} days)"))
+                (
+                    true,
+                    format!("younger than {keep_days} days ({age:.1} days)"),
+                )
             } else if taken.is_none() {
                 (true, "its time is unknown".to_string())
             } else {
                 (
                     false,
-                    format!(
-                        "older than {keep_days} days and not one of the newest {keep_last}"
-                    ),
+                    format!("older than {keep_days} days and not one of the newest {keep_last}"),
                 )
             };
             let error = (!keep && !dry_run)

@@ -77,6 +77,9 @@ pub enum Outcome {
 /// without `allow_empty` is an error (exit 1), not recorded either: no
 /// restore was attempted.
 pub fn request(config: &Config, env: &Env, req: &Request) -> Result<Outcome> {
+    if req.to.is_none() {
+        crate::restore::check_data_dir(&config.data_dir)?;
+    }
     if req.if_missing {
         let present = existing_databases(config, req.only.as_deref())?;
         if !present.is_empty() {
@@ -89,7 +92,11 @@ pub fn request(config: &Config, env: &Env, req: &Request) -> Result<Outcome> {
             let latest = latest(config, req.source)?;
             match latest.tag {
                 Some(tag) => (tag, latest.notes),
-                None if req.allow_empty => return Ok(Outcome::NoSnapshot { notes: latest.notes }),
+                None if req.allow_empty => {
+                    return Ok(Outcome::NoSnapshot {
+                        notes: latest.notes,
+                    });
+                }
                 None => {
                     return Err(Error::refused(
                         "there is no snapshot to restore: none in backup_dir, none on the remote",

@@ -156,6 +156,27 @@ pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
     })
 }
 
+/// Before a restore into `data_dir` does anything (even list or lock, which
+/// would create a default `backup_dir` inside it): `data_dir` exists, or
+/// can be created by [`create_data_dir`] (its parent exists).
+pub fn check_data_dir(data_dir: &Path) -> Result<()> {
+    if data_dir.is_dir() || data_dir.parent().is_some_and(Path::is_dir) {
+        return Ok(());
+    }
+    Err(missing_data_dir(data_dir))
+}
+
+fn missing_data_dir(data_dir: &Path) -> Error {
+    Error::config(format!(
+        "data_dir {} does not exist, nor does its parent directory",
+        data_dir.display()
+    ))
+    .with_hint(
+        "check data_dir in the config; a restore onto a fresh machine creates data_dir \
+         itself, but only inside a directory that exists",
+    )
+}
+
 /// A restore onto a fresh machine creates `data_dir` itself (one level,
 /// 0700), but never a whole tree: its parent must exist, so a mistyped path
 /// is an error naming it.
@@ -165,14 +186,7 @@ fn create_data_dir(data_dir: &Path) -> Result<()> {
     }
     match data_dir.parent() {
         Some(parent) if parent.is_dir() => crate::fsutil::create_dir_all_private(data_dir),
-        _ => Err(Error::config(format!(
-            "data_dir {} does not exist, nor does its parent directory",
-            data_dir.display()
-        ))
-        .with_hint(
-            "check data_dir in the config; a restore onto a fresh machine creates data_dir \
-             itself, but only inside a directory that exists",
-        )),
+        _ => Err(missing_data_dir(data_dir)),
     }
 }
 
@@ -239,9 +253,9 @@ fn check_target(to: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(format!("cannot inspect {}", to.display()), e)),
         Ok(m) if !m.is_dir() => Err(usage("exists and is not a directory")),
-        Ok(m) if m.dev() != parent_meta.dev() => Err(usage(
-            "is a mount point; name a new directory inside it",
-        )),
+        Ok(m) if m.dev() != parent_meta.dev() => {
+            Err(usage("is a mount point; name a new directory inside it"))
+        }
         Ok(_) => match std::fs::read_dir(to)
             .ctx(format!("cannot read {}", to.display()))?
             .next()
