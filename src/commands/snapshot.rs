@@ -48,20 +48,23 @@ fn print(backup_dir: &std::path::Path, done: &Backup) {
     match record.push.as_ref().map(|p| (p, p.status)) {
         Some((p, PushStatus::Pushed)) => {
             println!("pushed to {} ({} attempt(s))", p.remote, p.attempts);
-            let earlier: Vec<String> = p
-                .pushed
-                .iter()
-                .filter(|t| **t != s.tag)
-                .map(ToString::to_string)
-                .collect();
-            if !earlier.is_empty() {
-                println!("also pushed earlier snapshot(s): {}", earlier.join(", "));
-            }
         }
         Some((_, PushStatus::Skipped)) => {
             println!("no remote configured: the snapshot is only on this machine")
         }
         _ => {}
+    }
+    // Earlier queued snapshots this run pushed (even when its own push failed).
+    if let Some(p) = &record.push {
+        let earlier: Vec<String> = p
+            .pushed
+            .iter()
+            .filter(|t| **t != s.tag)
+            .map(ToString::to_string)
+            .collect();
+        if !earlier.is_empty() {
+            println!("also pushed earlier snapshot(s): {}", earlier.join(", "));
+        }
     }
     if let Some(r) = &record.retention {
         for (place, sweep) in [("local", &r.local), ("remote", &r.remote)] {
