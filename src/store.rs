@@ -564,6 +564,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pre_restore_times_come_from_the_name() {
+        let t = |name: &str| DataArea::pre_restore_time(Path::new(name)).map(|t| t.to_rfc3339());
+        let when = Some("2026-11-22T01:45:00+00:00".to_string());
+        assert_eq!(t("/srv/data.pre-restore-000004-20261122T014500Z"), when);
+        assert_eq!(t("/srv/data.pre-restore-20261122T014500Z"), when);
+        assert_eq!(t("/srv/data.pre-restore-20261122T014500Z-2"), when);
+        assert_eq!(t("/srv/data.pre-restore-mine"), None);
+        assert_eq!(t("/srv/data.set-aside-000004"), None);
+    }
+
+    #[test]
     fn abandoned_scratch_dirs_are_removed_live_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
         // pid_max is at most 2^22 on Linux: this pid cannot be running.
