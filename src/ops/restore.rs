@@ -257,6 +257,7 @@ pub struct Choice {
 /// Finish (or roll back) an interrupted restore, under the lock, and do
 /// nothing else: what even a listing of restore points does first.
 pub fn recover_only(config: &Config) -> Result<()> {
+    crate::restore::check_data_dir(&config.data_dir)?;
     locked(config, "restore", || Ok(()))
 }
 
