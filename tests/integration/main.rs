@@ -16,6 +16,7 @@ mod jobs;
 mod layout;
 mod remote;
 mod restore;
+mod restore_ux;
 mod retention;
 mod runbook;
 mod snapshot;
