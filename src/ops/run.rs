@@ -81,13 +81,47 @@ pub fn recorded<T>(
     );
     crate::metrics::refresh(config, env.metrics_file.as_deref());
     drop(lock);
-    match (outcome, written) {
+    let result = match (outcome, written) {
         (Ok(value), Ok(record)) => Ok((value, record)),
         (Ok(_), Err(write)) => Err(write),
         // `finish` folded the lost record into the run's own error.
         (Err(_), Err(folded)) => Err(folded),
         (Err(run_error), Ok(_)) => Err(run_error),
-    }
+    };
+    notify(config, command, &result, previous.as_ref());
+    result
+}
+
+/// The `[notify]` hooks for a recorded run, after its record is written and
+/// its lock released (a hook can neither change the outcome nor hold up
+/// the next run for longer than `[notify] timeout`).
+fn notify<T>(
+    config: &Config,
+    command: &str,
+    result: &Result<(T, RunRecord)>,
+    previous: Option<&RunRecord>,
+) {
+    let tag = match result {
+        Ok((_, record)) if crate::record::run::is_backup_command(command) => {
+            record.snapshot.as_ref().map(|s| s.tag.to_string())
+        }
+        _ => None,
+    };
+    let path = config.store().last_run();
+    crate::notify::run_hooks(
+        &config.notify,
+        &crate::notify::Outcome {
+            command,
+            status: match result {
+                Ok(_) => crate::record::Status::Success,
+                Err(_) => crate::record::Status::Failed,
+            },
+            tag,
+            error: result.as_ref().err(),
+            previous,
+            record_path: &path,
+        },
+    );
 }
 
 /// Run `body` as a restore drill recorded in `drill.json`. The record
