@@ -18,5 +18,6 @@ mod remote;
 mod restore;
 mod retention;
 mod runbook;
+mod setup;
 mod snapshot;
 mod verify;
