@@ -146,7 +146,7 @@ fn init_then_doctor_then_snapshot() {
     );
     // Not databases: a WAL-looking file, an SQLite header copy named -shm,
     // a text file, and anything under a hidden directory.
-    std::fs::copy(data.join("app.db"), data.join("app.db-journal")).unwrap();
+    std::fs::copy(data.join("app.db"), data.join("orphan.db-journal")).unwrap();
     std::fs::copy(data.join("app.db"), data.join("queue/x.db-shm")).unwrap();
     std::fs::write(data.join("notes.db"), "not sqlite").unwrap();
     std::fs::create_dir_all(data.join(".hidden")).unwrap();
