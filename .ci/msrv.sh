@@ -9,9 +9,13 @@
 #      feature lifeboat is known to use (the table below, each found by a
 #      pattern in src/; extend it when adopting a newer feature);
 #   4. it is the lowest such version: it equals the larger of 2 and 3.
-# What it does not prove: that no *unlisted* newer std API slipped in. A
-# real build with the declared toolchain (`cargo +1.89 build --locked`)
-# is the full proof, where that toolchain can be installed.
+# Newer std APIs are caught by clippy's `incompatible_msrv` lint, which
+# compares every std item's stabilisation version with rust-version and
+# runs in .ci/run's `cargo clippy -- -D warnings` (it found
+# str::floor_char_boundary, 1.91). What neither proves: the absence of an
+# unlisted newer *language* feature or compiler behaviour. A real build with
+# the declared toolchain (`cargo +1.89 build --locked`) is the full proof,
+# where that toolchain can be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
