@@ -132,3 +132,66 @@ fn run_one(argv: &[String], event: Event, timeout: std::time::Duration, outcome:
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::RunSummary;
+
+    fn previous(kind: &str, status: Status) -> RunRecord {
+        let mut r = RunRecord::start("prune", chrono::Utc::now());
+        r.runs.insert(
+            kind.to_string(),
+            RunSummary {
+                command: kind.to_string(),
+                status,
+                finished_at: chrono::Utc::now(),
+                duration_secs: 0.0,
+                error: None,
+            },
+        );
+        r
+    }
+
+    fn events_for(command: &str, status: Status, prev: Option<&RunRecord>) -> Vec<Event> {
+        events(&Outcome {
+            command,
+            status,
+            tag: None,
+            error: None,
+            previous: prev,
+            record_path: Path::new("/x"),
+        })
+    }
+
+    #[test]
+    fn recovery_is_per_kind_of_run() {
+        let failed_snapshot = previous("snapshot", Status::Failed);
+        // backup-now is a snapshot run: its success ends the snapshot failure.
+        assert_eq!(
+            events_for("backup-now", Status::Success, Some(&failed_snapshot)),
+            [Event::Success, Event::Recovery]
+        );
+        // A prune's success does not.
+        assert_eq!(
+            events_for("prune", Status::Success, Some(&failed_snapshot)),
+            [Event::Success]
+        );
+        assert_eq!(
+            events_for(
+                "snapshot",
+                Status::Success,
+                Some(&previous("snapshot", Status::Success))
+            ),
+            [Event::Success]
+        );
+        assert_eq!(
+            events_for("snapshot", Status::Success, None),
+            [Event::Success]
+        );
+        assert_eq!(
+            events_for("snapshot", Status::Failed, Some(&failed_snapshot)),
+            [Event::Failure]
+        );
+    }
+}
