@@ -44,7 +44,8 @@ pub struct Outcome<'a> {
     /// The run's final status (a run whose record could not be written failed).
     pub status: Status,
     pub tag: Option<String>,
-    pub error: Option<&'a crate::Error>,
+    /// The failure's message and hint.
+    pub error: Option<(String, Option<String>)>,
     /// The previous record (for `on_recovery`).
     pub previous: Option<&'a RunRecord>,
     pub record_path: &'a Path,
@@ -55,9 +56,17 @@ pub fn events(outcome: &Outcome) -> Vec<Event> {
     match outcome.status {
         Status::Failed => vec![Event::Failure],
         Status::Success => {
-            let failed_before = RunKind::of(outcome.command)
+            let kind = RunKind::of(outcome.command);
+            let failed_before = kind
                 .and_then(|kind| outcome.previous?.runs.get(kind.label()))
-                .is_some_and(|prev| prev.status == Status::Failed);
+                .is_some_and(|prev| prev.status == Status::Failed)
+                // A snapshot whose push failed failed the run (exit 1),
+                // though its record's status says the snapshot was taken.
+                || (kind == Some(RunKind::Snapshot)
+                    && outcome
+                        .previous
+                        .and_then(|p| p.push.as_ref())
+                        .is_some_and(|p| p.error.is_some()));
             if failed_before {
                 vec![Event::Success, Event::Recovery]
             } else {
@@ -97,11 +106,15 @@ fn run_one(argv: &[String], event: Event, timeout: std::time::Duration, outcome:
         .env("LIFEBOAT_TAG", outcome.tag.as_deref().unwrap_or(""))
         .env(
             "LIFEBOAT_ERROR",
-            outcome.error.map(|e| e.message.as_str()).unwrap_or(""),
+            outcome.error.as_ref().map(|e| e.0.as_str()).unwrap_or(""),
         )
         .env(
             "LIFEBOAT_HINT",
-            outcome.error.and_then(|e| e.hint.as_deref()).unwrap_or(""),
+            outcome
+                .error
+                .as_ref()
+                .and_then(|e| e.1.as_deref())
+                .unwrap_or(""),
         )
         .env("LIFEBOAT_RECORD", outcome.record_path);
     let hook = format!("on_{}", event.name());

@@ -81,6 +81,20 @@ pub fn recorded<T>(
     );
     crate::metrics::refresh(config, env.metrics_file.as_deref());
     drop(lock);
+    // The snapshot this run took, even when a later step (the push) failed,
+    // and a failed push, which fails the run (exit 1) with the snapshot kept.
+    let backup = crate::record::run::is_backup_command(command);
+    let (tag, push_error) = match &written {
+        Ok(record) if backup => (
+            record.snapshot.as_ref().map(|s| s.tag.to_string()),
+            record
+                .push
+                .as_ref()
+                .and_then(|p| p.error.as_ref())
+                .map(|e| (e.message.clone(), e.hint.clone())),
+        ),
+        _ => (None, None),
+    };
     let result = match (outcome, written) {
         (Ok(value), Ok(record)) => Ok((value, record)),
         (Ok(_), Err(write)) => Err(write),
@@ -88,36 +102,43 @@ pub fn recorded<T>(
         (Err(_), Err(folded)) => Err(folded),
         (Err(run_error), Ok(_)) => Err(run_error),
     };
-    notify(config, command, &result, previous.as_ref());
+    let error = match &result {
+        Err(e) => Some((e.message.clone(), e.hint.clone())),
+        Ok(_) => push_error.map(|(message, hint)| {
+            (
+                format!(
+                    "snapshot {} was taken but not pushed: {message}",
+                    tag.as_deref().unwrap_or_default()
+                ),
+                hint,
+            )
+        }),
+    };
+    notify(config, command, tag, error, previous.as_ref());
     result
 }
 
 /// The `[notify]` hooks for a recorded run, after its record is written and
 /// its lock released (a hook can neither change the outcome nor hold up
 /// the next run for longer than `[notify] timeout`).
-fn notify<T>(
+fn notify(
     config: &Config,
     command: &str,
-    result: &Result<(T, RunRecord)>,
+    tag: Option<String>,
+    error: Option<(String, Option<String>)>,
     previous: Option<&RunRecord>,
 ) {
-    let tag = match result {
-        Ok((_, record)) if crate::record::run::is_backup_command(command) => {
-            record.snapshot.as_ref().map(|s| s.tag.to_string())
-        }
-        _ => None,
-    };
     let path = config.store().last_run();
     crate::notify::run_hooks(
         &config.notify,
         &crate::notify::Outcome {
             command,
-            status: match result {
-                Ok(_) => crate::record::Status::Success,
-                Err(_) => crate::record::Status::Failed,
+            status: match error {
+                None => crate::record::Status::Success,
+                Some(_) => crate::record::Status::Failed,
             },
             tag,
-            error: result.as_ref().err(),
+            error,
             previous,
             record_path: &path,
         },

@@ -433,3 +433,33 @@ fn read_manifest(archive: &Path) -> serde_json::Value {
     assert!(out.status.success(), "{}", text(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+#[test]
+fn a_failed_push_tells_the_hook_its_tag_and_hint() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let hook = env_hook(out_dir.path());
+    // A directory remote that doctor --fix never marked: the push is refused.
+    let app = tasks_app(&format!(
+        "[remote.dir]\npath = \"remote\"\n[notify]\non_failure = {hook}\non_recovery = {hook}\n"
+    ));
+    std::fs::create_dir_all(app.root().join("remote")).unwrap();
+    let out = app.run(&["snapshot"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let env = read_env(&out_dir.path().join("failure.env"));
+    assert_eq!(env["LIFEBOAT_STATUS"], "failed");
+    assert!(env["LIFEBOAT_TAG"].starts_with("snap-"), "{env:?}");
+    assert!(
+        app.archives()
+            .iter()
+            .any(|a| a.starts_with(&env["LIFEBOAT_TAG"]))
+    );
+    assert!(env["LIFEBOAT_HINT"].contains("mounted"), "{env:?}");
+    assert!(env["LIFEBOAT_ERROR"].contains("not pushed"), "{env:?}");
+    assert!(!out_dir.path().join("recovery.env").exists());
+
+    // Once the remote is set up, the next run pushes: a recovery.
+    app.set_up_remote();
+    expect(&app, &["backup-now"], 0);
+    let env = read_env(&out_dir.path().join("recovery.env"));
+    assert_eq!(env["LIFEBOAT_STATUS"], "success");
+}
