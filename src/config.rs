@@ -34,6 +34,8 @@ pub struct Config {
     pub remotes: Vec<RemoteConfig>,
     pub health: HealthConfig,
     pub restore: RestoreConfig,
+    /// `[notify]` hooks, run after each recorded run.
+    pub notify: NotifyConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -174,6 +176,17 @@ pub struct RestoreConfig {
     pub keep_pre_restore_days: u32,
 }
 
+/// `[notify]`: commands run after a recorded run (see [`crate::notify`]).
+/// Each is an argv list, run without a shell.
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    pub on_failure: Option<Vec<String>>,
+    pub on_success: Option<Vec<String>>,
+    pub on_recovery: Option<Vec<String>>,
+    /// A hook still running after this long is killed (its process group).
+    pub timeout: Duration,
+}
+
 // ---------------------------------------------------------------------------
 // The file as written. Every struct denies unknown fields.
 
@@ -197,6 +210,17 @@ struct RawConfig {
     health: RawHealth,
     #[serde(default)]
     restore: RawRestore,
+    #[serde(default)]
+    notify: RawNotify,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    on_failure: Option<Vec<String>>,
+    on_success: Option<Vec<String>>,
+    on_recovery: Option<Vec<String>>,
+    timeout: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -541,6 +565,33 @@ impl Config {
             },
         };
 
+        let notify = {
+            let n = raw.notify;
+            for (key, argv) in [
+                ("on_failure", &n.on_failure),
+                ("on_success", &n.on_success),
+                ("on_recovery", &n.on_recovery),
+            ] {
+                if argv
+                    .as_ref()
+                    .is_some_and(|a| a.first().is_none_or(|p| p.is_empty()))
+                {
+                    return Err(bad(format!(
+                        "[notify] {key} is empty: give the command as a list, program first"
+                    ))
+                    .with_hint(format!(
+                        "{key} = [\"curl\", \"-fsS\", \"-m\", \"10\", \"https://hc-ping.com/UUID\"]"
+                    )));
+                }
+            }
+            NotifyConfig {
+                on_failure: n.on_failure,
+                on_success: n.on_success,
+                on_recovery: n.on_recovery,
+                timeout: duration_or(n.timeout, "notify.timeout", "30s").map_err(bad)?,
+            }
+        };
+
         Ok(Config {
             file: file.to_path_buf(),
             data_dir,
@@ -557,6 +608,7 @@ impl Config {
                 .collect(),
             health,
             restore,
+            notify,
         })
     }
 

@@ -14,7 +14,10 @@ fn main() {
     if let Err(e) = lifeboat::interrupt::install() {
         tracing::warn!(error = %e, "cannot catch stop signals; one would end lifeboat (and gh) without recording the run");
     }
-    let code = match commands::run(&cli.global, cli.command) {
+    let code = match cli
+        .into_command()
+        .and_then(|(global, command)| commands::run(&global, command))
+    {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err}");

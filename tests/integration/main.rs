@@ -19,5 +19,6 @@ mod restore;
 mod restore_ux;
 mod retention;
 mod runbook;
+mod setup;
 mod snapshot;
 mod verify;
