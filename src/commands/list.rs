@@ -57,7 +57,7 @@ pub fn run(global: &Global, args: ListArgs) -> Result<i32> {
     };
     let listing = list(&config, &opts)?;
     if let Some(e) = &listing.remote_error {
-        eprintln!("warning: cannot list the remote, showing local snapshots only: {e}");
+        warnln!("warning: cannot list the remote, showing local snapshots only: {e}");
     }
     if global.json {
         global.print_json(&listing);
@@ -72,7 +72,7 @@ pub fn run(global: &Global, args: ListArgs) -> Result<i32> {
         .collect();
     if !future.is_empty() {
         // On stderr, like the remote warning: --json stays one document.
-        eprintln!(
+        warnln!(
             "warning: {} snapshot(s) dated in the future by this machine's clock ({}): a clock was ahead when they were taken, or they were planted; drill and verify --latest skip them",
             future.len(),
             future.join(", ")
@@ -83,12 +83,17 @@ pub fn run(global: &Global, args: ListArgs) -> Result<i32> {
 
 fn print_table(rows: &[Row]) {
     if rows.is_empty() {
-        println!("no snapshots");
+        outln!("no snapshots");
         return;
     }
-    println!(
+    outln!(
         "{:<29} {:<9} {:<19} {:>7} {:>9}  {:<6} DATABASES",
-        "TAG", "KIND", "TAKEN (UTC)", "AGE", "SIZE", "WHERE"
+        "TAG",
+        "KIND",
+        "TAKEN (UTC)",
+        "AGE",
+        "SIZE",
+        "WHERE"
     );
     for r in rows {
         let dbs = match &r.local {
@@ -108,7 +113,7 @@ fn print_table(rows: &[Row]) {
             Some(s) if s.draft => format!("{} (draft)", r.place),
             _ => r.place.to_string(),
         };
-        println!(
+        outln!(
             "{:<29} {:<9} {:<19} {:>7} {:>9}  {:<6} {dbs}",
             r.tag.to_string(),
             r.kind.to_string(),

@@ -85,7 +85,7 @@ pub fn run(global: &Global, args: RestoreArgs) -> Result<i32> {
 
 pub(crate) fn print_restore(config: &Config, r: &RestoreReport) {
     let s = &r.stage;
-    println!(
+    outln!(
         "{} {} (taken {} on {})",
         if r.dry_run { "dry run of" } else { "restored" },
         s.tag,
@@ -93,7 +93,7 @@ pub(crate) fn print_restore(config: &Config, r: &RestoreReport) {
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         s.host
     );
-    println!("source: {}", s.source);
+    outln!("source: {}", s.source);
     for db in &s.databases {
         let c = &db.checked;
         let migrations = if c.migrations.is_empty() {
@@ -107,25 +107,28 @@ pub(crate) fn print_restore(config: &Config, r: &RestoreReport) {
         } else {
             "foreign_key_check: see the note below"
         };
-        println!(
+        outln!(
             "database {}: schema v{} -> v{} ({migrations}); {} ok; {fk}",
-            db.name, c.schema_from, c.schema_to, c.check
+            db.name,
+            c.schema_from,
+            c.schema_to,
+            c.check
         );
         for note in &c.notes {
-            println!("  note: {note}");
+            outln!("  note: {note}");
         }
     }
-    println!("row counts (expected from the manifest, found after migration):");
+    outln!("row counts (expected from the manifest, found after migration):");
     for db in &s.databases {
-        print!("{}", crate::check::render(&db.name, &db.checked.row_counts));
+        out!("{}", crate::check::render(&db.name, &db.checked.row_counts));
     }
     if r.dry_run {
-        println!(
+        outln!(
             "dry run: every check passed; live data in {} was not touched",
             config.data_dir.display()
         );
         if let Some(k) = &r.kept_staging {
-            println!("staged copy kept in {}", k.display());
+            outln!("staged copy kept in {}", k.display());
         }
         return;
     }
@@ -134,25 +137,25 @@ pub(crate) fn print_restore(config: &Config, r: &RestoreReport) {
             restore::swap::Mode::WholeDirectory => "one atomic directory exchange",
             restore::swap::Mode::PerFile => "journaled per-file renames",
         };
-        println!("swapped into {} by {how}", config.data_dir.display());
+        outln!("swapped into {} by {how}", config.data_dir.display());
     }
     match &r.pre_restore {
         Some(p) => {
-            println!("the previous data is kept in {}", p.display());
-            println!("to undo: lifeboat restore --undo");
+            outln!("the previous data is kept in {}", p.display());
+            outln!("to undo: lifeboat restore --undo");
         }
-        None => println!("there was no previous data to keep"),
+        None => outln!("there was no previous data to keep"),
     }
 }
 
 fn print_undo(u: &UndoReport) {
-    println!(
+    outln!(
         "put back {} from {}",
         u.databases.join(", "),
         u.restored_from.display()
     );
     if let Some(p) = &u.pre_restore {
-        println!("the data it replaced is kept in {}", p.display());
+        outln!("the data it replaced is kept in {}", p.display());
     }
 }
 
@@ -161,9 +164,14 @@ fn list_available(global: &Global, config: &Config) -> Result<i32> {
     let choice = ops::available(config)?;
     let rows = &choice.snapshots;
     if global.json {
-        global.print_json(rows);
+        // An object (format 1), not the bare array of earlier versions;
+        // `ok` is false: nothing was restored (exit 2).
+        global.print_json_outcome(
+            &serde_json::json!({ "snapshots": rows, "remote_note": choice.remote_note }),
+            Ok(2),
+        )?;
     } else {
-        println!("{:<28} {:<14} {:>12}", "TAG", "WHERE", "BYTES");
+        outln!("{:<28} {:<14} {:>12}", "TAG", "WHERE", "BYTES");
         for r in rows {
             let place = match (r.local, r.remote) {
                 (true, true) => "local+remote",
@@ -171,15 +179,15 @@ fn list_available(global: &Global, config: &Config) -> Result<i32> {
                 _ => "remote",
             };
             let bytes = r.bytes.map_or("-".to_string(), |b| b.to_string());
-            println!("{:<28} {place:<14} {bytes:>12}", r.tag.to_string());
+            outln!("{:<28} {place:<14} {bytes:>12}", r.tag.to_string());
         }
         if rows.is_empty() {
-            println!("(no snapshots found)");
+            outln!("(no snapshots found)");
         }
     }
     if let Some(note) = &choice.remote_note {
-        eprintln!("note: {note}");
+        warnln!("note: {note}");
     }
-    eprintln!("choose one: lifeboat restore <TAG> (add --dry-run to only check it)");
+    warnln!("choose one: lifeboat restore <TAG> (add --dry-run to only check it)");
     Ok(2)
 }

@@ -29,17 +29,16 @@ fn run(global: &Global, kind: Kind, reason: Option<String>) -> Result<i32> {
     let config = global.load_config()?;
     let done = backup(&config, &global.env(), &BackupOptions { kind, reason })?;
     if global.json {
-        global.print_json(&done);
-    } else {
-        print(&config.backup_dir, &done);
+        return global.print_json_outcome(&done, done.outcome().map(|()| 0));
     }
+    print(&config.backup_dir, &done);
     done.outcome().map(|()| 0)
 }
 
 fn print(backup_dir: &std::path::Path, done: &Backup) {
     let record = &done.record;
     let Some(s) = &record.snapshot else { return };
-    println!(
+    outln!(
         "{} {} ({} bytes)",
         s.tag,
         backup_dir.join(&s.archive).display(),
@@ -47,10 +46,10 @@ fn print(backup_dir: &std::path::Path, done: &Backup) {
     );
     match record.push.as_ref().map(|p| (p, p.status)) {
         Some((p, PushStatus::Pushed)) => {
-            println!("pushed to {} ({} attempt(s))", p.remote, p.attempts)
+            outln!("pushed to {} ({} attempt(s))", p.remote, p.attempts)
         }
         Some((_, PushStatus::Skipped)) => {
-            println!("no remote configured: the snapshot is only on this machine")
+            outln!("no remote configured: the snapshot is only on this machine")
         }
         _ => {}
     }
