@@ -60,17 +60,20 @@ fn usage_error(e: clap::Error) -> ! {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let health = subcommand(&args) == Some("health");
     let code = if health { 3 } else { 2 };
-    if health {
+    let json = args.iter().any(|a| a == "--json");
+    let first = e.to_string();
+    let first = first
+        .lines()
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_string();
+    if health && !json {
         // The probe's first line, as a monitoring system shows it.
-        let first = e.to_string();
-        let first = first.lines().next().unwrap_or("invalid arguments");
-        commands::out::write_stdout(format_args!(
-            "LIFEBOAT UNKNOWN - {}\n",
-            first.trim_start_matches("error: ")
-        ));
+        commands::out::write_stdout(format_args!("LIFEBOAT UNKNOWN - {first}\n"));
     }
-    if args.iter().any(|a| a == "--json") {
-        let err = lifeboat::Error::usage(e.to_string().lines().next().unwrap_or("").to_string());
+    if json {
+        let err = lifeboat::Error::usage(first);
         let mut obj = commands::json::error_object(&err);
         obj["exit_code"] = code.into();
         commands::out::write_stdout(format_args!(
@@ -123,10 +126,13 @@ fn init_logging(global: &commands::Global) {
     };
     let filter = EnvFilter::try_from_env("LIFEBOAT_LOG")
         .unwrap_or_else(|_| EnvFilter::new(format!("lifeboat={level}")));
-    // tracing-subscriber ignores failed writes: a closed stderr never
-    // panics and never stops the run.
+    // A failed write to stderr (a closed log pipe) is dropped: without
+    // `log_internal_errors(false)` tracing-subscriber reports it with
+    // `eprintln!`, which panics on the same closed pipe and would end a
+    // snapshot before its record is written.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .log_internal_errors(false)
         .with_writer(std::io::stderr);
     match global.log_format {
         LogFormat::Json => {

@@ -32,7 +32,8 @@ pub fn error_object(e: &Error) -> serde_json::Value {
 /// error under `error` unless it has its own; anything else (an array) is
 /// wrapped as `{"items": ...}`, which no command does today.
 pub fn print<T: serde::Serialize>(value: &T, ok: bool, error: Option<&Error>) {
-    let value = serde_json::to_value(value).expect("results serialise");
+    let mut value = serde_json::to_value(value).expect("results serialise");
+    add_bytes(&mut value);
     let mut doc = match value {
         serde_json::Value::Object(map) => map,
         other => {
@@ -62,6 +63,22 @@ pub fn print_error(e: &Error) {
         "ok": false,
         "error": error_object(e),
     }));
+}
+
+/// Sizes are `bytes` in every document: an object that names a size
+/// `size` (a listed snapshot, a remote asset) gets `bytes` beside it, the
+/// old name kept for the scripts that read it.
+fn add_bytes(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(size) = map.get("size").filter(|s| s.is_u64()).cloned() {
+                map.entry("bytes").or_insert(size);
+            }
+            map.values_mut().for_each(add_bytes);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(add_bytes),
+        _ => {}
+    }
 }
 
 fn emit(doc: &serde_json::Value) {
