@@ -613,10 +613,29 @@ impl Report {
     /// `summary` (in --json) and the problem lines carry the rest.
     pub fn first_line(&self) -> String {
         let head = format!("LIFEBOAT {} - ", self.status.label());
+        // Without a problem: the snapshot with its tag and whether it is
+        // off the machine; beside a problem (which says what is wrong with
+        // it): only its age and size, to leave the problem room.
+        let short = self.problems.iter().any(|p| p.status == self.status);
         let snap = self.last_success.as_ref().map(|s| {
+            if short {
+                let unpushed = !s.pushed && self.remote.configured;
+                return format!(
+                    "last snapshot {}, {}{}",
+                    human::ago(s.age_secs),
+                    if unpushed { "NOT pushed, " } else { "" },
+                    human::bytes(s.archive_bytes)
+                );
+            }
             format!(
-                "last snapshot {}, {}",
+                "last snapshot {} {}, {}, {}",
+                s.tag,
                 human::ago(s.age_secs),
+                match (s.pushed, self.remote.configured) {
+                    (true, _) => "pushed",
+                    (false, true) => "NOT pushed",
+                    (false, false) => "local only (no remote)",
+                },
                 human::bytes(s.archive_bytes)
             )
         });
@@ -651,10 +670,7 @@ impl Report {
             // snapshot, but the run exited 1: say both.
             let status = match self.remote.last_push {
                 Some(PushStatus::Failed) if crate::record::run::is_backup_command(&r.command) => {
-                    format!(
-                        "{}: snapshot taken, push FAILED",
-                        format!("{:?}", r.status).to_lowercase()
-                    )
+                    "took its snapshot but the push FAILED (exit 1)".to_string()
                 }
                 _ => format!("{:?}", r.status).to_lowercase(),
             };
