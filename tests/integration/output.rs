@@ -231,7 +231,7 @@ fn a_closed_stderr_never_stops_a_snapshot() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert_eq!(app.last_run()["snapshot"]["tag"].is_string(), true);
+    assert!(app.last_run()["snapshot"]["tag"].is_string());
     assert_eq!(app.archives().len(), 1);
 }
 
@@ -365,9 +365,9 @@ fn health_reads_as_a_monitoring_plugin() {
     std::fs::write(app.root().join("not-a-dir"), b"").unwrap();
     expect(&app, &["snapshot"], 1);
     let out = stdout(&expect(&app, &["health"], 1));
-    let (word, text, perf) = parse_plugin(&out);
+    let (word, summary, perf) = parse_plugin(&out);
     assert_eq!(word, "WARNING", "{out}");
-    assert!(text.contains("last snapshot"), "{out}");
+    assert!(summary.contains("last snapshot"), "{out}");
     let get = |l: &str| {
         perf.iter()
             .find(|p| p.0 == l)
@@ -390,12 +390,11 @@ fn health_reads_as_a_monitoring_plugin() {
     assert!(run_line.contains("push FAILED"), "{out}");
     // Its own usage errors are UNKNOWN, not CRITICAL.
     let bogus = expect(&app, &["health", "--bogus"], 3);
-    let (word, ..) = (stdout(&bogus).starts_with("LIFEBOAT UNKNOWN - "), ());
-    assert!(word, "{}", text_of(&bogus));
+    assert!(
+        stdout(&bogus).starts_with("LIFEBOAT UNKNOWN - "),
+        "{}",
+        text(&bogus)
+    );
     // Other commands keep exit 2 for usage errors.
     expect(&app, &["list", "--bogus"], 2);
-}
-
-fn text_of(out: &std::process::Output) -> String {
-    text(out)
 }
