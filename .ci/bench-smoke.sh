@@ -5,5 +5,5 @@
 # Needs: sqlite3 tar gzip zstd pigz python3 (see .ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked --bin lifeboat --bin lifeboat-bench
+cargo build --release --locked --features bench --bin lifeboat --bin lifeboat-bench
 target/release/lifeboat-bench --quick --work target/bench-smoke

@@ -5,5 +5,7 @@
 # the runbook's lock procedure uses ps and kill (procps). Python's plistlib
 # (python3, installed by .ci/run) checks the launchd plists. The clock tests
 # run lifeboat under a wrong wall clock with libfaketime (package faketime).
+# The man page test renders `lifeboat man` with `man -l` (man-db); git is
+# for the provenance test's parent repository and build.rs's commit.
 set -euo pipefail
-apt-get install -y -qq --no-install-recommends systemd procps faketime >/dev/null
+apt-get install -y -qq --no-install-recommends systemd procps faketime man-db git >/dev/null

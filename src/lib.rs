@@ -35,6 +35,7 @@
 
 pub mod audit;
 pub mod check;
+pub mod child;
 pub mod clock;
 pub mod commands;
 pub mod config;
@@ -47,6 +48,7 @@ pub mod interrupt;
 pub mod lock;
 pub mod metrics;
 pub mod migrate;
+pub mod notify;
 pub mod ops;
 pub mod par;
 pub mod progress;

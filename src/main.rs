@@ -19,7 +19,10 @@ fn main() {
         tracing::warn!(error = %e, "cannot catch stop signals; one would end lifeboat (and gh) without recording the run");
     }
     let json = cli.global.json;
-    let code = match commands::run(&cli.global, cli.command) {
+    let code = match cli
+        .into_command()
+        .and_then(|(global, command)| commands::run(&global, command))
+    {
         Ok(code) => code,
         Err(err) => {
             if json {

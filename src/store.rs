@@ -424,6 +424,23 @@ impl DataArea {
             .collect()
     }
 
+    /// When a pre-restore directory was made, from its name (the swap's
+    /// time, `<seq>-<time>` or lifeboat 0.1's `<time>[-n]`); `None` for a
+    /// path whose name is not a pre-restore name.
+    pub fn pre_restore_time(path: &Path) -> Option<chrono::DateTime<chrono::Utc>> {
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        let (_, rest) = name.rsplit_once(PRE_RESTORE)?;
+        PreKey::parse(rest)?;
+        let stamp = match rest.split_once('-') {
+            Some((seq, stamp)) if seq.bytes().all(|b| b.is_ascii_digit()) => stamp,
+            Some((stamp, _)) => stamp,
+            None => rest,
+        };
+        chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ")
+            .ok()
+            .map(|t| t.and_utc())
+    }
+
     /// Pre-restore directories with their order keys, sorted: those named
     /// by lifeboat 0.1 (`<time>[-n]`, ordered by name) before every
     /// sequenced one (`<seq>-<time>`, ordered by sequence).
@@ -524,6 +541,14 @@ fn writable_by(dir: &std::fs::Metadata, uid: u32, gid: u32) -> bool {
         || mode & 0o002 != 0
 }
 
+/// Where `restore TAG --to DIR` stages and checks before placing the
+/// result into `DIR`: `<DIR>.staging-<tag>`, beside `DIR` (so on its
+/// filesystem, and the placement is one rename), never inside the data
+/// area.
+pub fn placement_staging(to: &Path, tag: &Tag) -> PathBuf {
+    with_suffix(to, &format!("{STAGING_PREFIX}{tag}"))
+}
+
 /// The infix of the scratch directories that probe for `RENAME_EXCHANGE`.
 pub const XPROBE: &str = ".xprobe-";
 
@@ -537,6 +562,17 @@ pub fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pre_restore_times_come_from_the_name() {
+        let t = |name: &str| DataArea::pre_restore_time(Path::new(name)).map(|t| t.to_rfc3339());
+        let when = Some("2026-11-22T01:45:00+00:00".to_string());
+        assert_eq!(t("/srv/data.pre-restore-000004-20261122T014500Z"), when);
+        assert_eq!(t("/srv/data.pre-restore-20261122T014500Z"), when);
+        assert_eq!(t("/srv/data.pre-restore-20261122T014500Z-2"), when);
+        assert_eq!(t("/srv/data.pre-restore-mine"), None);
+        assert_eq!(t("/srv/data.set-aside-000004"), None);
+    }
 
     #[test]
     fn abandoned_scratch_dirs_are_removed_live_ones_kept() {

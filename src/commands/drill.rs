@@ -17,7 +17,8 @@ use crate::record::DrillRecord;
 /// and when every snapshot is, the drill refuses.
 #[derive(Debug, clap::Args)]
 pub struct DrillArgs {
-    /// Drill this snapshot instead of the newest one.
+    /// Drill this snapshot instead of the newest one (`latest`: the newest,
+    /// as without --tag).
     #[arg(long, value_name = "TAG")]
     pub tag: Option<String>,
 }
@@ -25,7 +26,12 @@ pub struct DrillArgs {
 pub fn run(global: &Global, args: DrillArgs) -> Result<i32> {
     let config = global.load_config()?;
     let opts = DrillOptions {
-        tag: args.tag.as_deref().map(super::parse_tag).transpose()?,
+        tag: args
+            .tag
+            .as_deref()
+            .filter(|t| *t != "latest")
+            .map(super::parse_tag)
+            .transpose()?,
     };
     let (record, result) = drill(&config, &global.env(), &opts)?;
     if global.json {

@@ -6,12 +6,16 @@ use crate::error::Result;
 use crate::human;
 use crate::ops::list::{ListOptions, LocalCopy, Row, list};
 use crate::tag::Kind;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 /// List snapshots, newest first.
 ///
-/// DATE is `2026-11-22` (a whole day, UTC) or RFC 3339
-/// (`2026-11-22T09:30:00Z`); both bounds are inclusive.
+/// DATE is `2026-11-22` (a whole day, UTC), the TAKEN column's own
+/// `2026-11-22 09:30:00` (UTC), RFC 3339 (`2026-11-22T09:30:00Z`), or a
+/// duration back from now (`30m`, `24h`, `7d`); both bounds are inclusive.
+///
+/// REASON is a manual snapshot's `backup-now --reason`, read from the local
+/// archive's manifest (`?` for a manual snapshot only on the remote).
 ///
 /// AGE is by this machine's clock. A snapshot dated in the future (a clock
 /// was ahead when it was taken, or the tag was planted) shows its age as it
@@ -81,22 +85,14 @@ pub fn run(global: &Global, args: ListArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn print_table(rows: &[Row]) {
+pub(crate) fn print_table(rows: &[Row]) {
     if rows.is_empty() {
         outln!("no snapshots");
         return;
     }
-    outln!(
-        "{:<29} {:<9} {:<19} {:>7} {:>9}  {:<6} DATABASES",
-        "TAG",
-        "KIND",
-        "TAKEN (UTC)",
-        "AGE",
-        "SIZE",
-        "WHERE"
-    );
-    for r in rows {
-        let dbs = match &r.local {
+    let dbs: Vec<String> = rows
+        .iter()
+        .map(|r| match &r.local {
             Some(LocalCopy {
                 manifest_error: Some(e),
                 ..
@@ -108,13 +104,38 @@ fn print_table(rows: &[Row]) {
                 .collect::<Vec<_>>()
                 .join(", "),
             None => "-".to_string(),
-        };
+        })
+        .collect();
+    let width = dbs.iter().map(String::len).chain([9]).max().unwrap_or(9);
+    outln!(
+        "{:<29} {:<9} {:<19} {:>7} {:>9}  {:<6} {:<width$}  REASON",
+        "TAG",
+        "KIND",
+        "TAKEN (UTC)",
+        "AGE",
+        "SIZE",
+        "WHERE",
+        "DATABASES"
+    );
+    for (r, dbs) in rows.iter().zip(dbs) {
         let place = match &r.remote {
             Some(s) if s.draft => format!("{} (draft)", r.place),
             _ => r.place.to_string(),
         };
+        // Only a local manifest carries the reason; a remote-only manual
+        // snapshot's is unknown until downloaded.
+        let reason = match (&r.local, r.kind) {
+            (
+                Some(LocalCopy {
+                    reason: Some(why), ..
+                }),
+                _,
+            ) => why.replace(['\n', '\t'], " "),
+            (None, Kind::Manual) => "?".to_string(),
+            _ => "-".to_string(),
+        };
         outln!(
-            "{:<29} {:<9} {:<19} {:>7} {:>9}  {:<6} {dbs}",
+            "{:<29} {:<9} {:<19} {:>7} {:>9}  {:<6} {dbs:<width$}  {reason}",
             r.tag.to_string(),
             r.kind.to_string(),
             r.taken.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -125,12 +146,41 @@ fn print_table(rows: &[Row]) {
     }
 }
 
+/// A bound for --since/--until: RFC 3339, the TAKEN column's own format
+/// (`2026-11-22 09:30:00`, UTC; also with a `T`), a date (a whole day,
+/// UTC), or a duration back from now (`30m`, `24h`, `7d`).
 fn parse_date(s: &str, end_of_day: bool) -> std::result::Result<DateTime<Utc>, String> {
+    parse_date_at(s, end_of_day, Utc::now())
+}
+
+fn parse_date_at(
+    s: &str,
+    end_of_day: bool,
+    now: DateTime<Utc>,
+) -> std::result::Result<DateTime<Utc>, String> {
+    let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
+    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
+            return Ok(t.and_utc());
+        }
+    }
+    if s.starts_with(|c: char| c.is_ascii_digit())
+        && s.ends_with(|c: char| c.is_ascii_alphabetic())
+        && let Ok(d) = crate::config::parse_duration(s)
+    {
+        let back = chrono::TimeDelta::from_std(d).map_err(|_| format!("`{s}` is too long ago"))?;
+        return now
+            .checked_sub_signed(back)
+            .ok_or_else(|| format!("`{s}` is too long ago"));
+    }
     let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-        format!("`{s}` is not a date: use 2026-11-22 or RFC 3339 (2026-11-22T09:30:00Z)")
+        format!(
+            "`{s}` is not a date: use 2026-11-22, 2026-11-22 09:30:00 (UTC, as list shows it), \
+             RFC 3339 (2026-11-22T09:30:00Z) or a duration back from now (24h, 7d)"
+        )
     })?;
     let time = if end_of_day {
         day.and_hms_opt(23, 59, 59)
@@ -169,5 +219,19 @@ mod tests {
             "2026-11-22T08:00:00+00:00"
         );
         assert!(parse_since("22/11/2026").unwrap_err().contains("RFC 3339"));
+        assert_eq!(
+            parse_since("2026-11-22 09:30:00").unwrap().to_rfc3339(),
+            "2026-11-22T09:30:00+00:00"
+        );
+        let now: DateTime<Utc> = "2026-11-22T12:00:00Z".parse().unwrap();
+        assert_eq!(
+            parse_date_at("24h", false, now).unwrap().to_rfc3339(),
+            "2026-11-21T12:00:00+00:00"
+        );
+        assert_eq!(
+            parse_date_at("7d", true, now).unwrap().to_rfc3339(),
+            "2026-11-15T12:00:00+00:00"
+        );
+        assert!(parse_since("7x").is_err());
     }
 }

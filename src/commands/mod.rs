@@ -12,10 +12,12 @@
 #[macro_use]
 pub mod out;
 
+pub mod completions;
 pub mod demo;
 pub mod doctor;
 pub mod drill;
 pub mod health;
+pub mod init;
 pub mod json;
 pub mod list;
 pub mod migrate;
@@ -24,6 +26,7 @@ pub mod restore;
 pub mod schedule;
 pub mod snapshot;
 pub mod verify;
+pub mod version;
 
 use crate::config::{self, Config};
 use crate::error::Result;
@@ -45,12 +48,28 @@ pub(crate) fn parse_tag(s: &str) -> Result<crate::tag::Tag> {
 /// recorded as interrupted (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP). `health`
 /// uses monitoring-plugin codes 0-3.
 #[derive(Debug, Parser)]
-#[command(name = "lifeboat", version, about, long_about = None)]
+#[command(name = "lifeboat", about, long_about = None, arg_required_else_help = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    /// Print the version, commit, SQLite version and tools found (as `lifeboat version`).
+    #[arg(short = 'V', long = "version")]
+    pub version: bool,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The subcommand to run: `--version` alone is `version`; neither is a
+    /// usage error.
+    pub fn into_command(self) -> Result<(Global, Command)> {
+        match (self.command, self.version) {
+            (Some(c), _) => Ok((self.global, c)),
+            (None, true) => Ok((self.global, Command::Version(Default::default()))),
+            (None, false) => Err(crate::Error::usage("no command given")
+                .with_hint("`lifeboat --help` lists the commands")),
+        }
+    }
 }
 
 /// Options accepted before or after the subcommand.
@@ -143,6 +162,14 @@ pub enum Command {
     Schedule(schedule::ScheduleArgs),
     /// Run the whole loop (snapshot, disaster, restore) on a throwaway demo application.
     Demo(demo::DemoArgs),
+    /// Write a commented lifeboat.toml for the given or discovered databases.
+    Init(init::InitArgs),
+    /// Print the version, commit, target, bundled SQLite, and the gh/rclone found.
+    Version(version::VersionArgs),
+    /// Print shell completions: `source <(lifeboat completions bash)`.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff): `lifeboat man | man -l -`.
+    Man(completions::ManArgs),
 }
 
 pub fn run(global: &Global, command: Command) -> Result<i32> {
@@ -160,5 +187,9 @@ pub fn run(global: &Global, command: Command) -> Result<i32> {
         Command::Doctor(args) => doctor::run(global, args),
         Command::Schedule(args) => schedule::run(global, args),
         Command::Demo(args) => demo::run(global, args),
+        Command::Init(args) => init::run(global, args),
+        Command::Version(args) => version::run(global, args),
+        Command::Completions(args) => completions::completions(global, args),
+        Command::Man(args) => completions::man(global, args),
     }
 }

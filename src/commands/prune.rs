@@ -3,7 +3,7 @@
 
 use super::Global;
 use crate::error::Result;
-use crate::ops::prune::{PruneOptions, Section, prune};
+use crate::ops::prune::{PreRestoreSection, PruneOptions, Section, prune};
 use crate::retention::Decision;
 
 #[derive(Debug, clap::Args)]
@@ -35,6 +35,9 @@ pub fn run(global: &Global, args: PruneArgs) -> Result<i32> {
     } else {
         for section in [&report.local, &report.remote].into_iter().flatten() {
             print_section(section, args.dry_run);
+        }
+        if let Some(p) = &report.pre_restore {
+            print_pre_restore(p, args.dry_run);
         }
     }
     outcome.map(|()| 0)
@@ -69,5 +72,25 @@ fn print_section(section: &Section, dry_run: bool) {
         };
         let line = format!("  {:width$}  {decision:8}  {}", e.name, reasons.join(", "));
         outln!("{}", line.trim_end());
+    }
+}
+
+fn print_pre_restore(p: &PreRestoreSection, dry_run: bool) {
+    let deleting = p.copies.iter().filter(|c| !c.keep).count();
+    outln!(
+        "pre-restore copies: {}, keep the newest {} and those younger than {} days, {} {deleting}",
+        p.copies.len(),
+        p.keep_last,
+        p.keep_days,
+        if dry_run { "would delete" } else { "delete" },
+    );
+    for c in &p.copies {
+        let decision = match (c.keep, &c.error) {
+            (true, _) => "keep",
+            (false, Some(_)) => "FAILED",
+            (false, None) => "delete",
+        };
+        let why = c.error.as_deref().unwrap_or(&c.reason);
+        outln!("  {}  {decision:8}  {why}", c.path.display());
     }
 }

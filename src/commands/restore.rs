@@ -5,18 +5,44 @@
 use super::Global;
 use crate::config::Config;
 use crate::error::Result;
-use crate::ops::restore::{self as ops, RestoreOptions, Source};
+use crate::ops::restore::{self as ops, Outcome, Request, Source, Which};
 use crate::restore::{self, RestoreReport, UndoReport};
 
 /// Restore a snapshot: verify, unpack into a staging directory, migrate,
 /// check, and only then swap it in, keeping the previous data for `--undo`.
 ///
-/// Without a tag, lists the available snapshots (local and remote) and exits 2.
+/// TAG `latest` is the newest snapshot, local or remote (with --from, from
+/// there), not counting snapshots dated in the future by this machine's
+/// clock.
+///
+/// Without a tag, prints `lifeboat list`'s table and exits 2.
+///
+/// --if-missing (first boots, containers): restore only when none of the
+/// configured databases exists; when one does, nothing is done, one line
+/// goes to stderr, and the exit status is 0. When there is no snapshot at
+/// all, `restore latest` exits 1 (nothing recorded), or 0 with
+/// --allow-empty. None of these "nothing to do" cases is a recorded run.
+///
+/// --to DIR: stage and check everything, then place the databases into DIR
+/// (at their paths under data_dir), which must not exist or be empty; live
+/// data is not touched.
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
-    /// The snapshot to restore, e.g. snap-20261122T014500Z.
+    /// The snapshot to restore, e.g. snap-20261122T014500Z, or `latest`.
     #[arg(value_name = "TAG", conflicts_with = "undo")]
     pub tag: Option<String>,
+    /// Restore only when none of the configured databases exists (else do
+    /// nothing and exit 0).
+    #[arg(long, requires = "tag", conflicts_with = "to")]
+    pub if_missing: bool,
+    /// With `latest`: when there is no snapshot anywhere, exit 0 instead of 1
+    /// (a first boot). A remote that cannot be listed is still an error.
+    #[arg(long, requires = "tag")]
+    pub allow_empty: bool,
+    /// Place the checked databases into DIR (new or empty) instead of
+    /// data_dir; live data is untouched.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["undo", "dry_run"])]
+    pub to: Option<std::path::PathBuf>,
     /// Where to take the archive from (default: the local copy if present
     /// and intact, else the configured remote).
     #[arg(long, value_enum, value_name = "SOURCE")]
@@ -61,8 +87,20 @@ pub fn run(global: &Global, args: RestoreArgs) -> Result<i32> {
     let Some(raw) = args.tag.as_deref() else {
         return list_available(global, &config);
     };
-    let opts = RestoreOptions {
-        tag: super::parse_tag(raw)?,
+    let which = if raw == "latest" {
+        Which::Latest
+    } else {
+        Which::Tag(super::parse_tag(raw)?)
+    };
+    let to = match args.to {
+        Some(dir) => Some(
+            std::path::absolute(&dir)
+                .map_err(|e| crate::Error::usage(format!("--to {}: {e}", dir.display())))?,
+        ),
+        None => None,
+    };
+    let req = Request {
+        which,
         source: match args.from {
             None => Source::Auto,
             Some(FromArg::Local) => Source::Local,
@@ -73,12 +111,34 @@ pub fn run(global: &Global, args: RestoreArgs) -> Result<i32> {
         dry_run: args.dry_run,
         force: args.force,
         keep_staging: args.keep_staging,
+        to,
+        if_missing: args.if_missing,
+        allow_empty: args.allow_empty,
     };
-    let report = ops::restore(&config, &env, &opts)?;
-    if global.json {
-        global.print_json(&report);
-    } else {
-        print_restore(&config, &report);
+    match ops::request(&config, &env, &req)? {
+        Outcome::Restored { report, notes } => {
+            for n in &notes {
+                warnln!("note: {n}");
+            }
+            if global.json {
+                global.print_json(&report);
+            } else {
+                print_restore(&config, &report);
+            }
+        }
+        Outcome::AlreadyPresent(present) => {
+            let names: Vec<String> = present.iter().map(|p| p.display().to_string()).collect();
+            warnln!(
+                "nothing restored (--if-missing): already present: {}",
+                names.join(", ")
+            );
+        }
+        Outcome::NoSnapshot { notes } => {
+            for n in &notes {
+                warnln!("note: {n}");
+            }
+            warnln!("nothing restored (--allow-empty): there is no snapshot to restore");
+        }
     }
     Ok(0)
 }
@@ -132,6 +192,14 @@ pub(crate) fn print_restore(config: &Config, r: &RestoreReport) {
         }
         return;
     }
+    if let Some(dir) = &r.placed_in {
+        outln!(
+            "placed into {}; live data in {} was not touched",
+            dir.display(),
+            config.data_dir.display()
+        );
+        return;
+    }
     if let Some(mode) = r.mode {
         let how = match mode {
             restore::swap::Mode::WholeDirectory => "one atomic directory exchange",
@@ -159,35 +227,23 @@ fn print_undo(u: &UndoReport) {
     }
 }
 
-/// No tag: show what could be restored, then exit 2 (nothing was done).
+/// No tag: show what could be restored (exactly `lifeboat list`'s table),
+/// then exit 2 (nothing was done).
 fn list_available(global: &Global, config: &Config) -> Result<i32> {
-    let choice = ops::available(config)?;
-    let rows = &choice.snapshots;
+    // Even a listing finishes an interrupted restore first.
+    ops::recover_only(config)?;
+    let listing = crate::ops::list::list(config, &crate::ops::list::ListOptions::default())?;
+    if let Some(e) = &listing.remote_error {
+        warnln!("warning: cannot list the remote, showing local snapshots only: {e}");
+    }
     if global.json {
-        // An object (format 1), not the bare array of earlier versions;
         // `ok` is false: nothing was restored (exit 2).
-        global.print_json_outcome(
-            &serde_json::json!({ "snapshots": rows, "remote_note": choice.remote_note }),
-            Ok(2),
-        )?;
+        global.print_json_outcome(&listing, Ok(2))?;
     } else {
-        outln!("{:<28} {:<14} {:>12}", "TAG", "WHERE", "BYTES");
-        for r in rows {
-            let place = match (r.local, r.remote) {
-                (true, true) => "local+remote",
-                (true, false) => "local",
-                _ => "remote",
-            };
-            let bytes = r.bytes.map_or("-".to_string(), |b| b.to_string());
-            outln!("{:<28} {place:<14} {bytes:>12}", r.tag.to_string());
-        }
-        if rows.is_empty() {
-            outln!("(no snapshots found)");
-        }
+        super::list::print_table(&listing.snapshots);
     }
-    if let Some(note) = &choice.remote_note {
-        warnln!("note: {note}");
-    }
-    warnln!("choose one: lifeboat restore <TAG> (add --dry-run to only check it)");
+    warnln!(
+        "choose one: lifeboat restore <TAG> or lifeboat restore latest (add --dry-run to only check it)"
+    );
     Ok(2)
 }

@@ -46,11 +46,31 @@ fn print(backup_dir: &std::path::Path, done: &Backup) {
     );
     match record.push.as_ref().map(|p| (p, p.status)) {
         Some((p, PushStatus::Pushed)) => {
-            outln!("pushed to {} ({} attempt(s))", p.remote, p.attempts)
+            outln!("pushed to {} ({} attempt(s))", p.remote, p.attempts);
         }
         Some((_, PushStatus::Skipped)) => {
             outln!("no remote configured: the snapshot is only on this machine")
         }
         _ => {}
+    }
+    // Earlier queued snapshots this run pushed (even when its own push failed).
+    if let Some(p) = &record.push {
+        let earlier: Vec<String> = p
+            .pushed
+            .iter()
+            .filter(|t| **t != s.tag)
+            .map(ToString::to_string)
+            .collect();
+        if !earlier.is_empty() {
+            outln!("also pushed earlier snapshot(s): {}", earlier.join(", "));
+        }
+    }
+    if let Some(r) = &record.retention {
+        for (place, sweep) in [("local", &r.local), ("remote", &r.remote)] {
+            if let Some(sweep) = sweep.as_ref().filter(|s| !s.deleted.is_empty()) {
+                let tags: Vec<String> = sweep.deleted.iter().map(ToString::to_string).collect();
+                outln!("pruned {place}: {}", tags.join(", "));
+            }
+        }
     }
 }

@@ -13,7 +13,8 @@ use crate::ops::verify::{Verdict, VerifyOptions, Which, verify};
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["tag", "latest", "all"])))]
 pub struct VerifyArgs {
-    /// The snapshot to check (`lifeboat list` shows them).
+    /// The snapshot to check (`lifeboat list` shows them); `latest` is
+    /// --latest.
     #[arg(value_name = "TAG")]
     pub tag: Option<String>,
     /// Check the newest snapshot (not counting snapshots dated in the
@@ -31,6 +32,7 @@ pub struct VerifyArgs {
 pub fn run(global: &Global, args: VerifyArgs) -> Result<i32> {
     let config = global.load_config()?;
     let which = match (&args.tag, args.all) {
+        (Some(tag), _) if tag == "latest" => Which::Latest,
         (Some(tag), _) => Which::Tag(super::parse_tag(tag)?),
         (None, true) => Which::All,
         (None, false) => Which::Latest,

@@ -56,6 +56,7 @@ pub fn backup(config: &Config, env: &Env, opts: &BackupOptions) -> Result<Backup
         Kind::Scheduled => "snapshot",
         Kind::Manual => "backup-now",
     };
+    config.require_data_dir()?;
     let ((), record) = recorded(config, env, command, |run| {
         take_push_sweep(run, opts).map(drop)
     })?;

@@ -101,6 +101,7 @@ pub fn demo(root: &Path, tasks: usize, env: &Env, on_step: &mut dyn FnMut(Step))
             dry_run: false,
             force: false,
             keep_staging: false,
+            to: None,
         },
     )?;
     let after = (count(&tasks_db, "tasks")?, count(&notes_db, "notes")?);

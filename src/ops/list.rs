@@ -55,6 +55,8 @@ pub struct LocalCopy {
     pub path: PathBuf,
     pub bytes: u64,
     pub databases: Vec<DatabaseSummary>,
+    /// A manual snapshot's `backup-now --reason`, from its manifest.
+    pub reason: Option<String>,
     /// Why the manifest could not be read (the archive is damaged).
     pub manifest_error: Option<String>,
 }
@@ -156,6 +158,7 @@ fn list_remote(config: &Config, required: bool) -> Result<Vec<RemoteSnapshot>> {
 fn describe_local(tag: &Tag, path: PathBuf) -> LocalCopy {
     let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
     let manifest = archive::read_manifest(&path, Some(tag)).map(|r| r.manifest);
+    let reason = manifest.as_ref().ok().and_then(|m| m.reason.clone());
     let (databases, manifest_error) = match manifest {
         Ok(m) => (
             m.databases
@@ -174,6 +177,7 @@ fn describe_local(tag: &Tag, path: PathBuf) -> LocalCopy {
         path,
         bytes,
         databases,
+        reason,
         manifest_error,
     }
 }

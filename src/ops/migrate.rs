@@ -35,6 +35,7 @@ pub struct MigrateReport {
 }
 
 pub fn migrate(config: &Config, env: &Env, opts: &MigrateOptions) -> Result<MigrateReport> {
+    config.require_data_dir()?;
     let selected = select(config, opts)?;
     // Nothing to do is not a run: no lock, no record (a no-op `migrate` in
     // a deploy script must never collide with the hourly snapshot). A

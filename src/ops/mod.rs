@@ -9,10 +9,12 @@
 //! metrics are taken care of there, in one place, so no operation can forget
 //! a step.
 
+pub mod about;
 pub mod backup;
 pub mod demo;
 pub mod doctor;
 pub mod drill;
+pub mod init;
 pub mod list;
 pub mod migrate;
 pub mod prune;

@@ -33,6 +33,83 @@ pub struct PruneReport {
     pub dry_run: bool,
     pub local: Option<Section>,
     pub remote: Option<Section>,
+    /// The pre-restore copies beside data_dir (not with --remote).
+    pub pre_restore: Option<PreRestoreSection>,
+}
+
+/// The pre-restore copies restore left beside `data_dir`: `prune` keeps
+/// the newest `[restore] keep_pre_restore` (by sequence) and every one
+/// younger than `keep_pre_restore_days` (by the time in its name), and
+/// deletes the rest. Set-aside directories are never touched.
+#[derive(Debug, serde::Serialize)]
+pub struct PreRestoreSection {
+    pub keep_last: u32,
+    pub keep_days: u32,
+    /// Oldest first.
+    pub copies: Vec<PreRestoreCopy>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct PreRestoreCopy {
+    pub path: std::path::PathBuf,
+    pub taken: Option<chrono::DateTime<chrono::Utc>>,
+    pub keep: bool,
+    pub reason: String,
+    /// The deletion failed (the copy stays; the next prune tries again).
+    pub error: Option<String>,
+}
+
+/// Decide (and unless `dry_run`, apply) the pre-restore retention.
+pub fn prune_pre_restore(config: &Config, dry_run: bool) -> PreRestoreSection {
+    let now = chrono::Utc::now();
+    let keep_last = config.restore.keep_pre_restore;
+    let keep_days = config.restore.keep_pre_restore_days;
+    let dirs = config.data_area().pre_restore_dirs();
+    let newest_from = dirs.len().saturating_sub(keep_last as usize);
+    let copies = dirs
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, path)| {
+            // Only names restore gives its copies; anything else is not ours.
+            let taken = crate::store::DataArea::pre_restore_time(&path);
+            let name = path.file_name()?.to_string_lossy().into_owned();
+            if !name.contains(".pre-restore-") || name.contains(".set-aside-") {
+                return None;
+            }
+            let age_days = taken.map(|t| (now - t).num_seconds() as f64 / 86_400.0);
+            let (keep, reason) = if i >= newest_from {
+                (true, format!("one of the newest {keep_last}"))
+            } else if let Some(age) = age_days.filter(|a| *a < f64::from(keep_days)) {
+                (
+                    true,
+                    format!("younger than {keep_days} days ({age:.1} days)"),
+                )
+            } else if taken.is_none() {
+                (true, "its time is unknown".to_string())
+            } else {
+                (
+                    false,
+                    format!("older than {keep_days} days and not one of the newest {keep_last}"),
+                )
+            };
+            let error = (!keep && !dry_run)
+                .then(|| std::fs::remove_dir_all(&path).err())
+                .flatten()
+                .map(|e| format!("cannot delete {}: {e}", path.display()));
+            Some(PreRestoreCopy {
+                path,
+                taken,
+                keep,
+                reason,
+                error,
+            })
+        })
+        .collect();
+    PreRestoreSection {
+        keep_last,
+        keep_days,
+        copies,
+    }
 }
 
 impl PruneReport {
@@ -43,6 +120,12 @@ impl PruneReport {
             .flatten()
             .flat_map(|s| &s.result.failed)
             .map(|f| format!("{} ({})", f.tag, f.error))
+            .chain(
+                self.pre_restore
+                    .iter()
+                    .flat_map(|p| &p.copies)
+                    .filter_map(|c| c.error.clone()),
+            )
             .collect()
     }
 }
@@ -56,6 +139,7 @@ pub fn prune(config: &Config, env: &Env, opts: &PruneOptions) -> (PruneReport, R
         dry_run: opts.dry_run,
         local: None,
         remote: None,
+        pre_restore: None,
     };
     if opts.remote_only && remote.is_none() {
         return (
@@ -83,6 +167,9 @@ pub fn prune(config: &Config, env: &Env, opts: &PruneOptions) -> (PruneReport, R
                 plan,
                 result,
             });
+        }
+        if !opts.remote_only {
+            report.pre_restore = Some(prune_pre_restore(config, opts.dry_run));
         }
         // A stop signal ends the run as interrupted, whatever it cut short
         // (its failed deletions are retried by the next run, as any are).

@@ -5,10 +5,11 @@
 use super::Env;
 use super::run::{locked, recorded};
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Kind, Result};
 use crate::restore::{self, RestoreReport, UndoReport};
 use crate::tag::Tag;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 pub use crate::restore::{Options as RestoreOptions, Source};
 
@@ -27,6 +28,100 @@ pub fn restore(config: &Config, env: &Env, opts: &RestoreOptions) -> Result<Rest
         ok.map(|r| r.stage.databases.iter().map(|d| d.name.clone()).collect()),
     );
     result.map(|(report, _)| report)
+}
+
+/// Which snapshot a restore takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Tag(Tag),
+    /// The newest not dated in the future ([`latest`]).
+    Latest,
+}
+
+/// `lifeboat restore TAG|latest` with its conveniences.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub which: Which,
+    pub source: Source,
+    pub only: Option<String>,
+    pub dry_run: bool,
+    pub force: bool,
+    pub keep_staging: bool,
+    pub to: Option<PathBuf>,
+    /// Restore only when none of the configured databases (or `only`)
+    /// exists live.
+    pub if_missing: bool,
+    /// With `latest`: no snapshot anywhere is a success (a first boot).
+    pub allow_empty: bool,
+}
+
+/// What a [`Request`] came to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A restore ran (or its dry run); `notes` say what "latest" passed over.
+    Restored {
+        report: Box<RestoreReport>,
+        notes: Vec<String>,
+    },
+    /// `--if-missing` and these live databases exist: nothing was done (not
+    /// a run: nothing is recorded).
+    AlreadyPresent(Vec<PathBuf>),
+    /// `latest --allow-empty` and there is no snapshot at all: nothing was
+    /// done (not a run).
+    NoSnapshot { notes: Vec<String> },
+}
+
+/// Run a [`Request`]: check `--if-missing`, resolve `latest`, then
+/// [`restore`] (one recorded run). "Nothing to do" (databases present, or
+/// no snapshot with `allow_empty`) records nothing. No snapshot at all
+/// without `allow_empty` is an error (exit 1), not recorded either: no
+/// restore was attempted.
+pub fn request(config: &Config, env: &Env, req: &Request) -> Result<Outcome> {
+    if req.to.is_none() {
+        crate::restore::check_data_dir(&config.data_dir)?;
+    }
+    if req.if_missing {
+        let present = existing_databases(config, req.only.as_deref())?;
+        if !present.is_empty() {
+            return Ok(Outcome::AlreadyPresent(present));
+        }
+    }
+    let (tag, notes) = match req.which {
+        Which::Tag(tag) => (tag, vec![]),
+        Which::Latest => {
+            let latest = latest(config, req.source)?;
+            match latest.tag {
+                Some(tag) => (tag, latest.notes),
+                None if req.allow_empty => {
+                    return Ok(Outcome::NoSnapshot {
+                        notes: latest.notes,
+                    });
+                }
+                None => {
+                    return Err(Error::refused(
+                        "there is no snapshot to restore: none in backup_dir, none on the remote",
+                    )
+                    .with_hint(
+                        "on a first boot, add --allow-empty to succeed when there is nothing to restore",
+                    ));
+                }
+            }
+        }
+    };
+    let opts = RestoreOptions {
+        tag,
+        source: req.source,
+        only: req.only.clone(),
+        dry_run: req.dry_run,
+        force: req.force,
+        keep_staging: req.keep_staging,
+        to: req.to.clone(),
+    };
+    let report = restore(config, env, &opts)?;
+    Ok(Outcome::Restored {
+        report: Box::new(report),
+        notes,
+    })
 }
 
 /// Every restore and undo, successful or not (a usage error is not one).
@@ -67,6 +162,81 @@ pub fn undo(config: &Config, env: &Env, force: bool) -> Result<UndoReport> {
     result.map(|(report, _)| report)
 }
 
+/// "latest": the newest snapshot the restore could take from `source`,
+/// not counting snapshots dated in the future by this machine's clock
+/// ([`crate::clock::newest_not_in_future`], the choice `drill` and `verify
+/// --latest` make).
+#[derive(Debug)]
+pub struct Latest {
+    /// `None` when there is no snapshot at all (and the listing succeeded).
+    pub tag: Option<Tag>,
+    /// The future-dated tags passed over, and a remote that could not be
+    /// listed when local snapshots were found.
+    pub notes: Vec<String>,
+}
+
+/// Find "latest" for a restore from `source`. When the remote cannot be
+/// listed and nothing local exists, that is an error, never "no snapshot":
+/// `--if-missing --allow-empty` must not start a fresh machine with empty
+/// databases because the network was down.
+pub fn latest(config: &Config, source: Source) -> Result<Latest> {
+    let now = chrono::Utc::now();
+    let choice = available(config)?;
+    let tags: Vec<Tag> = choice
+        .snapshots
+        .iter()
+        .filter(|a| match source {
+            Source::Auto => true,
+            Source::Local => a.local,
+            _ => a.remote,
+        })
+        .map(|a| a.tag)
+        .collect();
+    let wants_remote = source != Source::Local;
+    let remote_failed = choice
+        .remote_note
+        .as_ref()
+        .filter(|n| n.starts_with("cannot list"));
+    if let (true, Some(note)) = (wants_remote, remote_failed)
+        && (tags.is_empty() || source != Source::Auto)
+    {
+        return Err(Error::new(Kind::RemoteTransient, note.clone())
+            .with_hint("check the remote with `lifeboat doctor`, or restore a local snapshot with --from local"));
+    }
+    let newest = crate::clock::newest_not_in_future(&tags, now);
+    let mut notes = newest.notes(now);
+    if tags.is_empty() {
+        return Ok(Latest { tag: None, notes });
+    }
+    let place = match source {
+        Source::Local => "in backup_dir",
+        Source::Auto => "locally or on the remote",
+        _ => "on the remote",
+    };
+    let tag = newest.chosen(now, place, "lifeboat restore")?;
+    if let (true, Some(note)) = (wants_remote, remote_failed) {
+        notes.push(format!("{note}: chose among the local snapshots"));
+    }
+    Ok(Latest {
+        tag: Some(tag),
+        notes,
+    })
+}
+
+/// `--if-missing`: the configured databases (all, or `only`) that exist
+/// live. A restore with `--if-missing` goes ahead only when this is empty.
+pub fn existing_databases(config: &Config, only: Option<&str>) -> Result<Vec<PathBuf>> {
+    let dbs = match only {
+        Some(name) => vec![config.database(name)?],
+        None => config.databases.iter().collect(),
+    };
+    Ok(dbs
+        .into_iter()
+        .map(|d| d.live_path(&config.data_dir))
+        .filter(|p| std::fs::symlink_metadata(p).is_ok())
+        .collect())
+}
+
 /// One snapshot that could be restored.
 #[derive(Debug, serde::Serialize)]
 pub struct Available {
@@ -82,6 +252,13 @@ pub struct Available {
 pub struct Choice {
     pub snapshots: Vec<Available>,
     pub remote_note: Option<String>,
+}
+
+/// Finish (or roll back) an interrupted restore, under the lock, and do
+/// nothing else: what even a listing of restore points does first.
+pub fn recover_only(config: &Config) -> Result<()> {
+    crate::restore::check_data_dir(&config.data_dir)?;
+    locked(config, "restore", || Ok(()))
 }
 
 /// The snapshots a restore can choose from. Even a listing finishes an

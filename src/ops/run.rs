@@ -25,11 +25,8 @@ use crate::record::{DrillRecord, RunRecord};
 /// The state of one run, handed to the operation.
 pub struct Run<'a> {
     pub config: &'a Config,
-    pub env: &'a Env,
     /// Filled in by the operation; written when it returns.
     pub record: RunRecord,
-    /// What the recovery of an interrupted restore did, one line per action.
-    pub recovered: Vec<String>,
 }
 
 /// Run `body` as one recorded run of `command` (`snapshot`, `backup-now`,
@@ -44,9 +41,7 @@ pub fn recorded<T>(
     let store = config.store();
     let mut run = Run {
         config,
-        env,
         record: RunRecord::start(command, chrono::Utc::now()),
-        recovered: vec![],
     };
     // The lock is held until the record is written, and the record this
     // run carries facts forward from is read under it: a run that waited
@@ -61,7 +56,8 @@ pub fn recorded<T>(
             config.snapshot.lock_timeout,
         )?);
         previous = RunRecord::load(&store.last_run()).ok().flatten();
-        run.recovered = crate::restore::recover(config)?;
+        // What it did is shown to the person running lifeboat as it happens.
+        crate::restore::recover(config)?;
         // A stop that came while waiting for the lock: nothing started yet.
         crate::interrupt::check()?;
         body(&mut run)
@@ -81,13 +77,68 @@ pub fn recorded<T>(
     );
     crate::metrics::refresh(config, env.metrics_file.as_deref());
     drop(lock);
-    match (outcome, written) {
+    // The snapshot this run took, even when a later step (the push) failed,
+    // and a failed push, which fails the run (exit 1) with the snapshot kept.
+    let backup = crate::record::run::is_backup_command(command);
+    let (tag, push_error) = match &written {
+        Ok(record) if backup => (
+            record.snapshot.as_ref().map(|s| s.tag.to_string()),
+            record
+                .push
+                .as_ref()
+                .and_then(|p| p.error.as_ref())
+                .map(|e| (e.message.clone(), e.hint.clone())),
+        ),
+        _ => (None, None),
+    };
+    let result = match (outcome, written) {
         (Ok(value), Ok(record)) => Ok((value, record)),
         (Ok(_), Err(write)) => Err(write),
         // `finish` folded the lost record into the run's own error.
         (Err(_), Err(folded)) => Err(folded),
         (Err(run_error), Ok(_)) => Err(run_error),
-    }
+    };
+    let error = match &result {
+        Err(e) => Some((e.message.clone(), e.hint.clone())),
+        Ok(_) => push_error.map(|(message, hint)| {
+            (
+                format!(
+                    "snapshot {} was taken but not pushed: {message}",
+                    tag.as_deref().unwrap_or_default()
+                ),
+                hint,
+            )
+        }),
+    };
+    notify(config, command, tag, error, previous.as_ref());
+    result
+}
+
+/// The `[notify]` hooks for a recorded run, after its record is written and
+/// its lock released (a hook can neither change the outcome nor hold up
+/// the next run for longer than `[notify] timeout`).
+fn notify(
+    config: &Config,
+    command: &str,
+    tag: Option<String>,
+    error: Option<(String, Option<String>)>,
+    previous: Option<&RunRecord>,
+) {
+    let path = config.store().last_run();
+    crate::notify::run_hooks(
+        &config.notify,
+        &crate::notify::Outcome {
+            command,
+            status: match error {
+                None => crate::record::Status::Success,
+                Some(_) => crate::record::Status::Failed,
+            },
+            tag,
+            error,
+            previous,
+            record_path: &path,
+        },
+    );
 }
 
 /// Run `body` as a restore drill recorded in `drill.json`. The record

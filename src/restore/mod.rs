@@ -58,6 +58,9 @@ pub struct Options {
     pub force: bool,
     /// Keep the staging directory when the restore stops before the swap.
     pub keep_staging: bool,
+    /// Place the checked databases into this directory (which must not
+    /// exist, or be empty) instead of swapping them into `data_dir`.
+    pub to: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -70,6 +73,8 @@ pub struct RestoreReport {
     pub pre_restore: Option<PathBuf>,
     /// The staging directory, when kept.
     pub kept_staging: Option<PathBuf>,
+    /// Where `--to` placed the databases (live data untouched).
+    pub placed_in: Option<PathBuf>,
 }
 
 const CRASH_ENV: &str = "LIFEBOAT_TEST_CRASH_AT";
@@ -91,11 +96,14 @@ pub(crate) fn crash_point(step: &str) {
 
 /// Restore a snapshot (the caller holds the lock and has run [`recover`]).
 pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
+    if let Some(to) = &opts.to {
+        return restore_into(config, opts, to);
+    }
     let data_dir = &config.data_dir;
     if data_dir.parent().is_none() {
         return Err(Error::config("data_dir must not be the filesystem root"));
     }
-    crate::fsutil::create_dir_all_private(data_dir)?;
+    create_data_dir(data_dir)?;
     let staging = config.data_area().staging(&opts.tag);
     if exists(&staging) {
         std::fs::remove_dir_all(&staging)
@@ -126,6 +134,7 @@ pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
             mode: None,
             pre_restore: None,
             kept_staging: kept,
+            placed_in: None,
         });
     }
     let result = swap_in(config, opts, &stage, &staging);
@@ -143,7 +152,163 @@ pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
         mode: Some(mode),
         pre_restore,
         kept_staging: None,
+        placed_in: None,
     })
+}
+
+/// Before a restore into `data_dir` does anything (even list or lock, which
+/// would create a default `backup_dir` inside it): `data_dir` exists, or
+/// can be created by [`create_data_dir`] (its parent exists).
+pub fn check_data_dir(data_dir: &Path) -> Result<()> {
+    if data_dir.is_dir() || data_dir.parent().is_some_and(Path::is_dir) {
+        return Ok(());
+    }
+    Err(missing_data_dir(data_dir))
+}
+
+fn missing_data_dir(data_dir: &Path) -> Error {
+    Error::config(format!(
+        "data_dir {} does not exist, nor does its parent directory",
+        data_dir.display()
+    ))
+    .with_hint(
+        "check data_dir in the config; a restore onto a fresh machine creates data_dir \
+         itself, but only inside a directory that exists",
+    )
+}
+
+/// A restore onto a fresh machine creates `data_dir` itself (one level,
+/// 0700), but never a whole tree: its parent must exist, so a mistyped path
+/// is an error naming it.
+fn create_data_dir(data_dir: &Path) -> Result<()> {
+    if data_dir.is_dir() {
+        return Ok(());
+    }
+    match data_dir.parent() {
+        Some(parent) if parent.is_dir() => crate::fsutil::create_dir_all_private(data_dir),
+        _ => Err(missing_data_dir(data_dir)),
+    }
+}
+
+/// `restore TAG --to DIR`: steps 1-6 into `<DIR>.staging-<tag>` (beside
+/// `DIR`, on its filesystem), then the checked databases are arranged in a
+/// directory inside the staging one, at their paths relative to
+/// `data_dir`, and that directory is renamed to `DIR`. `data_dir` is never
+/// touched (no journal, no pre-restore copy: nothing live is replaced).
+fn restore_into(config: &Config, opts: &Options, to: &Path) -> Result<RestoreReport> {
+    check_target(to)?;
+    let staging = crate::store::placement_staging(to, &opts.tag);
+    if exists(&staging) {
+        std::fs::remove_dir_all(&staging)
+            .ctx(format!("cannot remove stale {}", staging.display()))?;
+    }
+    let result = stage_and_check(
+        config,
+        &opts.tag,
+        opts.source,
+        &staging,
+        opts.only.as_deref(),
+    )
+    .and_then(|stage| place(&stage, &staging, to).map(|()| stage));
+    let stage = match result {
+        Ok(stage) => stage,
+        Err(e) => {
+            let kept = keep_or_remove(&staging, opts.keep_staging);
+            return Err(match kept {
+                Some(k) => e.context(format!("(staging kept in {})", k.display())),
+                None => e,
+            });
+        }
+    };
+    if let Err(e) = std::fs::remove_dir_all(&staging) {
+        tracing::warn!(path = %staging.display(), error = %e, "cannot remove the staging directory");
+    }
+    tracing::info!(tag = %opts.tag, to = %to.display(), "restore into a directory finished");
+    Ok(RestoreReport {
+        stage,
+        dry_run: false,
+        mode: None,
+        pre_restore: None,
+        kept_staging: None,
+        placed_in: Some(to.to_path_buf()),
+    })
+}
+
+/// `--to DIR` must not exist or be an empty directory, in an existing
+/// parent, and on its parent's filesystem (an empty mount point cannot be
+/// the target of a rename).
+fn check_target(to: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let usage = |why: &str| {
+        Error::usage(format!("--to {}: {why}", to.display()))
+            .with_hint("name a directory that does not exist yet (or an empty one)")
+    };
+    let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Err(usage("not a directory that can be created"));
+    };
+    let Ok(parent_meta) = std::fs::metadata(parent) else {
+        return Err(usage("its parent directory does not exist"));
+    };
+    match std::fs::symlink_metadata(to) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("cannot inspect {}", to.display()), e)),
+        Ok(m) if !m.is_dir() => Err(usage("exists and is not a directory")),
+        Ok(m) if m.dev() != parent_meta.dev() => {
+            Err(usage("is a mount point; name a new directory inside it"))
+        }
+        Ok(_) => match std::fs::read_dir(to)
+            .ctx(format!("cannot read {}", to.display()))?
+            .next()
+        {
+            None => Ok(()),
+            Some(_) => Err(usage("exists and is not empty")),
+        },
+    }
+}
+
+/// Arrange the checked databases under `<staging>/placed` at their live
+/// paths, then rename that directory to `to`.
+fn place(stage: &StageReport, staging: &Path, to: &Path) -> Result<()> {
+    let placed = staging.join("placed");
+    crate::fsutil::create_dir_all_private(&placed)?;
+    for db in &stage.databases {
+        let from = staging.join(&db.staged);
+        let dest = placed.join(&db.live);
+        if let Some(parent) = dest.parent() {
+            crate::fsutil::create_dir_all_private(parent)?;
+        }
+        std::fs::rename(&from, &dest).ctx(format!(
+            "cannot move {} to {}",
+            from.display(),
+            dest.display()
+        ))?;
+        std::fs::File::open(&dest)
+            .and_then(|f| f.sync_all())
+            .ctx(format!("cannot sync {}", dest.display()))?;
+    }
+    // Over an empty directory, rename(2) replaces it.
+    std::fs::rename(&placed, to).ctx(format!(
+        "cannot rename {} to {}",
+        placed.display(),
+        to.display()
+    ))?;
+    if let Some(parent) = to.parent() {
+        crate::fsutil::sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+fn keep_or_remove(staging: &Path, keep: bool) -> Option<PathBuf> {
+    if !exists(staging) {
+        return None;
+    }
+    if keep {
+        return Some(staging.to_path_buf());
+    }
+    if let Err(e) = std::fs::remove_dir_all(staging) {
+        tracing::warn!(path = %staging.display(), error = %e, "cannot remove the staging directory");
+    }
+    None
 }
 
 fn swap_in(

@@ -258,7 +258,7 @@ fn usage_errors_change_no_record_metric_or_health() {
     // `TAG` stands for the existing snapshot's tag.
     let usage_errors: [&[&str]; 7] = [
         // Not a tag.
-        &["restore", "latest"],
+        &["restore", "newest"],
         // Nothing was ever restored.
         &["restore", "--undo"],
         // No [github] section.

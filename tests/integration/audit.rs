@@ -83,7 +83,7 @@ fn the_audit_log_records_who_did_what_to_which_snapshot() {
     assert_eq!(restores[1]["what"], "undo");
 
     // A typo is not an event.
-    expect(&app, &["restore", "latest"], 2);
+    expect(&app, &["restore", "newest"], 2);
     assert_eq!(of(&events(&app), "restore").len(), 2);
 
     // A damaged archive: verify fails, and says so in the log.

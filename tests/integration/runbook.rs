@@ -231,19 +231,20 @@ fn fresh_machine_recovery(remote: &str, emulator: Option<&Emulator>) {
         at_newer.is_some() && at_older.is_some() && at_newer < at_older,
         "{list}"
     );
-    // `lifeboat restore` with no tag offers the same choice and exits 2.
+    // `lifeboat restore` with no tag prints the same table and exits 2.
     let choose = new.run(&["restore"]);
     assert_eq!(choose.status.code(), Some(2), "{}", text(&choose));
     assert!(stdout(&choose).contains(&newer), "{}", text(&choose));
 
-    // Step 6: rehearse, then restore.
-    let dry = new.ok(&["restore", &newer, "--dry-run"]);
+    // Step 6: rehearse, then restore `latest` (the newest).
+    let dry = new.ok(&["restore", "latest", "--dry-run"]);
     assert!(dry.contains("every check passed"), "{dry}");
+    assert!(dry.contains(&newer), "{dry}");
     assert!(
         !new.db("db/tasks.db").exists(),
         "a dry run must not touch the data"
     );
-    let restored = new.ok(&["restore", &newer]);
+    let restored = new.ok(&["restore", "latest"]);
     assert!(
         restored.contains(&format!("restored {newer}")),
         "{restored}"

@@ -306,7 +306,12 @@ impl Failure {
                         .join(" / ")
                 };
                 if text.len() > 600 {
-                    format!("{}...", &text[..text.floor_char_boundary(600)])
+                    // str::floor_char_boundary is Rust 1.91; rust-version is 1.89.
+                    let end = (0..=600)
+                        .rev()
+                        .find(|&i| text.is_char_boundary(i))
+                        .unwrap_or(0);
+                    format!("{}...", &text[..end])
                 } else {
                     text
                 }
