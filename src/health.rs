@@ -621,7 +621,7 @@ impl Report {
             if short {
                 let unpushed = !s.pushed && self.remote.configured;
                 return format!(
-                    "last snapshot {}, {}{}",
+                    "snapshot {}, {}{}",
                     human::ago(s.age_secs),
                     if unpushed { "NOT pushed, " } else { "" },
                     human::bytes(s.archive_bytes)
@@ -652,7 +652,8 @@ impl Report {
                 let room = FIRST_LINE_MAX
                     .saturating_sub(head.chars().count() + more.chars().count())
                     .saturating_sub(tail.chars().count());
-                format!("{head}{}{more}{tail}", cut(&p.message, room.max(20)))
+                // The problem's start, then the snapshot's age and size.
+                format!("{head}{}{more}{tail}", cut(&p.message, room.max(36)))
             }
         };
         cut(&line, FIRST_LINE_MAX)
