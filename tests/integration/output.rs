@@ -112,6 +112,29 @@ fn every_command_json_matches_its_schema() {
     doc(&app, "restore", &["restore", &tag], 0);
     let u = doc(&app, "restore", &["restore", "--undo"], 0);
     assert!(u["restored_from"].is_string(), "{u:#}");
+    let v = doc(&app, "version", &["version"], 0);
+    assert!(v["version"].is_string(), "{v:#}");
+    // init refuses to overwrite the app's configuration...
+    error_doc(
+        &app,
+        "init",
+        &["init", "--db", "tasks=data/db/tasks.db"],
+        2,
+        "usage",
+    );
+    // ...and writes a new one.
+    let fresh = app.root().join("fresh.toml");
+    let out = Command::new(crate::support::lifeboat_bin())
+        .args(["--json", "--config"])
+        .arg(&fresh)
+        .args(["init", "--db", "tasks=data/db/tasks.db"])
+        .current_dir(app.root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let i = json(&out);
+    validate("init", &i);
+    assert_eq!(i["format_version"], 1);
 }
 
 #[test]
@@ -197,6 +220,9 @@ fn a_reader_that_closes_early_ends_the_command_like_sigpipe() {
         &["doctor"],
         &["migrate"],
         &["drill"],
+        &["version"],
+        &["completions", "bash"],
+        &["man"],
     ] {
         let status = closed_stdout(&app, args);
         assert_eq!(status.signal(), Some(libc::SIGPIPE), "{args:?}: {status:?}");
