@@ -37,7 +37,15 @@ macro_rules! outln {
     };
 }
 
-/// A warning or note for the person on stderr (JSON with `--log-format
+/// A note for the person on stderr (`INFO` with `--log-format json`): what
+/// to do next, what was written; never fails.
+macro_rules! noteln {
+    ($($arg:tt)*) => {
+        $crate::progress::stderr_line("INFO", &format!($($arg)*))
+    };
+}
+
+/// A warning for the person on stderr (JSON with `--log-format
 /// json`); never fails.
 macro_rules! warnln {
     ($($arg:tt)*) => {

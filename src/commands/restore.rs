@@ -118,7 +118,7 @@ pub fn run(global: &Global, args: RestoreArgs) -> Result<i32> {
     match ops::request(&config, &env, &req)? {
         Outcome::Restored { report, notes } => {
             for n in &notes {
-                warnln!("note: {n}");
+                noteln!("note: {n}");
             }
             if global.json {
                 global.print_json(&report);
@@ -135,9 +135,9 @@ pub fn run(global: &Global, args: RestoreArgs) -> Result<i32> {
         }
         Outcome::NoSnapshot { notes } => {
             for n in &notes {
-                warnln!("note: {n}");
+                noteln!("note: {n}");
             }
-            warnln!("nothing restored (--allow-empty): there is no snapshot to restore");
+            noteln!("nothing restored (--allow-empty): there is no snapshot to restore");
         }
     }
     Ok(0)
@@ -242,7 +242,7 @@ fn list_available(global: &Global, config: &Config) -> Result<i32> {
     } else {
         super::list::print_table(&listing.snapshots);
     }
-    warnln!(
+    noteln!(
         "choose one: lifeboat restore <TAG> or lifeboat restore latest (add --dry-run to only check it)"
     );
     Ok(2)

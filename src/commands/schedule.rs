@@ -51,7 +51,7 @@ pub fn run(global: &Global, args: ScheduleArgs) -> Result<i32> {
     }
     if args.write.is_some() {
         for p in written {
-            warnln!("wrote {}", p.display());
+            noteln!("wrote {}", p.display());
         }
     } else if files.len() == 1 {
         out!("{}", files[0].content);
@@ -76,9 +76,9 @@ pub fn run(global: &Global, args: ScheduleArgs) -> Result<i32> {
         }
     }
     if !global.quiet {
-        warnln!("next:");
+        noteln!("next:");
         for s in &report.next_steps {
-            warnln!("  {s}");
+            noteln!("  {s}");
         }
     }
     Ok(0)
