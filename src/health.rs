@@ -556,19 +556,129 @@ fn finish(mut report: Report, problems: Vec<Problem>) -> Report {
     report
 }
 
+/// The longest first line (before the perfdata) a monitoring plugin
+/// should print: the monitoring-plugins guidelines ask for a short status
+/// line; the details follow on the next lines.
+pub const FIRST_LINE_MAX: usize = 100;
+
+/// `text` cut to `max` characters (an ellipsis marks the cut; the full
+/// text is on the problem lines below the first line).
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    format!("{}…", cut.trim_end())
+}
+
 impl Report {
+    /// The performance data of the first line, after its ` | `, in the
+    /// monitoring-plugins grammar `label=value[UOM];[warn];[crit];[min];[max]`:
+    /// `age` of the last successful snapshot in seconds with the warning and
+    /// critical thresholds, its archive `size` in bytes, and `drill_age`,
+    /// the age of the last successful drill with its warning threshold.
+    /// A value not known (never succeeded) is `U`. With several remotes
+    /// there would be one `push_ok_<remote>` per remote; there is at most
+    /// one today, and its state is in `push_ok` (1 pushed, 0 failed or not
+    /// pushed) when a remote is configured.
+    pub fn perfdata(&self) -> String {
+        let t = &self.thresholds;
+        let age = self
+            .last_success
+            .as_ref()
+            .map_or("U".to_string(), |s| format!("{}s", s.age_secs));
+        let size = self
+            .last_success
+            .as_ref()
+            .map_or("U".to_string(), |s| format!("{}B", s.archive_bytes));
+        let drill = self
+            .drill
+            .last_success_age_secs
+            .map_or("U".to_string(), |s| format!("{s}s"));
+        let mut p = format!(
+            "age={age};{};{};0; size={size};;;0; drill_age={drill};{};;0;",
+            t.warn_after_secs, t.critical_after_secs, t.drill_max_age_secs
+        );
+        if self.remote.configured {
+            let pushed = self.last_success.as_ref().is_some_and(|s| s.pushed)
+                && self.remote.last_push != Some(PushStatus::Failed);
+            p.push_str(&format!(" push_ok={};1:;;0;1", u8::from(pushed)));
+        }
+        p
+    }
+
+    /// The plugin's status line (before the perfdata), at most
+    /// [`FIRST_LINE_MAX`] characters: status, the worst problem (cut to
+    /// fit), the age and size of the last successful snapshot. The full
+    /// `summary` (in --json) and the problem lines carry the rest.
+    pub fn first_line(&self) -> String {
+        let head = format!("LIFEBOAT {} - ", self.status.label());
+        // Without a problem: the snapshot with its tag and whether it is
+        // off the machine; beside a problem (which says what is wrong with
+        // it): only its age and size, to leave the problem room.
+        let short = self.problems.iter().any(|p| p.status == self.status);
+        let snap = self.last_success.as_ref().map(|s| {
+            if short {
+                let unpushed = !s.pushed && self.remote.configured;
+                return format!(
+                    "snapshot {}, {}{}",
+                    human::ago(s.age_secs),
+                    if unpushed { "NOT pushed, " } else { "" },
+                    human::bytes(s.archive_bytes)
+                );
+            }
+            format!(
+                "last snapshot {} {}, {}, {}",
+                s.tag,
+                human::ago(s.age_secs),
+                match (s.pushed, self.remote.configured) {
+                    (true, _) => "pushed",
+                    (false, true) => "NOT pushed",
+                    (false, false) => "local only (no remote)",
+                },
+                human::bytes(s.archive_bytes)
+            )
+        });
+        let worst = self.problems.iter().find(|p| p.status == self.status);
+        let line = match (worst, snap) {
+            (None, Some(snap)) => format!("{head}{snap}"),
+            (None, None) => format!("{head}no problems found"),
+            (Some(p), snap) => {
+                let more = match self.problems.len() {
+                    1 => String::new(),
+                    n => format!(" (+{} more)", n - 1),
+                };
+                let tail = snap.map_or(String::new(), |s| format!("; {s}"));
+                let room = FIRST_LINE_MAX
+                    .saturating_sub(head.chars().count() + more.chars().count())
+                    .saturating_sub(tail.chars().count());
+                // The problem's start, then the snapshot's age and size.
+                format!("{head}{}{more}{tail}", cut(&p.message, room.max(36)))
+            }
+        };
+        cut(&line, FIRST_LINE_MAX)
+    }
+
     /// The summary line, then one line per problem, then the facts.
     pub fn render_text(&self) -> String {
-        let mut out = format!("{}\n", self.summary);
+        let mut out = format!("{} | {}\n", self.first_line(), self.perfdata());
         for p in &self.problems {
             out.push_str(&format!("{}: {}\n", p.status.label(), p.message));
         }
         let at = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         if let Some(r) = &self.last_run {
+            // A snapshot whose push failed is recorded as a successful
+            // snapshot, but the run exited 1: say both.
+            let status = match self.remote.last_push {
+                Some(PushStatus::Failed) if crate::record::run::is_backup_command(&r.command) => {
+                    "took its snapshot but the push FAILED (exit 1)".to_string()
+                }
+                _ => format!("{:?}", r.status).to_lowercase(),
+            };
             out.push_str(&format!(
                 "last run:      {} {} at {} ({}, took {:.1}s)\n",
                 r.command,
-                format!("{:?}", r.status).to_lowercase(),
+                status,
                 at(r.finished_at),
                 human::ago(r.age_secs),
                 r.duration_secs

@@ -98,5 +98,47 @@ pub fn bytes(what: &str, total: Option<u64>) -> ProgressBar {
 /// download): one line on stderr, whatever the log settings, because it
 /// changes what they should expect of the result.
 pub fn notice(line: &str) {
-    eprintln!("{line}");
+    stderr_line("INFO", line);
+}
+
+/// Whether every stderr line is JSON (`--log-format json`), set once by
+/// `main` through [`set_json_lines`].
+static JSON_LINES: AtomicBool = AtomicBool::new(false);
+
+/// Make [`stderr_line`] print JSON objects (`--log-format json`).
+pub fn set_json_lines(json: bool) {
+    JSON_LINES.store(json, Ordering::Relaxed);
+}
+
+/// Whether stderr lines are JSON objects.
+pub fn json_lines() -> bool {
+    JSON_LINES.load(Ordering::Relaxed)
+}
+
+/// One line for the person on stderr that is not a log event (a warning
+/// beside a table, a notice, the final error): text, or with
+/// `--log-format json` an object shaped like the JSON log lines
+/// (`timestamp`, `level`, `fields.message`). A closed or full stderr is
+/// ignored: never a panic, never the end of a run (the run record matters
+/// more than a line nobody can read).
+pub fn stderr_line(level: &str, line: &str) {
+    let text = if json_lines() {
+        serde_json::json!({
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "level": level,
+            "fields": { "message": line },
+        })
+        .to_string()
+    } else {
+        line.to_string()
+    };
+    write_stderr(&text);
+}
+
+/// Write one line to stderr, ignoring every error (EPIPE included).
+pub fn write_stderr(line: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+    let _ = err.flush();
 }

@@ -18,7 +18,11 @@ pub struct ManArgs {}
 
 pub fn completions(_global: &Global, args: CompletionsArgs) -> Result<i32> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "lifeboat", &mut std::io::stdout());
+    // Into memory, then through `out!`: a closed pipe ends like SIGPIPE
+    // (clap_complete panics on a failed write).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "lifeboat", &mut script);
+    out!("{}", String::from_utf8_lossy(&script));
     Ok(0)
 }
 
@@ -44,6 +48,6 @@ pub fn man(_global: &Global, _args: ManArgs) -> Result<i32> {
         );
         out.extend_from_slice(&page);
     }
-    std::io::Write::write_all(&mut std::io::stdout(), &out).ctx("cannot write the man page")?;
+    out!("{}", String::from_utf8_lossy(&out));
     Ok(0)
 }

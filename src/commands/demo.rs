@@ -32,10 +32,11 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<i32> {
     if global.json && result.is_ok() {
         global.print_json(&json);
     }
+    // (On failure, main prints the error document.)
     if args.keep {
         let kept = dir.keep();
-        println!("\nThe demo directory is kept: {}", kept.display());
-        println!(
+        outln!("\nThe demo directory is kept: {}", kept.display());
+        outln!(
             "  try: lifeboat --config {}/lifeboat.toml list",
             kept.display()
         );
@@ -46,12 +47,12 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<i32> {
 fn narrate(root: &std::path::Path, step: &Step) {
     match step {
         Step::Built { tasks, notes, .. } => {
-            println!("== 1. A demo application in {}", root.display());
-            println!(
+            outln!("== 1. A demo application in {}", root.display());
+            outln!(
                 "   tasks.db: {tasks} tasks (WAL, schema v{}), notes.db: {notes} notes (rollback journal)",
                 crate::migrate::demo_ladder().newest(),
             );
-            println!(
+            outln!(
                 "\n== 2. lifeboat snapshot (hot copy, manifest, archive, push to the `offsite` directory remote)"
             );
         }
@@ -60,21 +61,21 @@ fn narrate(root: &std::path::Path, step: &Step) {
             manifest,
             archive,
         } => {
-            print!("{}", manifest.summary());
+            out!("{}", manifest.summary());
             if let Some(s) = &backup.record.snapshot {
-                println!(
+                outln!(
                     "   archive: {} ({} bytes)",
                     archive.display(),
                     s.archive_bytes
                 );
             }
             if let Some(push) = &backup.record.push {
-                println!("   push: {:?} to {}", push.status, push.remote);
+                outln!("   push: {:?} to {}", push.status, push.remote);
             }
-            println!("\n== 3. Disaster: a bad `DELETE FROM tasks` and a deleted notes.db");
+            outln!("\n== 3. Disaster: a bad `DELETE FROM tasks` and a deleted notes.db");
         }
         Step::Disaster { tasks_left } => {
-            println!("   tasks.db now has {tasks_left} tasks; notes.db is gone");
+            outln!("   tasks.db now has {tasks_left} tasks; notes.db is gone");
         }
         Step::Restored {
             config,
@@ -82,11 +83,14 @@ fn narrate(root: &std::path::Path, step: &Step) {
             before,
             after,
         } => {
-            println!("\n== 4. lifeboat restore {}", report.stage.tag);
+            outln!("\n== 4. lifeboat restore {}", report.stage.tag);
             super::restore::print_restore(config, report);
-            println!(
+            outln!(
                 "\n== 5. Back: tasks.db has {} tasks, notes.db has {} notes (as in the snapshot: {}, {})",
-                after.0, after.1, before.0, before.1
+                after.0,
+                after.1,
+                before.0,
+                before.1
             );
         }
     }

@@ -25,7 +25,7 @@ pub fn run(global: &Global, args: DoctorArgs) -> Result<i32> {
     let config = global.load_config()?;
     let report = doctor(&config, args.fix);
     if global.json {
-        global.print_json(&report);
+        return global.print_json_outcome(&report, Ok(if report.ok { 0 } else { 1 }));
     } else {
         print_text(&report);
     }
@@ -33,7 +33,7 @@ pub fn run(global: &Global, args: DoctorArgs) -> Result<i32> {
 }
 
 fn print_text(report: &DoctorReport) {
-    println!("remote: {}", report.remote);
+    outln!("remote: {}", report.remote);
     for c in &report.checks {
         let label = match c.status {
             CheckStatus::Ok => "ok  ",
@@ -41,19 +41,19 @@ fn print_text(report: &DoctorReport) {
             CheckStatus::Warn => "WARN",
             CheckStatus::Skipped => "skip",
         };
-        println!("{label} {}: {}", c.name, c.detail);
+        outln!("{label} {}: {}", c.name, c.detail);
         if let Some(fix) = &c.fix {
-            println!("     fix: {fix}");
+            outln!("     fix: {fix}");
         }
     }
     for f in &report.fixed {
-        println!("fixed: {f}");
+        outln!("fixed: {f}");
     }
     if report.public_repository() {
-        println!();
-        println!("WARNING: the backup repository is PUBLIC: anyone can download your databases.");
+        outln!();
+        outln!("WARNING: the backup repository is PUBLIC: anyone can download your databases.");
     }
-    println!(
+    outln!(
         "{}",
         if report.ok {
             "all checks passed"

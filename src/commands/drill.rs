@@ -35,7 +35,7 @@ pub fn run(global: &Global, args: DrillArgs) -> Result<i32> {
     };
     let (record, result) = drill(&config, &global.env(), &opts)?;
     if global.json {
-        global.print_json(&record);
+        return global.print_json_outcome(&record, result.map(|()| 0));
     } else if result.is_ok() {
         print(&record);
     }
@@ -43,7 +43,7 @@ pub fn run(global: &Global, args: DrillArgs) -> Result<i32> {
 }
 
 fn print(record: &DrillRecord) {
-    println!(
+    outln!(
         "drill OK: {} from {} restored into a scratch directory and checked in {:.1}s",
         record.tag.map(|t| t.to_string()).unwrap_or_default(),
         record.source,
@@ -55,12 +55,14 @@ fn print(record: &DrillRecord) {
         } else {
             format!("v{} -> v{}", d.schema_version, d.restored_schema_version)
         };
-        println!(
+        outln!(
             "  {:<12} schema {schema:<10} {:>10} bytes {:>8} rows",
-            d.name, d.bytes, d.rows
+            d.name,
+            d.bytes,
+            d.rows
         );
     }
     for n in &record.notes {
-        println!("  note: {n}");
+        outln!("  note: {n}");
     }
 }

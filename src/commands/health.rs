@@ -24,16 +24,19 @@ pub fn run(global: &Global, _args: HealthArgs) -> Result<i32> {
         Err(e) => {
             let summary = format!("LIFEBOAT UNKNOWN - {}", e.message);
             if global.json {
+                let mut error = super::json::error_object(&e);
+                error["exit_code"] = 3.into();
                 global.print_json(&serde_json::json!({
                     "status": "UNKNOWN",
                     "exit_code": 3,
                     "summary": summary,
-                    "error": e.message,
+                    "ok": false,
+                    "error": error,
                 }));
             } else {
-                println!("{summary}");
+                outln!("{summary}");
                 if let Some(hint) = &e.hint {
-                    println!("hint: {hint}");
+                    outln!("hint: {hint}");
                 }
             }
             return Ok(health::Status::Unknown.exit_code());
@@ -43,7 +46,7 @@ pub fn run(global: &Global, _args: HealthArgs) -> Result<i32> {
     if global.json {
         global.print_json(&report);
     } else {
-        print!("{}", report.render_text());
+        out!("{}", report.render_text());
     }
     Ok(report.exit_code)
 }

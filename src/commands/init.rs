@@ -51,14 +51,14 @@ pub fn run(global: &Global, args: InitArgs) -> Result<i32> {
         global.print_json(&report);
         return Ok(0);
     }
-    println!("wrote {}", report.file.display());
-    println!("data_dir: {}", report.data_dir.display());
+    outln!("wrote {}", report.file.display());
+    outln!("data_dir: {}", report.data_dir.display());
     for db in &report.databases {
-        println!("  {}: {}", db.name, db.path.display());
+        outln!("  {}: {}", db.name, db.path.display());
     }
-    println!("next:");
+    outln!("next:");
     for step in &report.next {
-        println!("  {step}");
+        outln!("  {step}");
     }
     Ok(0)
 }

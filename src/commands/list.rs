@@ -61,7 +61,7 @@ pub fn run(global: &Global, args: ListArgs) -> Result<i32> {
     };
     let listing = list(&config, &opts)?;
     if let Some(e) = &listing.remote_error {
-        eprintln!("warning: cannot list the remote, showing local snapshots only: {e}");
+        warnln!("warning: cannot list the remote, showing local snapshots only: {e}");
     }
     if global.json {
         global.print_json(&listing);
@@ -76,7 +76,7 @@ pub fn run(global: &Global, args: ListArgs) -> Result<i32> {
         .collect();
     if !future.is_empty() {
         // On stderr, like the remote warning: --json stays one document.
-        eprintln!(
+        warnln!(
             "warning: {} snapshot(s) dated in the future by this machine's clock ({}): a clock was ahead when they were taken, or they were planted; drill and verify --latest skip them",
             future.len(),
             future.join(", ")
@@ -87,7 +87,7 @@ pub fn run(global: &Global, args: ListArgs) -> Result<i32> {
 
 pub(crate) fn print_table(rows: &[Row]) {
     if rows.is_empty() {
-        println!("no snapshots");
+        outln!("no snapshots");
         return;
     }
     let dbs: Vec<String> = rows
@@ -107,9 +107,15 @@ pub(crate) fn print_table(rows: &[Row]) {
         })
         .collect();
     let width = dbs.iter().map(String::len).chain([9]).max().unwrap_or(9);
-    println!(
+    outln!(
         "{:<29} {:<9} {:<19} {:>7} {:>9}  {:<6} {:<width$}  REASON",
-        "TAG", "KIND", "TAKEN (UTC)", "AGE", "SIZE", "WHERE", "DATABASES"
+        "TAG",
+        "KIND",
+        "TAKEN (UTC)",
+        "AGE",
+        "SIZE",
+        "WHERE",
+        "DATABASES"
     );
     for (r, dbs) in rows.iter().zip(dbs) {
         let place = match &r.remote {
@@ -128,7 +134,7 @@ pub(crate) fn print_table(rows: &[Row]) {
             (None, Kind::Manual) => "?".to_string(),
             _ => "-".to_string(),
         };
-        println!(
+        outln!(
             "{:<29} {:<9} {:<19} {:>7} {:>9}  {:<6} {dbs:<width$}  {reason}",
             r.tag.to_string(),
             r.kind.to_string(),

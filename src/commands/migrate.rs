@@ -17,19 +17,23 @@ pub fn run(global: &Global, args: MigrateArgs) -> Result<i32> {
     let config = global.load_config()?;
     let report = migrate(&config, &global.env(), &MigrateOptions { db: args.db })?;
     if global.json {
-        global.print_json(&report.databases);
+        // An object (format 1), not the bare array of earlier versions.
+        global.print_json(&serde_json::json!({
+            "databases": report.databases,
+            "safety_snapshot": report.safety_snapshot,
+        }));
         return Ok(0);
     }
     let Some(safety) = report.safety_snapshot else {
-        println!("every database is at the newest version of its ladder; nothing to do");
+        outln!("every database is at the newest version of its ladder; nothing to do");
         return Ok(0);
     };
     for db in &report.databases {
         for a in &db.applied {
-            println!("{}: applied {}", db.name, a.file);
+            outln!("{}: applied {}", db.name, a.file);
         }
-        println!("{}: schema v{} -> v{}", db.name, db.from, db.to);
+        outln!("{}: schema v{} -> v{}", db.name, db.from, db.to);
     }
-    println!("the state before is in snapshot {safety}");
+    outln!("the state before is in snapshot {safety}");
     Ok(0)
 }

@@ -9,12 +9,16 @@
 //! its exit code (2 for config/usage, 128 + the signal for an interrupted
 //! run, 1 for any other failed run).
 
+#[macro_use]
+pub mod out;
+
 pub mod completions;
 pub mod demo;
 pub mod doctor;
 pub mod drill;
 pub mod health;
 pub mod init;
+pub mod json;
 pub mod list;
 pub mod migrate;
 pub mod prune;
@@ -112,12 +116,22 @@ impl Global {
         }
     }
 
-    /// Print a serialisable result as JSON on stdout.
+    /// Print a command's successful result as its JSON document on stdout
+    /// (see [`json`]): `"ok": true`.
     pub fn print_json<T: serde::Serialize>(&self, value: &T) {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(value).expect("results serialise")
-        );
+        json::print(value, true, None);
+    }
+
+    /// Print a command's result as its JSON document, `ok` and (on
+    /// failure) the final error from `outcome`, then pass `outcome` on:
+    /// for commands whose report is worth reading even when they fail.
+    pub fn print_json_outcome<T: serde::Serialize>(
+        &self,
+        value: &T,
+        outcome: Result<i32>,
+    ) -> Result<i32> {
+        json::print(value, matches!(outcome, Ok(0)), outcome.as_ref().err());
+        outcome
     }
 }
 

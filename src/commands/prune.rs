@@ -31,7 +31,7 @@ pub fn run(global: &Global, args: PruneArgs) -> Result<i32> {
         return outcome.map(|()| 0);
     }
     if global.json {
-        global.print_json(&report);
+        return global.print_json_outcome(&report, outcome.map(|()| 0));
     } else {
         for section in [&report.local, &report.remote].into_iter().flatten() {
             print_section(section, args.dry_run);
@@ -46,7 +46,7 @@ pub fn run(global: &Global, args: PruneArgs) -> Result<i32> {
 fn print_section(section: &Section, dry_run: bool) {
     let entries = &section.plan.entries;
     let deleting = section.plan.deleted().count();
-    println!(
+    outln!(
         "{}: {} snapshot(s), keep {}, {} {}",
         section.location,
         entries.iter().filter(|e| e.tag.is_some()).count(),
@@ -58,7 +58,7 @@ fn print_section(section: &Section, dry_run: bool) {
         return;
     }
     let width = entries.iter().map(|e| e.name.len()).max().unwrap_or(0);
-    println!("  {:width$}  DECISION  REASONS", "TAG");
+    outln!("  {:width$}  DECISION  REASONS", "TAG");
     for e in entries {
         let failed = section.result.failed.iter().find(|f| Some(f.tag) == e.tag);
         let decision = match (e.decision, failed) {
@@ -71,13 +71,13 @@ fn print_section(section: &Section, dry_run: bool) {
             None => e.reasons.iter().map(ToString::to_string).collect(),
         };
         let line = format!("  {:width$}  {decision:8}  {}", e.name, reasons.join(", "));
-        println!("{}", line.trim_end());
+        outln!("{}", line.trim_end());
     }
 }
 
 fn print_pre_restore(p: &PreRestoreSection, dry_run: bool) {
     let deleting = p.copies.iter().filter(|c| !c.keep).count();
-    println!(
+    outln!(
         "pre-restore copies: {}, keep the newest {} and those younger than {} days, {} {deleting}",
         p.copies.len(),
         p.keep_last,
@@ -91,6 +91,6 @@ fn print_pre_restore(p: &PreRestoreSection, dry_run: bool) {
             (false, None) => "delete",
         };
         let why = c.error.as_deref().unwrap_or(&c.reason);
-        println!("  {}  {decision:8}  {why}", c.path.display());
+        outln!("  {}  {decision:8}  {why}", c.path.display());
     }
 }

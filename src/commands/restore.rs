@@ -118,7 +118,7 @@ pub fn run(global: &Global, args: RestoreArgs) -> Result<i32> {
     match ops::request(&config, &env, &req)? {
         Outcome::Restored { report, notes } => {
             for n in &notes {
-                eprintln!("note: {n}");
+                noteln!("note: {n}");
             }
             if global.json {
                 global.print_json(&report);
@@ -128,16 +128,16 @@ pub fn run(global: &Global, args: RestoreArgs) -> Result<i32> {
         }
         Outcome::AlreadyPresent(present) => {
             let names: Vec<String> = present.iter().map(|p| p.display().to_string()).collect();
-            eprintln!(
+            warnln!(
                 "nothing restored (--if-missing): already present: {}",
                 names.join(", ")
             );
         }
         Outcome::NoSnapshot { notes } => {
             for n in &notes {
-                eprintln!("note: {n}");
+                noteln!("note: {n}");
             }
-            eprintln!("nothing restored (--allow-empty): there is no snapshot to restore");
+            noteln!("nothing restored (--allow-empty): there is no snapshot to restore");
         }
     }
     Ok(0)
@@ -145,7 +145,7 @@ pub fn run(global: &Global, args: RestoreArgs) -> Result<i32> {
 
 pub(crate) fn print_restore(config: &Config, r: &RestoreReport) {
     let s = &r.stage;
-    println!(
+    outln!(
         "{} {} (taken {} on {})",
         if r.dry_run { "dry run of" } else { "restored" },
         s.tag,
@@ -153,7 +153,7 @@ pub(crate) fn print_restore(config: &Config, r: &RestoreReport) {
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         s.host
     );
-    println!("source: {}", s.source);
+    outln!("source: {}", s.source);
     for db in &s.databases {
         let c = &db.checked;
         let migrations = if c.migrations.is_empty() {
@@ -167,30 +167,33 @@ pub(crate) fn print_restore(config: &Config, r: &RestoreReport) {
         } else {
             "foreign_key_check: see the note below"
         };
-        println!(
+        outln!(
             "database {}: schema v{} -> v{} ({migrations}); {} ok; {fk}",
-            db.name, c.schema_from, c.schema_to, c.check
+            db.name,
+            c.schema_from,
+            c.schema_to,
+            c.check
         );
         for note in &c.notes {
-            println!("  note: {note}");
+            outln!("  note: {note}");
         }
     }
-    println!("row counts (expected from the manifest, found after migration):");
+    outln!("row counts (expected from the manifest, found after migration):");
     for db in &s.databases {
-        print!("{}", crate::check::render(&db.name, &db.checked.row_counts));
+        out!("{}", crate::check::render(&db.name, &db.checked.row_counts));
     }
     if r.dry_run {
-        println!(
+        outln!(
             "dry run: every check passed; live data in {} was not touched",
             config.data_dir.display()
         );
         if let Some(k) = &r.kept_staging {
-            println!("staged copy kept in {}", k.display());
+            outln!("staged copy kept in {}", k.display());
         }
         return;
     }
     if let Some(dir) = &r.placed_in {
-        println!(
+        outln!(
             "placed into {}; live data in {} was not touched",
             dir.display(),
             config.data_dir.display()
@@ -202,25 +205,25 @@ pub(crate) fn print_restore(config: &Config, r: &RestoreReport) {
             restore::swap::Mode::WholeDirectory => "one atomic directory exchange",
             restore::swap::Mode::PerFile => "journaled per-file renames",
         };
-        println!("swapped into {} by {how}", config.data_dir.display());
+        outln!("swapped into {} by {how}", config.data_dir.display());
     }
     match &r.pre_restore {
         Some(p) => {
-            println!("the previous data is kept in {}", p.display());
-            println!("to undo: lifeboat restore --undo");
+            outln!("the previous data is kept in {}", p.display());
+            outln!("to undo: lifeboat restore --undo");
         }
-        None => println!("there was no previous data to keep"),
+        None => outln!("there was no previous data to keep"),
     }
 }
 
 fn print_undo(u: &UndoReport) {
-    println!(
+    outln!(
         "put back {} from {}",
         u.databases.join(", "),
         u.restored_from.display()
     );
     if let Some(p) = &u.pre_restore {
-        println!("the data it replaced is kept in {}", p.display());
+        outln!("the data it replaced is kept in {}", p.display());
     }
 }
 
@@ -231,14 +234,15 @@ fn list_available(global: &Global, config: &Config) -> Result<i32> {
     ops::recover_only(config)?;
     let listing = crate::ops::list::list(config, &crate::ops::list::ListOptions::default())?;
     if let Some(e) = &listing.remote_error {
-        eprintln!("warning: cannot list the remote, showing local snapshots only: {e}");
+        warnln!("warning: cannot list the remote, showing local snapshots only: {e}");
     }
     if global.json {
-        global.print_json(&listing);
+        // `ok` is false: nothing was restored (exit 2).
+        global.print_json_outcome(&listing, Ok(2))?;
     } else {
         super::list::print_table(&listing.snapshots);
     }
-    eprintln!(
+    noteln!(
         "choose one: lifeboat restore <TAG> or lifeboat restore latest (add --dry-run to only check it)"
     );
     Ok(2)

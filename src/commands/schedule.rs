@@ -47,35 +47,38 @@ pub fn run(global: &Global, args: ScheduleArgs) -> Result<i32> {
     }
     let (files, written, warnings) = (&report.files, &report.written, &report.warnings);
     for w in warnings {
-        eprintln!("warning: {w}");
+        warnln!("warning: {w}");
     }
     if args.write.is_some() {
         for p in written {
-            eprintln!("wrote {}", p.display());
+            noteln!("wrote {}", p.display());
         }
     } else if files.len() == 1 {
-        print!("{}", files[0].content);
+        out!("{}", files[0].content);
     } else {
         for (i, f) in files.iter().enumerate() {
             if i > 0 {
-                println!();
+                outln!();
             }
             let marker = if args.print == Scheduler::Launchd {
                 ("<!-- ", " -->")
             } else {
                 ("# ", "")
             };
-            println!(
+            outln!(
                 "{}==> {}/{} <=={}",
-                marker.0, f.install_dir, f.name, marker.1
+                marker.0,
+                f.install_dir,
+                f.name,
+                marker.1
             );
-            print!("{}", f.content);
+            out!("{}", f.content);
         }
     }
     if !global.quiet {
-        eprintln!("next:");
+        noteln!("next:");
         for s in &report.next_steps {
-            eprintln!("  {s}");
+            noteln!("  {s}");
         }
     }
     Ok(0)

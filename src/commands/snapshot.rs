@@ -29,17 +29,16 @@ fn run(global: &Global, kind: Kind, reason: Option<String>) -> Result<i32> {
     let config = global.load_config()?;
     let done = backup(&config, &global.env(), &BackupOptions { kind, reason })?;
     if global.json {
-        global.print_json(&done);
-    } else {
-        print(&config.backup_dir, &done);
+        return global.print_json_outcome(&done, done.outcome().map(|()| 0));
     }
+    print(&config.backup_dir, &done);
     done.outcome().map(|()| 0)
 }
 
 fn print(backup_dir: &std::path::Path, done: &Backup) {
     let record = &done.record;
     let Some(s) = &record.snapshot else { return };
-    println!(
+    outln!(
         "{} {} ({} bytes)",
         s.tag,
         backup_dir.join(&s.archive).display(),
@@ -47,10 +46,10 @@ fn print(backup_dir: &std::path::Path, done: &Backup) {
     );
     match record.push.as_ref().map(|p| (p, p.status)) {
         Some((p, PushStatus::Pushed)) => {
-            println!("pushed to {} ({} attempt(s))", p.remote, p.attempts);
+            outln!("pushed to {} ({} attempt(s))", p.remote, p.attempts);
         }
         Some((_, PushStatus::Skipped)) => {
-            println!("no remote configured: the snapshot is only on this machine")
+            outln!("no remote configured: the snapshot is only on this machine")
         }
         _ => {}
     }
@@ -63,14 +62,14 @@ fn print(backup_dir: &std::path::Path, done: &Backup) {
             .map(ToString::to_string)
             .collect();
         if !earlier.is_empty() {
-            println!("also pushed earlier snapshot(s): {}", earlier.join(", "));
+            outln!("also pushed earlier snapshot(s): {}", earlier.join(", "));
         }
     }
     if let Some(r) = &record.retention {
         for (place, sweep) in [("local", &r.local), ("remote", &r.remote)] {
             if let Some(sweep) = sweep.as_ref().filter(|s| !s.deleted.is_empty()) {
                 let tags: Vec<String> = sweep.deleted.iter().map(ToString::to_string).collect();
-                println!("pruned {place}: {}", tags.join(", "));
+                outln!("pruned {place}: {}", tags.join(", "));
             }
         }
     }

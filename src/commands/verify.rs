@@ -45,12 +45,12 @@ pub fn run(global: &Global, args: VerifyArgs) -> Result<i32> {
         },
     )?;
     if global.json {
-        global.print_json(&report);
+        return global.print_json_outcome(&report, Ok(if report.ok { 0 } else { 1 }));
     } else {
         // What --latest passed over comes first: it explains why the
         // snapshot checked is not the one with the newest tag.
         for n in &report.notes {
-            println!("note: {n}");
+            outln!("note: {n}");
         }
         for v in &report.snapshots {
             print_verdict(v);
@@ -62,7 +62,7 @@ pub fn run(global: &Global, args: VerifyArgs) -> Result<i32> {
 fn print_verdict(v: &Verdict) {
     if v.ok {
         let rows: u64 = v.databases.iter().map(|d| d.rows).sum();
-        println!(
+        outln!(
             "OK    {} ({}): {} database(s), {rows} rows; sha256, migrations, integrity_check, foreign keys and row counts pass",
             v.tag,
             v.source,
@@ -70,17 +70,17 @@ fn print_verdict(v: &Verdict) {
         );
         let notes = v.databases.iter().flat_map(|d| &d.notes).chain(&v.notes);
         for n in notes {
-            println!("      note: {n}");
+            outln!("      note: {n}");
         }
         return;
     }
-    println!(
+    outln!(
         "FAIL  {} ({}): {}",
         v.tag,
         v.source,
         v.error.as_deref().unwrap_or("a database failed its checks")
     );
     for d in v.databases.iter().filter(|d| !d.ok) {
-        println!("      {}: {}", d.name, d.integrity);
+        outln!("      {}: {}", d.name, d.integrity);
     }
 }

@@ -25,16 +25,16 @@ fn print_text(r: &VersionReport) {
         Some(false) => "",
         None => " (tree state unknown)",
     };
-    println!("lifeboat {}", r.version);
-    println!("commit:  {}{dirty}", r.commit);
-    println!("target:  {}", r.target);
-    println!("sqlite:  {} (bundled)", r.sqlite);
+    outln!("lifeboat {}", r.version);
+    outln!("commit:  {}{dirty}", r.commit);
+    outln!("target:  {}", r.target);
+    outln!("sqlite:  {} (bundled)", r.sqlite);
     for t in &r.tools {
         let found = match (&t.path, &t.version) {
             (None, _) => "not found".to_string(),
             (Some(p), Some(v)) => format!("{v} ({})", p.display()),
             (Some(p), None) => format!("version unknown ({})", p.display()),
         };
-        println!("{:<8} {found}", format!("{}:", t.name));
+        outln!("{:<8} {found}", format!("{}:", t.name));
     }
 }

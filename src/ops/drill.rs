@@ -53,7 +53,7 @@ pub fn drill(config: &Config, env: &Env, opts: &DrillOptions) -> Result<(DrillRe
                     tracing::info!(tag, source = %record.source, duration_secs = record.duration_secs, "restore drill succeeded")
                 }
                 Err(e) => {
-                    tracing::error!(tag, source = %record.source, duration_secs = record.duration_secs, error = %e.message, "restore drill failed");
+                    tracing::debug!(tag, source = %record.source, duration_secs = record.duration_secs, error = %e.message, "restore drill failed");
                     crate::audit::log(crate::audit::Event::VerificationFailed {
                         tag: tag.clone(),
                         source: record.source.clone(),

@@ -66,7 +66,7 @@ pub fn push_pending(store: &Store, remote: &dyn Remote, snap: &Snapshot) -> Push
                 tracing::info!(%tag, remote = %result.remote, attempts = outcome.attempts, "snapshot pushed");
             }
             Err(failure) => {
-                tracing::error!(%tag, remote = %result.remote, attempts = failure.attempts, error = %failure.message, "push failed");
+                tracing::info!(%tag, remote = %result.remote, attempts = failure.attempts, error = %failure.message, "push failed");
                 result.status = PushStatus::Failed;
                 result.attempts = failure.attempts;
                 result.error = Some((&failure.error).into());

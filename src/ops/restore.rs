@@ -17,7 +17,7 @@ pub use crate::restore::{Options as RestoreOptions, Source};
 pub fn restore(config: &Config, env: &Env, opts: &RestoreOptions) -> Result<RestoreReport> {
     let result = recorded(config, env, "restore", |_| restore::restore(config, opts));
     if let Err(e) = &result {
-        tracing::error!(tag = %opts.tag, kind = ?e.kind, error = %e.message, "restore refused or failed");
+        tracing::debug!(tag = %opts.tag, kind = ?e.kind, error = %e.message, "restore refused or failed");
     }
     let ok = result.as_ref().ok().map(|(r, _)| r);
     audit(
@@ -149,7 +149,7 @@ fn audit<T>(
 pub fn undo(config: &Config, env: &Env, force: bool) -> Result<UndoReport> {
     let result = recorded(config, env, "restore", |_| restore::undo(config, force));
     if let Err(e) = &result {
-        tracing::error!(kind = ?e.kind, error = %e.message, "undo refused or failed");
+        tracing::debug!(kind = ?e.kind, error = %e.message, "undo refused or failed");
     }
     let ok = result.as_ref().ok().map(|(r, _)| r);
     audit(

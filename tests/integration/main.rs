@@ -14,6 +14,7 @@ mod health;
 mod interrupt;
 mod jobs;
 mod layout;
+mod output;
 mod remote;
 mod restore;
 mod restore_ux;
