@@ -4,10 +4,10 @@
 //! one, and `on_recovery` after the first success following a failure of
 //! the same kind of run (the previous record's `runs` entry for that kind;
 //! both `on_success` and `on_recovery` run then). Each hook is an argv list,
-//! run without a shell, after `last_run.json` is written (by
-//! [`crate::ops::run::recorded`], the one place), with the outcome in
-//! `LIFEBOAT_*` environment variables and `LIFEBOAT_RECORD` naming the
-//! record file.
+//! run without a shell, after the run's record is written (by the run
+//! wrapper, [`crate::ops::run`]: `recorded` for `last_run.json`, `drilled`
+//! for a drill's `drill.json`), with the outcome in `LIFEBOAT_*`
+//! environment variables and `LIFEBOAT_RECORD` naming the record file.
 //!
 //! A hook is best effort: it runs for at most `[notify] timeout` (its whole
 //! process group is killed then), and a hook that cannot start, fails or
@@ -48,6 +48,10 @@ pub struct Outcome<'a> {
     pub error: Option<(String, Option<String>)>,
     /// The previous record (for `on_recovery`).
     pub previous: Option<&'a RunRecord>,
+    /// Whether the same kind of run failed last time, when the caller knows
+    /// it from a record of its own (a drill's `drill.json`); `None`: judged
+    /// from `previous`.
+    pub failed_before: Option<bool>,
     pub record_path: &'a Path,
 }
 
@@ -57,7 +61,8 @@ pub fn events(outcome: &Outcome) -> Vec<Event> {
         Status::Failed => vec![Event::Failure],
         Status::Success => {
             let kind = RunKind::of(outcome.command);
-            let failed_before = kind
+            let failed_before = outcome.failed_before.unwrap_or(false)
+                || kind
                 .and_then(|kind| outcome.previous?.runs.get(kind.label()))
                 .is_some_and(|prev| prev.status == Status::Failed)
                 // A snapshot whose push failed failed the run (exit 1),
@@ -173,8 +178,27 @@ mod tests {
             tag: None,
             error: None,
             previous: prev,
+            failed_before: None,
             record_path: Path::new("/x"),
         })
+    }
+
+    #[test]
+    fn a_drill_that_passes_after_failing_is_a_recovery() {
+        let outcome = |failed_before| Outcome {
+            command: "drill",
+            status: Status::Success,
+            tag: None,
+            error: None,
+            previous: None,
+            failed_before: Some(failed_before),
+            record_path: Path::new("/x"),
+        };
+        assert_eq!(
+            events(&outcome(true)),
+            vec![Event::Success, Event::Recovery]
+        );
+        assert_eq!(events(&outcome(false)), vec![Event::Success]);
     }
 
     #[test]

@@ -136,6 +136,7 @@ fn notify(
             tag,
             error,
             previous,
+            failed_before: None,
             record_path: &path,
         },
     );
@@ -166,6 +167,30 @@ pub fn drilled<T>(
     }
     let saved = record.save(previous.as_ref(), &path);
     crate::metrics::refresh(config, env.metrics_file.as_deref());
+    // The daily drill failing is exactly what a failure ping is for.
+    let failure = match &outcome {
+        Ok(_) => None,
+        Err(e) => Some((e.message.clone(), e.hint.clone())),
+    };
+    crate::notify::run_hooks(
+        &config.notify,
+        &crate::notify::Outcome {
+            command: "drill",
+            status: match failure {
+                None => crate::record::Status::Success,
+                Some(_) => crate::record::Status::Failed,
+            },
+            tag: record.tag.map(|t| t.to_string()),
+            error: failure,
+            previous: None,
+            failed_before: Some(
+                previous
+                    .as_ref()
+                    .is_some_and(|p| p.outcome == crate::record::Outcome::Failed),
+            ),
+            record_path: &path,
+        },
+    );
     match (outcome, saved) {
         (Ok(value), Ok(())) => Ok(value),
         (Ok(_), Err(e)) => {

@@ -317,6 +317,37 @@ fn hooks_are_told_success_failure_and_recovery() {
     assert!(!out_dir.path().join("recovery.env").exists());
 }
 
+/// The daily drill is the run whose failure most needs a ping.
+#[test]
+fn a_failing_drill_tells_the_hooks_and_its_next_pass_is_a_recovery() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let hook = env_hook(out_dir.path());
+    let app = tasks_app(&format!(
+        "[notify]\non_success = {hook}\non_failure = {hook}\non_recovery = {hook}\ntimeout = \"10s\"\n"
+    ));
+    let tag = obs::snapshot(&app);
+    let archive = obs::archive_path(&app, &tag);
+    let pristine = std::fs::read(&archive).unwrap();
+    obs::flip_middle_byte(&archive);
+    clear(out_dir.path());
+    let out = app.run(&["drill"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let env = read_env(&out_dir.path().join("failure.env"));
+    assert_eq!(env["LIFEBOAT_COMMAND"], "drill");
+    assert_eq!(env["LIFEBOAT_TAG"], tag);
+    assert!(env["LIFEBOAT_RECORD"].ends_with("drill.json"), "{env:?}");
+    assert!(!env["LIFEBOAT_ERROR"].is_empty());
+
+    clear(out_dir.path());
+    std::fs::write(&archive, pristine).unwrap();
+    let out = app.run(&["drill"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        read_env(&out_dir.path().join("recovery.env"))["LIFEBOAT_COMMAND"],
+        "drill"
+    );
+}
+
 #[test]
 fn a_failing_hook_does_not_fail_the_run() {
     let app = tasks_app(
