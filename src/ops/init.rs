@@ -149,7 +149,7 @@ pub fn init(opts: &InitOptions) -> Result<InitReport> {
         ));
     }
     next.push(format!("lifeboat {cfg} snapshot"));
-    next.push(format!("lifeboat {cfg} schedule cron"));
+    next.push(format!("lifeboat {cfg} schedule --print cron"));
     Ok(InitReport {
         file,
         data_dir,

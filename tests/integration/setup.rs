@@ -193,6 +193,16 @@ fn init_then_doctor_then_snapshot() {
         .collect();
     assert!(names.iter().any(|n| n.starts_with(&tag)), "{names:?}");
     expect(&app, &["verify", &tag], 0);
+    // Every next step init printed is a command lifeboat accepts.
+    for line in t.lines().filter_map(|l| l.trim().strip_prefix("lifeboat ")) {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        let out = std::process::Command::new(crate::support::lifeboat_bin())
+            .args(&args)
+            .current_dir(app.root())
+            .output()
+            .unwrap();
+        assert!(out.status.code() != Some(2), "{line}: {}", text(&out));
+    }
 }
 
 #[test]
