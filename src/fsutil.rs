@@ -91,6 +91,49 @@ pub fn write_json_atomic<T: serde::Serialize>(target: &Path, value: &T) -> Resul
     write_atomic(target, &bytes)
 }
 
+/// The owner (uid, gid) of `path`, not following a final symlink.
+pub fn owner_of(path: &Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(path).ok().map(|m| (m.uid(), m.gid()))
+}
+
+/// When lifeboat runs as root (`sudo lifeboat restore`), give `path` to
+/// `owner`: what it writes among an application's data must stay the
+/// application's, or the application's next write fails right after a
+/// recovery. A caller that is not root owns what it creates already, and
+/// may not give it away.
+pub fn give_to(path: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let Some((uid, gid)) = owner else {
+        return Ok(());
+    };
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+        .ctx(format!("cannot give {} to uid {uid}", path.display()))
+}
+
+/// [`create_dir_all_private`], where every directory it creates takes the
+/// owner of the nearest directory that already existed (see [`give_to`]).
+pub fn create_dir_all_owned_like_parent(dir: &Path) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut existing = Some(dir);
+    while let Some(d) = existing {
+        if fs::symlink_metadata(d).is_ok() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        existing = d.parent();
+    }
+    create_dir_all_private(dir)?;
+    let owner = existing.and_then(owner_of);
+    for d in missing.iter().rev() {
+        give_to(d, owner)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

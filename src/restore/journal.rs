@@ -423,7 +423,7 @@ fn rename(from: &Path, to: &Path) -> Result<()> {
         )));
     }
     if let Some(parent) = to.parent() {
-        fsutil::create_dir_all_private(parent)?;
+        fsutil::create_dir_all_owned_like_parent(parent)?;
     }
     std::fs::rename(from, to).ctx(format!(
         "cannot move {} to {}",

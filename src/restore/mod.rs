@@ -178,14 +178,16 @@ fn missing_data_dir(data_dir: &Path) -> Error {
 }
 
 /// A restore onto a fresh machine creates `data_dir` itself (one level,
-/// 0700), but never a whole tree: its parent must exist, so a mistyped path
-/// is an error naming it.
+/// 0700, owned like its parent), but never a whole tree: its parent must
+/// exist, so a mistyped path is an error naming it.
 fn create_data_dir(data_dir: &Path) -> Result<()> {
     if data_dir.is_dir() {
         return Ok(());
     }
     match data_dir.parent() {
-        Some(parent) if parent.is_dir() => crate::fsutil::create_dir_all_private(data_dir),
+        Some(parent) if parent.is_dir() => {
+            crate::fsutil::create_dir_all_owned_like_parent(data_dir)
+        }
         _ => Err(missing_data_dir(data_dir)),
     }
 }

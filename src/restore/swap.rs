@@ -60,9 +60,14 @@ pub struct Places<'a> {
 /// Build the journal that swaps `items` from `staging` into `data_dir`,
 /// moving what they replace into `pre_restore`.
 pub fn plan(what: &str, at: &Places, items: &[Item], whole: bool) -> Result<(Mode, Journal)> {
+    // Everything a root restore stages or sets aside belongs to the data's
+    // owner: the application can use what goes live, and the owner's own
+    // hourly run can finish a swap that root's was killed in.
+    let owner = crate::fsutil::owner_of(at.data_dir);
+    give_tree(at.staging, owner)?;
     for item in items {
         let live = at.data_dir.join(&item.live);
-        keep_mode(&live, &at.staging.join(&item.staged))?;
+        keep_owner_and_mode(&live, &at.staging.join(&item.staged), owner)?;
         settle(&live);
     }
     let mut journal = Journal {
@@ -243,17 +248,34 @@ fn copy_modes(data_dir: &Path, staging: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A restored database keeps the permissions of the file it replaces (the
-/// application may rely on group access); staged files are 0600 until then.
-fn keep_mode(live: &Path, staged: &Path) -> Result<()> {
+/// A restored database keeps the permissions and, under root, the owner of
+/// the file it replaces (the application may rely on group access, and must
+/// be able to write it); a database with nothing to replace goes to the
+/// data directory's owner. Staged files are 0600 until then.
+fn keep_owner_and_mode(live: &Path, staged: &Path, data_owner: Option<(u32, u32)>) -> Result<()> {
     match std::fs::metadata(live) {
-        Ok(m) if m.is_file() => std::fs::set_permissions(
-            staged,
-            std::fs::Permissions::from_mode(m.permissions().mode() & 0o7777),
-        )
-        .ctx(format!("cannot set permissions on {}", staged.display())),
-        _ => Ok(()),
+        Ok(m) if m.is_file() => {
+            std::fs::set_permissions(
+                staged,
+                std::fs::Permissions::from_mode(m.permissions().mode() & 0o7777),
+            )
+            .ctx(format!("cannot set permissions on {}", staged.display()))?;
+            crate::fsutil::give_to(staged, crate::fsutil::owner_of(live))
+        }
+        _ => crate::fsutil::give_to(staged, data_owner),
     }
+}
+
+/// Give `dir` and every directory under it to `owner` (root only; files
+/// are given one by one by [`keep_owner_and_mode`]).
+fn give_tree(dir: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+    crate::fsutil::give_to(dir, owner)?;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            give_tree(&entry.path(), owner)?;
+        }
+    }
+    Ok(())
 }
 
 /// Is the database at `path` in use by another process? First the

@@ -328,10 +328,10 @@ fn an_undo_killed_at_any_syscall_loses_no_write() {
 }
 
 /// The data belongs to an application account; root's `restore` is killed
-/// mid-swap. The owner's hourly run finds root's journal (one place for the
-/// configuration), refuses to snapshot the half-swapped data and says why,
-/// `health` is CRITICAL; root's next command finishes the restore. And the
-/// reverse: the owner's crashed restore is finished by root.
+/// mid-swap. `health` is CRITICAL; the owner's hourly run finds root's
+/// journal (one place for the configuration) and finishes the restore, as
+/// what root staged belongs to the data's owner; the files are the owner's.
+/// And the reverse: the owner's crashed restore is finished by root.
 #[test]
 fn crashed_restores_are_found_and_finished_across_accounts() {
     use std::os::unix::process::ExitStatusExt;
@@ -389,29 +389,34 @@ fn crashed_restores_are_found_and_finished_across_accounts() {
     let journal = app.backup_dir().join("restore-journal.json");
     assert!(journal.exists());
 
-    let archives = app.archives();
-    let out = as_owner(&["snapshot"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let all = text(&out);
-    assert!(
-        all.contains("cannot finish an interrupted restore"),
-        "{all}"
-    );
-    assert!(all.contains("as that account"), "{all}");
-    assert_eq!(
-        app.archives(),
-        archives,
-        "no snapshot of a half-swapped state"
-    );
+    // Symptom for a monitor: CRITICAL while the journal exists.
     let out = as_owner(&["health"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("interrupted restore"), "{}", text(&out));
-
-    let out = app.run(&["restore"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    // The owner's hourly run finds root's journal (one place for the
+    // configuration) and, since everything root staged belongs to the
+    // data's owner, finishes the restore before taking its snapshot.
+    let out = as_owner(&["snapshot"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("was completed"), "{}", text(&out));
     assert!(!journal.exists());
     assert_eq!(vec![dump(&tasks), dump(&notes)], restored);
+    assert_eq!(app.last_run()["command"], "snapshot");
+    assert_eq!(app.last_run()["status"], "success");
+    // (The hourly slot now holds this snapshot of the restored data.)
+    let tag = app.last_run()["snapshot"]["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    use std::os::unix::fs::MetadataExt;
+    for (_, db) in dbs(&root) {
+        assert_eq!(
+            std::fs::metadata(&db).unwrap().uid(),
+            65534,
+            "{}",
+            db.display()
+        );
+    }
 
     // The reverse: the owner's own restore is killed mid-swap; root's next
     // command finishes it, and the files stay the owner's (renames keep
@@ -435,7 +440,6 @@ fn crashed_restores_are_found_and_finished_across_accounts() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("was completed"), "{}", text(&out));
     assert_eq!(vec![dump(&tasks), dump(&notes)], restored);
-    use std::os::unix::fs::MetadataExt;
     for (_, db) in dbs(&root) {
         assert_eq!(
             std::fs::metadata(&db).unwrap().uid(),
@@ -446,4 +450,82 @@ fn crashed_restores_are_found_and_finished_across_accounts() {
     }
     let out = as_owner(&["snapshot"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// `sudo lifeboat restore`, over existing data and on a fresh machine: every
+/// file and directory it writes belongs to the application's account (the
+/// owner of the file replaced, else of the data directory, else of its
+/// parent), with the mode of the file it replaces, so the application's
+/// first write after the recovery succeeds.
+#[test]
+fn a_root_restore_leaves_files_the_application_can_write() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("setpriv (util-linux) is installed");
+    let app = App::new();
+    app.write_config(&format!("{}{NOTES}", demo::tasks_db_config()));
+    let root = app.root().to_path_buf();
+    let [(_, tasks), (_, notes)] = dbs(&root);
+    demo::create(&tasks, 4, 40, true);
+    crate::support::sqlite(&notes, "CREATE TABLE n(v); INSERT INTO n VALUES ('A');");
+    std::fs::set_permissions(&notes, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = app.run(&["--json", "snapshot"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let tag = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["snapshot"]["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let status = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let app_writes = |db: &Path| {
+        Command::new(setpriv)
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg("sqlite3")
+            .arg(db)
+            .arg("CREATE TABLE IF NOT EXISTS w(x); INSERT INTO w VALUES (1);")
+            .output()
+            .unwrap()
+    };
+    let owned = |p: &Path| {
+        let m = std::fs::metadata(p).unwrap();
+        assert_eq!((m.uid(), m.gid()), (65534, 65534), "{}", p.display());
+    };
+
+    // Over existing data.
+    let out = app.run(&["restore", &tag, "--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for (_, db) in dbs(&root) {
+        owned(&db);
+        let out = app_writes(&db);
+        assert!(out.status.success(), "{}: {}", db.display(), text(&out));
+    }
+    let mode = std::fs::metadata(&notes).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640, "the replaced file's mode");
+
+    // A fresh machine: no data directory; its parent is the account's.
+    std::fs::remove_dir_all(app.data_dir().join("db")).unwrap();
+    for e in std::fs::read_dir(app.data_dir()).unwrap().flatten() {
+        if e.file_name() != "backups" {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    let out = app.run(&["restore", &tag, "--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    owned(&app.data_dir().join("db"));
+    for (_, db) in dbs(&root) {
+        owned(&db);
+        let out = app_writes(&db);
+        assert!(out.status.success(), "{}: {}", db.display(), text(&out));
+    }
 }
