@@ -51,6 +51,59 @@ fn dump(path: &Path) -> Dump {
     d
 }
 
+/// The application: `db/tasks.db` (WAL, `tasks` tasks) and `notes.db`
+/// (rollback journal), declared after `extra` config lines.
+fn two_databases(app: &App, extra: &str, tasks: usize) -> (PathBuf, PathBuf) {
+    app.write_config(&format!("{extra}{}{NOTES}", demo::tasks_db_config()));
+    let [(_, tasks_db), (_, notes)] = dbs(app.root());
+    demo::create(&tasks_db, 4, tasks, true);
+    crate::support::sqlite(&notes, "CREATE TABLE n(v); INSERT INTO n VALUES ('A');");
+    (tasks_db, notes)
+}
+
+/// The application's account in the cross-account tests (nobody).
+const APP_ID: u32 = 65534;
+
+/// `setpriv`, to run as the application's account; `None` (the test is
+/// skipped, with a message) unless this runs as root.
+fn setpriv() -> Option<&'static str> {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to play root and the application's account");
+        return None;
+    }
+    let found = ["/usr/bin/setpriv", "/bin/setpriv"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    Some(found.expect("setpriv (util-linux) is installed"))
+}
+
+/// `program` run as the application's account.
+fn as_app(setpriv: &str, program: &Path) -> Command {
+    let mut c = Command::new(setpriv);
+    c.arg(format!("--reuid={APP_ID}"))
+        .arg(format!("--regid={APP_ID}"))
+        .args(["--clear-groups", "--"])
+        .arg(program);
+    c
+}
+
+/// Give `dir` and everything under it to the application's account.
+fn chown_to_app(dir: &Path) {
+    let status = Command::new("chown")
+        .args(["-R", &format!("{APP_ID}:{APP_ID}")])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn owned_by_app(p: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(p).unwrap();
+    assert_eq!((m.uid(), m.gid()), (APP_ID, APP_ID), "{}", p.display());
+}
+
 impl Template {
     /// tasks.db in WAL mode, notes.db with a rollback journal; `whole`:
     /// nothing else in the data directory (one directory exchange).
@@ -61,11 +114,7 @@ impl Template {
         } else {
             ""
         };
-        app.write_config(&format!("{backups}{}{NOTES}", demo::tasks_db_config()));
-        let root = app.root().to_path_buf();
-        let [(_, tasks), (_, notes)] = dbs(&root);
-        demo::create(&tasks, 4, 120, true);
-        crate::support::sqlite(&notes, "CREATE TABLE n(v); INSERT INTO n VALUES ('A');");
+        let (tasks, notes) = two_databases(&app, backups, 120);
         if !whole {
             std::fs::write(app.data_dir().join("notes.txt"), "not lifeboat's").unwrap();
         }
@@ -335,34 +384,14 @@ fn an_undo_killed_at_any_syscall_loses_no_write() {
 #[test]
 fn crashed_restores_are_found_and_finished_across_accounts() {
     use std::os::unix::process::ExitStatusExt;
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root to play root and the application's account");
-        return;
-    }
-    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("setpriv (util-linux) is installed");
+    let Some(setpriv) = setpriv() else { return };
     let app = App::new();
-    app.write_config(&format!("{}{NOTES}", demo::tasks_db_config()));
+    let (tasks, notes) = two_databases(&app, "", 60);
     let root = app.root().to_path_buf();
-    let [(_, tasks), (_, notes)] = dbs(&root);
-    demo::create(&tasks, 4, 60, true);
-    crate::support::sqlite(&notes, "CREATE TABLE n(v); INSERT INTO n VALUES ('A');");
-    let chown = |dir: &Path| {
-        let status = Command::new("chown")
-            .args(["-R", "65534:65534"])
-            .arg(dir)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
+    let chown = |dir: &Path| chown_to_app(dir);
     chown(&root);
     let as_owner = |args: &[&str]| {
-        Command::new(setpriv)
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(crate::support::lifeboat_bin())
+        as_app(setpriv, &crate::support::lifeboat_bin())
             .arg("--config")
             .arg(app.config_path())
             .args(args)
@@ -408,14 +437,8 @@ fn crashed_restores_are_found_and_finished_across_accounts() {
         .as_str()
         .unwrap()
         .to_string();
-    use std::os::unix::fs::MetadataExt;
     for (_, db) in dbs(&root) {
-        assert_eq!(
-            std::fs::metadata(&db).unwrap().uid(),
-            65534,
-            "{}",
-            db.display()
-        );
+        owned_by_app(&db);
     }
 
     // The reverse: the owner's own restore is killed mid-swap; root's next
@@ -424,9 +447,7 @@ fn crashed_restores_are_found_and_finished_across_accounts() {
     chown(&root);
     demo::exec(&tasks, "DELETE FROM tasks WHERE id > 10;");
     chown(&root);
-    let out = Command::new(setpriv)
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(crate::support::lifeboat_bin())
+    let out = as_app(setpriv, &crate::support::lifeboat_bin())
         .arg("--config")
         .arg(app.config_path())
         .args(["restore", &tag])
@@ -441,12 +462,7 @@ fn crashed_restores_are_found_and_finished_across_accounts() {
     assert!(text(&out).contains("was completed"), "{}", text(&out));
     assert_eq!(vec![dump(&tasks), dump(&notes)], restored);
     for (_, db) in dbs(&root) {
-        assert_eq!(
-            std::fs::metadata(&db).unwrap().uid(),
-            65534,
-            "{}",
-            db.display()
-        );
+        owned_by_app(&db);
     }
     let out = as_owner(&["snapshot"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -459,22 +475,11 @@ fn crashed_restores_are_found_and_finished_across_accounts() {
 /// first write after the recovery succeeds.
 #[test]
 fn a_root_restore_leaves_files_the_application_can_write() {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
-        return;
-    }
-    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("setpriv (util-linux) is installed");
+    use std::os::unix::fs::PermissionsExt;
+    let Some(setpriv) = setpriv() else { return };
     let app = App::new();
-    app.write_config(&format!("{}{NOTES}", demo::tasks_db_config()));
+    let (_, notes) = two_databases(&app, "", 40);
     let root = app.root().to_path_buf();
-    let [(_, tasks), (_, notes)] = dbs(&root);
-    demo::create(&tasks, 4, 40, true);
-    crate::support::sqlite(&notes, "CREATE TABLE n(v); INSERT INTO n VALUES ('A');");
     std::fs::set_permissions(&notes, std::fs::Permissions::from_mode(0o640)).unwrap();
     let out = app.run(&["--json", "snapshot"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -482,31 +487,20 @@ fn a_root_restore_leaves_files_the_application_can_write() {
         .as_str()
         .unwrap()
         .to_string();
-    let status = Command::new("chown")
-        .args(["-R", "65534:65534"])
-        .arg(&root)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    chown_to_app(&root);
     let app_writes = |db: &Path| {
-        Command::new(setpriv)
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg("sqlite3")
+        as_app(setpriv, Path::new("sqlite3"))
             .arg(db)
             .arg("CREATE TABLE IF NOT EXISTS w(x); INSERT INTO w VALUES (1);")
             .output()
             .unwrap()
-    };
-    let owned = |p: &Path| {
-        let m = std::fs::metadata(p).unwrap();
-        assert_eq!((m.uid(), m.gid()), (65534, 65534), "{}", p.display());
     };
 
     // Over existing data.
     let out = app.run(&["restore", &tag, "--force"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     for (_, db) in dbs(&root) {
-        owned(&db);
+        owned_by_app(&db);
         let out = app_writes(&db);
         assert!(out.status.success(), "{}: {}", db.display(), text(&out));
     }
@@ -522,9 +516,9 @@ fn a_root_restore_leaves_files_the_application_can_write() {
     }
     let out = app.run(&["restore", &tag, "--force"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    owned(&app.data_dir().join("db"));
+    owned_by_app(&app.data_dir().join("db"));
     for (_, db) in dbs(&root) {
-        owned(&db);
+        owned_by_app(&db);
         let out = app_writes(&db);
         assert!(out.status.success(), "{}: {}", db.display(), text(&out));
     }
