@@ -128,7 +128,7 @@ fn append(path: &Path, event: &Event) -> Result<()> {
     let uid = unsafe { libc::getuid() };
     let line = Line {
         time: chrono::Utc::now(),
-        account: account_name(uid).unwrap_or_else(|| uid.to_string()),
+        account: crate::accounts::account_name(uid).unwrap_or_else(|| uid.to_string()),
         uid,
         pid: std::process::id(),
         lifeboat_version: env!("CARGO_PKG_VERSION"),
@@ -182,39 +182,6 @@ fn rotate(path: &Path) {
         let _ = std::fs::rename(rotated(path, n), rotated(path, n + 1));
     }
     let _ = std::fs::rename(path, rotated(path, 1));
-}
-
-/// The account name of `uid` (from the password database).
-pub fn account_name(uid: libc::uid_t) -> Option<String> {
-    account(uid).map(|(name, _)| name)
-}
-
-/// The account name and home directory of `uid`.
-pub fn account(uid: libc::uid_t) -> Option<(String, PathBuf)> {
-    use std::ffi::CStr;
-    use std::os::unix::ffi::OsStrExt;
-    let mut buf = vec![0u8; 16 * 1024];
-    // SAFETY: a zeroed passwd is a valid out-parameter for getpwuid_r.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer refers to live, correctly sized storage.
-    let rc = unsafe {
-        libc::getpwuid_r(
-            uid,
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() {
-        return None;
-    }
-    // SAFETY: on success both fields point to NUL-terminated strings in `buf`.
-    let (name, dir) = unsafe { (CStr::from_ptr(pwd.pw_name), CStr::from_ptr(pwd.pw_dir)) };
-    let name = name.to_str().ok()?.to_string();
-    let home = PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes()));
-    Some((name, home))
 }
 
 #[cfg(test)]

@@ -4,20 +4,25 @@
 //! ladder always get the same verdict.
 //!
 //! The checks, in order: the schema version matches the manifest;
-//! `foreign_key_check` of the snapshot as taken; the migration ladder runs
-//! to its newest step; SQLite's own `integrity_check` (or `quick_check`);
-//! `foreign_key_check` again, compared with the first; row counts against
-//! the manifest. Any finding refuses, except foreign-key
-//! violations that were already in the snapshot: SQLite does not enforce
+//! `foreign_key_check` of the snapshot as taken, compared with the state
+//! the manifest recorded when the snapshot was taken; the migration ladder
+//! runs to its newest step; SQLite's own `integrity_check` (or
+//! `quick_check`); `foreign_key_check` again, compared with the first; row
+//! counts against the manifest. Any finding refuses, except foreign-key
+//! violations that were already in the live data: SQLite does not enforce
 //! foreign keys unless the application turns them on, so many real
-//! databases hold such rows, and restoring them faithfully is what a
-//! backup is for. They are reported as a note. Violations that the
-//! migration ladder introduced are refused: the ladder, not the data, is
-//! wrong then.
+//! databases hold such rows (a Fossil repository stores 0 for "none" in
+//! columns declared as foreign keys), and restoring them faithfully is what
+//! a backup is for. They are reported as a note. Refused are a state that
+//! differs from the recorded one (the archive does not hold what was
+//! taken) and violations the migration ladder introduced (the ladder, not
+//! the data, is wrong then). A version 1 manifest recorded no state: its
+//! violations are a warning note, never a refusal.
 
 use crate::config::CheckLevel;
 use crate::error::{Error, Result};
 use crate::migrate::{Applied, MigrationRunner};
+use crate::snapshot::facts::{self, ForeignKeyFindings};
 use crate::snapshot::manifest::DatabaseEntry;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
@@ -78,6 +83,20 @@ pub fn database(
             return Err(e);
         }
     };
+    let mut notes = Vec::new();
+    let recorded = entry.foreign_keys.as_ref();
+    if let Some(recorded) = recorded
+        && fk_before.state() != *recorded
+    {
+        return Err(Error::refused(format!(
+            "database `{name}`: the unpacked copy's foreign-key state differs from the one recorded \
+             when the snapshot was taken:\n    recorded: {}\n    found:    {}",
+            describe(recorded),
+            describe(&fk_before.state())
+        ))
+        .with_hint(DAMAGED));
+    }
+    let fk_before = violations(&fk_before);
     let migrations = match ladder {
         Some(l) => l
             .run(conn)
@@ -86,11 +105,10 @@ pub fn database(
     };
     let schema_to = version(conn)?;
     let check = integrity(name, conn, level)?;
-    let mut notes = Vec::new();
     let fk_after = if migrations.is_empty() {
         fk_before.clone()
     } else {
-        foreign_keys(name, conn)?
+        violations(&foreign_keys(name, conn)?)
     };
     // Violations are compared by count per parent table, not row by row: a
     // step may move an orphan to another table (archiving done tasks) or
@@ -130,9 +148,17 @@ pub fn database(
     }
     if !fk_before.is_empty() {
         let texts: Vec<String> = fk_before.iter().map(|f| f.text.clone()).collect();
+        let why = if recorded.is_some() {
+            "already in the live data when the snapshot was taken, as its manifest records; \
+             SQLite enforces foreign keys only when the application turns them on, so they are \
+             restored as they were"
+        } else {
+            "warning: this snapshot's manifest (version 1) does not record the live data's \
+             foreign-key state, so lifeboat cannot tell whether the live data had them; they \
+             are restored as the archive holds them"
+        };
         notes.push(format!(
-            "{} (already in the snapshot as taken; SQLite enforces foreign keys only when the \
-             application turns them on, so they are restored as they were)",
+            "{} ({why})",
             findings_message(name, "foreign_key_check", &texts)
         ));
     }
@@ -183,43 +209,48 @@ struct Violation {
     text: String,
 }
 
-/// `PRAGMA foreign_key_check`: one finding per violation (or one for a
-/// "foreign key mismatch", a declaration SQLite cannot check), in a stable
-/// order.
-fn foreign_keys(name: &str, conn: &Connection) -> Result<Vec<Violation>> {
-    let found = conn.prepare("PRAGMA foreign_key_check").and_then(|mut s| {
-        s.query_map([], |r| {
-            let table: String = r.get(0)?;
-            let rowid: Option<i64> = r.get(1)?;
-            let parent: String = r.get(2)?;
-            Ok(Violation {
-                text: format!(
-                    "{table} row {} references a missing {parent} row",
-                    rowid.map_or("?".to_string(), |v| v.to_string())
-                ),
-                parent,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<Violation>>>()
-    });
+/// One finding per violation (or one for a "foreign key mismatch", a
+/// declaration SQLite cannot check), in a stable order.
+fn violations(found: &ForeignKeyFindings) -> Vec<Violation> {
     match found {
-        Ok(mut rows) => {
-            rows.sort_by(|a, b| a.text.cmp(&b.text));
-            Ok(rows)
-        }
-        // A foreign key to a non-unique column or a dropped table: SQLite
-        // cannot check it, and neither could the application.
-        Err(e) if e.to_string().contains("foreign key mismatch") => Ok(vec![Violation {
+        ForeignKeyFindings::Rows(rows) => rows
+            .iter()
+            .map(|r| Violation {
+                parent: r.parent.clone(),
+                text: format!(
+                    "{} row {} references a missing {} row",
+                    r.table,
+                    r.rowid.map_or("?".to_string(), |v| v.to_string()),
+                    r.parent
+                ),
+            })
+            .collect(),
+        ForeignKeyFindings::Mismatch(m) => vec![Violation {
             parent: String::new(),
-            text: e.to_string(),
-        }]),
-        Err(e) => Err(Error::refused(findings_message(
+            text: m.clone(),
+        }],
+    }
+}
+
+fn describe(state: &crate::snapshot::manifest::ForeignKeyState) -> String {
+    if state.is_clean() {
+        "no violations".to_string()
+    } else {
+        state.describe()
+    }
+}
+
+/// `PRAGMA foreign_key_check`. A check that cannot run for another reason
+/// than a mismatch is refused as damage.
+fn foreign_keys(name: &str, conn: &Connection) -> Result<ForeignKeyFindings> {
+    facts::foreign_key_check(conn).map_err(|e| {
+        Error::refused(findings_message(
             name,
             "foreign_key_check",
             &[e.to_string()],
         ))
-        .with_hint(DAMAGED)),
-    }
+        .with_hint(DAMAGED)
+    })
 }
 
 fn per_parent(findings: &[Violation]) -> BTreeMap<&String, usize> {
@@ -384,7 +415,51 @@ mod tests {
             ("parent".to_string(), 1),
             ("child".to_string(), 1 + orphans as u64),
         ]);
+        // Recorded as a snapshot records it.
+        entry.foreign_keys = Some(facts::foreign_key_check(&conn).unwrap().state());
         (dir, conn, entry)
+    }
+
+    #[test]
+    fn a_state_other_than_the_recorded_one_is_refused() {
+        // The manifest says clean, the copy has orphans: not what was taken.
+        let (_dir, mut conn, mut entry) = source(2);
+        entry.foreign_keys = Some(Default::default());
+        let e = database("t", &mut conn, &entry, None, CheckLevel::Full).unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Refused);
+        assert!(
+            e.message.contains("differs from the one recorded"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains("recorded: no violations"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message
+                .contains("found:    2 rows without their parent (child → parent: 2)"),
+            "{}",
+            e.message
+        );
+        // And the other way round: recorded orphans that are gone.
+        let (_dir, mut conn, mut entry) = source(0);
+        entry.foreign_keys = source(1).2.foreign_keys;
+        assert!(database("t", &mut conn, &entry, None, CheckLevel::Full).is_err());
+    }
+
+    #[test]
+    fn a_version_1_manifest_makes_violations_a_warning() {
+        let (_dir, mut conn, mut entry) = source(1);
+        entry.foreign_keys = None;
+        let c = database("t", &mut conn, &entry, None, CheckLevel::Full).unwrap();
+        assert_eq!(c.notes.len(), 1, "{c:?}");
+        assert!(
+            c.notes[0].contains("warning: this snapshot's manifest (version 1)"),
+            "{:?}",
+            c.notes
+        );
     }
 
     fn ladder(step2: &str) -> MigrationRunner {
@@ -464,6 +539,7 @@ mod tests {
         )
         .unwrap();
         entry.row_counts.insert("tag".into(), 1);
+        entry.foreign_keys = Some(facts::foreign_key_check(&conn).unwrap().state());
         let l = ladder("INSERT INTO tag VALUES (998, 'a'), (997, 'b');");
         let e = database("t", &mut conn, &entry, Some(&l), CheckLevel::Full).unwrap_err();
         assert!(e.message.contains("after the migration ladder"), "{e}");
@@ -479,6 +555,7 @@ mod tests {
         let mut entry = entry;
         entry.row_counts.insert("a".into(), 0);
         entry.row_counts.insert("b".into(), 1);
+        entry.foreign_keys = Some(facts::foreign_key_check(&conn).unwrap().state());
         let c = database("t", &mut conn, &entry, None, CheckLevel::Full).unwrap();
         assert!(c.notes[0].contains("foreign key mismatch"), "{:?}", c.notes);
     }

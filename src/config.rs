@@ -46,6 +46,10 @@ pub struct DatabaseConfig {
     pub path: PathBuf,
     /// Directory holding this database's migration ladder, absolute.
     pub migrations: Option<PathBuf>,
+    /// The application creates it later (a cache, a feature not used yet):
+    /// while the file does not exist, snapshots skip it with a note instead
+    /// of a warning. Once it exists it is backed up like any other.
+    pub optional: bool,
 }
 
 impl DatabaseConfig {
@@ -229,6 +233,8 @@ struct RawDatabase {
     name: String,
     path: PathBuf,
     migrations: Option<PathBuf>,
+    #[serde(default)]
+    optional: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -414,6 +420,7 @@ impl Config {
                 name: db.name,
                 path: db.path,
                 migrations: db.migrations.map(|p| base.join(p)),
+                optional: db.optional,
             });
         }
 

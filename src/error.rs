@@ -35,7 +35,7 @@ pub enum Kind {
     Interrupted,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Error {
     pub kind: Kind,
     pub message: String,

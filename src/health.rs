@@ -301,18 +301,23 @@ pub fn evaluate(
 
     // The last run itself, and the last backup run when another command
     // (prune, restore) ran since.
-    if rec.status == RunStatus::Failed {
+    // A partial snapshot's error names each database it lacks and why.
+    let ended = |status: RunStatus| match status {
+        RunStatus::Partial => "was partial",
+        _ => "failed",
+    };
+    if rec.status != RunStatus::Success {
         let why = rec
             .error
             .as_ref()
             .map_or("no error recorded".to_string(), |e| e.message.clone());
         problem(
             Status::Warning,
-            format!("last run (`{}`) failed: {why}", rec.command),
+            format!("last run (`{}`) {}: {why}", rec.command, ended(rec.status)),
         );
     }
     if let Some(b) = rec.last_backup.as_ref().filter(|b| {
-        b.status == RunStatus::Failed && !crate::record::run::is_backup_command(&rec.command)
+        b.status != RunStatus::Success && !crate::record::run::is_backup_command(&rec.command)
     }) {
         let why = b
             .error
@@ -321,9 +326,10 @@ pub fn evaluate(
         problem(
             Status::Warning,
             format!(
-                "last backup run (`{}`, {}) failed: {why}",
+                "last backup run (`{}`, {}) {}: {why}",
                 b.command,
-                human::ago(age(b.finished_at))
+                human::ago(age(b.finished_at)),
+                ended(b.status)
             ),
         );
     }

@@ -33,6 +33,7 @@
 //! counts as the future, and the newest snapshot that is not), [`par`] (work
 //! on every core), [`provenance`] (git facts).
 
+pub mod accounts;
 pub mod audit;
 pub mod check;
 pub mod child;

@@ -58,13 +58,14 @@ pub struct Outcome<'a> {
 /// The events one outcome raises, in the order their hooks run.
 pub fn events(outcome: &Outcome) -> Vec<Event> {
     match outcome.status {
-        Status::Failed => vec![Event::Failure],
+        // A partial snapshot exits 1: someone must fix the database it lacks.
+        Status::Failed | Status::Partial => vec![Event::Failure],
         Status::Success => {
             let kind = RunKind::of(outcome.command);
             let failed_before = outcome.failed_before.unwrap_or(false)
                 || kind
                 .and_then(|kind| outcome.previous?.runs.get(kind.label()))
-                .is_some_and(|prev| prev.status == Status::Failed)
+                .is_some_and(|prev| prev.status != Status::Success)
                 // A snapshot whose push failed failed the run (exit 1),
                 // though its record's status says the snapshot was taken.
                 || (kind == Some(RunKind::Snapshot)
@@ -101,6 +102,7 @@ fn run_one(argv: &[String], event: Event, timeout: std::time::Duration, outcome:
     };
     let status = match outcome.status {
         Status::Success => "success",
+        Status::Partial => "partial",
         Status::Failed => "failed",
     };
     let mut cmd = Command::new(program);

@@ -7,7 +7,7 @@ use super::{Env, push};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::record::{
-    DatabaseResult, LastSuccess, PushResult, PushStatus, RunRecord, SnapshotResult,
+    DatabaseFailure, DatabaseResult, LastSuccess, PushResult, PushStatus, RunRecord, SnapshotResult,
 };
 use crate::snapshot::{self, Snapshot};
 use crate::tag::Kind;
@@ -28,9 +28,17 @@ pub struct Backup {
 }
 
 impl Backup {
-    /// A failed push fails the run (exit 1) although the snapshot was taken
-    /// and recorded: the next run pushes it first.
+    /// A partial snapshot or a failed push fails the run (exit 1) although
+    /// the snapshot was taken and recorded: the next run pushes it first.
     pub fn outcome(&self) -> Result<()> {
+        if let Some(partial) = self
+            .record
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.partial_error())
+        {
+            return Err(partial);
+        }
         let Some(e) = self.record.push.as_ref().and_then(|p| p.error.as_ref()) else {
             return Ok(());
         };
@@ -111,12 +119,16 @@ pub(crate) fn take_push_sweep(run: &mut Run, opts: &BackupOptions) -> Result<Sna
             false
         }
     };
-    record.last_success = Some(LastSuccess {
-        tag: snap.tag,
-        finished_at: chrono::Utc::now(),
-        archive_bytes: snap.archive_bytes,
-        pushed,
-    });
+    // The last success is the newest snapshot holding every database: a
+    // partial one must not make a database that failed look fresh.
+    if snap.is_complete() {
+        record.last_success = Some(LastSuccess {
+            tag: snap.tag,
+            finished_at: chrono::Utc::now(),
+            archive_bytes: snap.archive_bytes,
+            pushed,
+        });
+    }
     let stopped = |stop, step: &str| {
         let fate = match (&remote, pushed) {
             (None, _) => "taken",
@@ -126,6 +138,20 @@ pub(crate) fn take_push_sweep(run: &mut Run, opts: &BackupOptions) -> Result<Sna
         Error::from(stop).context(format!("snapshot {} was {fate}; {step}", snap.tag))
     };
     crate::interrupt::check().map_err(|stop| stopped(stop, "the sweep did not run"))?;
+    if !snap.is_complete() {
+        // Older snapshots hold the newest copy of the databases this one
+        // lacks; a run of partial snapshots must not prune them away.
+        crate::progress::notice(&format!(
+            "not pruning: snapshot {} is partial, and older snapshots hold the newest copy of {}",
+            snap.tag,
+            snap.failed
+                .iter()
+                .map(|(name, _)| format!("`{name}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        return Ok(snap);
+    }
     record.retention = Some(crate::retention::sweep_after_snapshot(
         config,
         remote.as_deref(),
@@ -157,6 +183,21 @@ fn snapshot_result(snap: &Snapshot) -> SnapshotResult {
                 bytes: d.bytes,
                 schema_version: d.schema_version,
             })
+            .collect(),
+        failed: snap
+            .failed
+            .iter()
+            .map(|(name, e)| DatabaseFailure {
+                name: name.clone(),
+                error: e.into(),
+            })
+            .collect(),
+        skipped: snap
+            .manifest
+            .skipped
+            .iter()
+            .filter(|s| s.optional)
+            .map(|s| s.name.clone())
             .collect(),
     }
 }

@@ -69,9 +69,19 @@ pub fn migrate(config: &Config, env: &Env, opts: &MigrateOptions) -> Result<Migr
             },
         );
         run.record.note_backup(started, snap.as_ref().map(drop));
-        let safety = snap
-            .map_err(|e| e.context("refusing to migrate: the pre-migrate snapshot failed"))?
-            .tag;
+        let snap =
+            snap.map_err(|e| e.context("refusing to migrate: the pre-migrate snapshot failed"))?;
+        if let Some((name, e)) = snap.failed.first() {
+            return Err(Error::refused(format!(
+                "refusing to migrate: the pre-migrate snapshot {} does not hold database `{name}`: {}",
+                snap.tag, e.message
+            ))
+            .with_hint(
+                "no migration runs without a safety copy of every database; fix the database \
+                 named above and run `lifeboat migrate` again",
+            ));
+        }
+        let safety = snap.tag;
         let mut done = Vec::new();
         for (db, ladder, from) in work {
             let path = db.live_path(&config.data_dir);

@@ -80,15 +80,34 @@ pub fn recorded<T>(
     // The snapshot this run took, even when a later step (the push) failed,
     // and a failed push, which fails the run (exit 1) with the snapshot kept.
     let backup = crate::record::run::is_backup_command(command);
+    // A partial snapshot's error (the databases it lacks) comes first.
     let (tag, push_error) = match &written {
-        Ok(record) if backup => (
-            record.snapshot.as_ref().map(|s| s.tag.to_string()),
-            record
+        Ok(record) if backup => {
+            let partial = record
+                .error
+                .as_ref()
+                .filter(|_| record.status == crate::record::Status::Partial)
+                .map(|e| (e.message.clone(), e.hint.clone()));
+            let push = record
                 .push
                 .as_ref()
                 .and_then(|p| p.error.as_ref())
-                .map(|e| (e.message.clone(), e.hint.clone())),
-        ),
+                .map(|e| {
+                    let tag = record.snapshot.as_ref().map(|s| s.tag.to_string());
+                    (
+                        format!(
+                            "snapshot {} was taken but not pushed: {}",
+                            tag.unwrap_or_default(),
+                            e.message
+                        ),
+                        e.hint.clone(),
+                    )
+                });
+            (
+                record.snapshot.as_ref().map(|s| s.tag.to_string()),
+                partial.or(push),
+            )
+        }
         _ => (None, None),
     };
     let result = match (outcome, written) {
@@ -100,17 +119,16 @@ pub fn recorded<T>(
     };
     let error = match &result {
         Err(e) => Some((e.message.clone(), e.hint.clone())),
-        Ok(_) => push_error.map(|(message, hint)| {
-            (
-                format!(
-                    "snapshot {} was taken but not pushed: {message}",
-                    tag.as_deref().unwrap_or_default()
-                ),
-                hint,
-            )
-        }),
+        Ok(_) => push_error,
     };
-    notify(config, command, tag, error, previous.as_ref());
+    let status = match (&result, &error) {
+        (Ok((_, record)), Some(_)) if record.status == crate::record::Status::Partial => {
+            crate::record::Status::Partial
+        }
+        (_, None) => crate::record::Status::Success,
+        (_, Some(_)) => crate::record::Status::Failed,
+    };
+    notify(config, command, status, tag, error, previous.as_ref());
     result
 }
 
@@ -120,6 +138,7 @@ pub fn recorded<T>(
 fn notify(
     config: &Config,
     command: &str,
+    status: crate::record::Status,
     tag: Option<String>,
     error: Option<(String, Option<String>)>,
     previous: Option<&RunRecord>,
@@ -129,10 +148,7 @@ fn notify(
         &config.notify,
         &crate::notify::Outcome {
             command,
-            status: match error {
-                None => crate::record::Status::Success,
-                Some(_) => crate::record::Status::Failed,
-            },
+            status,
             tag,
             error,
             previous,

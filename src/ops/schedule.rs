@@ -92,7 +92,7 @@ fn context(config: &Config, lifeboat: PathBuf, user_mode: bool) -> Result<(Conte
             })?
             .uid()
     };
-    let (user, home) = crate::audit::account(uid).ok_or_else(|| {
+    let (user, home) = crate::accounts::account(uid).ok_or_else(|| {
         Error::config(format!(
             "uid {uid}, the owner of {}, has no account name",
             config.data_dir.display()

@@ -13,9 +13,9 @@ pub mod run;
 
 pub use drill::{DRILL_VERSION, DrillDatabase, DrillRecord, Outcome};
 pub use run::{
-    BackupOutcome, DatabaseResult, ErrorRecord, FailedDeletion, LastSuccess, PushResult,
-    PushStatus, RECORD_VERSION, RetentionResult, RunKind, RunRecord, RunSummary, SnapshotResult,
-    Status, SweepResult,
+    BackupOutcome, DatabaseFailure, DatabaseResult, ErrorRecord, FailedDeletion, LastSuccess,
+    PushResult, PushStatus, RECORD_VERSION, RetentionResult, RunKind, RunRecord, RunSummary,
+    SnapshotResult, Status, SweepResult,
 };
 
 use crate::error::{Error, Kind, Result};

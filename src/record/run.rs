@@ -20,6 +20,10 @@ pub const RECORD_VERSION: u32 = 1;
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Success,
+    /// A snapshot run that backed up some databases but not all: the
+    /// snapshot exists and was pushed, and each database it lacks is named
+    /// in `snapshot.failed`.
+    Partial,
     Failed,
 }
 
@@ -151,6 +155,56 @@ pub struct SnapshotResult {
     pub archive: String,
     pub archive_bytes: u64,
     pub databases: Vec<DatabaseResult>,
+    /// Configured databases that could not be copied: the snapshot is partial.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<DatabaseFailure>,
+    /// Optional databases that did not exist yet, skipped without a warning.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
+}
+
+/// A database a snapshot run could not copy, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseFailure {
+    pub name: String,
+    pub error: ErrorRecord,
+}
+
+impl SnapshotResult {
+    /// The error a partial snapshot's run ends with (exit 1), naming each
+    /// database it lacks; `None` when it holds them all.
+    pub fn partial_error(&self) -> Option<Error> {
+        if self.failed.is_empty() {
+            return None;
+        }
+        let names: Vec<String> = self
+            .failed
+            .iter()
+            .map(|f| format!("`{}`", f.name))
+            .collect();
+        let mut message = format!(
+            "snapshot {} is partial: {} not backed up",
+            self.tag,
+            if names.len() == 1 {
+                format!("database {} was", names[0])
+            } else {
+                format!("databases {} were", names.join(", "))
+            }
+        );
+        for f in &self.failed {
+            message.push_str(&format!("\n  {}", f.error.message));
+        }
+        let own_hint = match self.failed.as_slice() {
+            [one] => one.error.hint.clone(),
+            _ => None,
+        };
+        let hint = format!(
+            "{}the other databases were backed up and pushed; nothing is pruned until every \
+             database is backed up again",
+            own_hint.map(|h| format!("{h}; ")).unwrap_or_default()
+        );
+        Some(Error::database(message).with_hint(hint))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -240,9 +294,14 @@ impl RunRecord {
     /// snapshot `migrate` takes): the snapshot series moves on with it.
     pub fn note_backup(&mut self, started_at: DateTime<Utc>, outcome: Result<(), &Error>) {
         let finished_at = Utc::now();
-        let (status, error) = match outcome {
-            Ok(()) => (Status::Success, None),
-            Err(e) => (Status::Failed, Some(ErrorRecord::from(e))),
+        let partial = self
+            .snapshot
+            .as_ref()
+            .and_then(SnapshotResult::partial_error);
+        let (status, error) = match (outcome, partial) {
+            (Ok(()), None) => (Status::Success, None),
+            (Ok(()), Some(p)) => (Status::Partial, Some(ErrorRecord::from(&p))),
+            (Err(e), _) => (Status::Failed, Some(ErrorRecord::from(e))),
         };
         self.last_backup = Some(BackupOutcome {
             command: self.command.clone(),
@@ -298,9 +357,17 @@ impl RunRecord {
     ) -> Result<RunRecord> {
         self.finished_at = Utc::now();
         self.duration_secs = seconds(self.finished_at - self.started_at);
-        match outcome {
-            Ok(()) => self.status = Status::Success,
-            Err(e) => {
+        let partial = self
+            .snapshot
+            .as_ref()
+            .and_then(SnapshotResult::partial_error);
+        match (outcome, partial) {
+            (Ok(()), None) => self.status = Status::Success,
+            (Ok(()), Some(p)) => {
+                self.status = Status::Partial;
+                self.error = Some((&p).into());
+            }
+            (Err(e), _) => {
                 self.status = Status::Failed;
                 self.error = Some(e.into());
             }

@@ -103,6 +103,8 @@ pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
     if data_dir.parent().is_none() {
         return Err(Error::config("data_dir must not be the filesystem root"));
     }
+    // Created by this restore: it then takes the recorded owner and mode.
+    let created = !data_dir.is_dir();
     create_data_dir(data_dir)?;
     let staging = config.data_area().staging(&opts.tag);
     if exists(&staging) {
@@ -138,6 +140,9 @@ pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
         });
     }
     let result = swap_in(config, opts, &stage, &staging);
+    if created && result.is_ok() {
+        give_created_data_dir(data_dir, stage.recorded_data_dir.as_ref())?;
+    }
     // A journal left behind means even the rollback failed: after a
     // whole-directory exchange `staging` may then name the old live data, so
     // nothing is touched and the next run finishes the rollback.
@@ -190,6 +195,30 @@ fn create_data_dir(data_dir: &Path) -> Result<()> {
         }
         _ => Err(missing_data_dir(data_dir)),
     }
+}
+
+/// A `data_dir` this restore created (0700, owned like its parent) gets the
+/// mode and owner the snapshot recorded, the owner by name: on a fresh
+/// machine the application's account must be able to enter it, and a root
+/// restore would otherwise leave it root's. Without a record (a version 1
+/// manifest) it stays as created.
+fn give_created_data_dir(
+    data_dir: &Path,
+    recorded: Option<&crate::snapshot::manifest::FileOwnership>,
+) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let current = crate::fsutil::owner_of(data_dir);
+    let owner = match recorded {
+        Some(r) => {
+            if let Some(mode) = r.mode_bits() {
+                std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(mode))
+                    .ctx(format!("cannot set permissions on {}", data_dir.display()))?;
+            }
+            r.owner_here(current)
+        }
+        None => None,
+    };
+    crate::fsutil::give_to(data_dir, owner)
 }
 
 /// `restore TAG --to DIR`: steps 1-6 into `<DIR>.staging-<tag>` (beside
@@ -335,6 +364,7 @@ fn swap_in(
             name: d.name.clone(),
             staged: PathBuf::from(&d.staged),
             live: PathBuf::from(&d.live),
+            recorded: d.recorded_file.clone(),
         })
         .collect();
     let area = config.data_area();

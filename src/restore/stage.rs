@@ -8,6 +8,7 @@ use crate::config::{Config, DatabaseConfig};
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::migrate::MigrationRunner;
 use crate::snapshot::archive::{self, Limits};
+use crate::snapshot::manifest::FileOwnership;
 use crate::snapshot::manifest::{DatabaseEntry, Manifest};
 use crate::tag::Tag;
 use rusqlite::{Connection, OpenFlags};
@@ -26,6 +27,10 @@ pub struct StageReport {
     pub host: String,
     pub databases: Vec<StagedDb>,
     pub duration_secs: f64,
+    /// `data_dir`'s owner and mode when the snapshot was taken, for a
+    /// restore that creates `data_dir`.
+    #[serde(skip)]
+    pub recorded_data_dir: Option<FileOwnership>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -39,6 +44,10 @@ pub struct StagedDb {
     /// integrity, row counts, notes).
     #[serde(flatten)]
     pub checked: Checked,
+    /// The live file's owner and mode when the snapshot was taken, which a
+    /// restore with no file to replace gives the restored one.
+    #[serde(skip)]
+    pub recorded_file: Option<FileOwnership>,
 }
 
 /// Run steps 1-6 for `tag` into `dest_dir` (which must not exist or be an
@@ -176,6 +185,7 @@ pub fn stage_archive(
                     name: entry.name.clone(),
                     path: PathBuf::from(&entry.path),
                     migrations: None,
+                    optional: false,
                 },
             },
         )
@@ -186,11 +196,19 @@ pub fn stage_archive(
         .databases
         .iter()
         .filter(|d| manifest.database(&d.name).is_none())
-        .map(|d| {
-            format!(
+        .map(|d| match manifest.skipped.iter().find(|s| s.name == d.name) {
+            Some(s) if s.optional => format!(
+                "database `{}` is not in this snapshot: it is optional and did not exist yet when the snapshot was taken",
+                d.name
+            ),
+            Some(s) => format!(
+                "database `{}` is not in this snapshot: it could not be copied when the snapshot was taken ({})",
+                d.name, s.reason
+            ),
+            None => format!(
                 "database `{}` is declared in the config but not in this snapshot (added after it was taken?)",
                 d.name
-            )
+            ),
         })
         .collect();
     Ok(staged)
@@ -248,6 +266,7 @@ fn stage_selected(
             host: manifest.host.clone(),
             databases,
             duration_secs: 0.0,
+            recorded_data_dir: manifest.data_dir.clone(),
         },
         failed,
         manifest,
@@ -361,5 +380,6 @@ fn check_one(
         staged: entry.path.clone(),
         live: db.archive_path(),
         checked,
+        recorded_file: entry.file.clone(),
     })
 }

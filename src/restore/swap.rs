@@ -22,6 +22,7 @@
 pub use super::journal::SIDECARS;
 use super::journal::{JOURNAL_VERSION, Journal, State, Swap, Unit, inode};
 use crate::error::{Error, IoContext, Result};
+use crate::snapshot::manifest::FileOwnership;
 use crate::store::with_suffix;
 use rusqlite::{Connection, OpenFlags};
 use std::collections::BTreeSet;
@@ -36,6 +37,9 @@ pub struct Item {
     pub name: String,
     pub staged: PathBuf,
     pub live: PathBuf,
+    /// The owner and mode the snapshot recorded, for a database with no
+    /// live file to take them from (a fresh machine).
+    pub recorded: Option<FileOwnership>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -67,7 +71,12 @@ pub fn plan(what: &str, at: &Places, items: &[Item], whole: bool) -> Result<(Mod
     give_tree(at.staging, owner)?;
     for item in items {
         let live = at.data_dir.join(&item.live);
-        keep_owner_and_mode(&live, &at.staging.join(&item.staged), owner)?;
+        keep_owner_and_mode(
+            &live,
+            &at.staging.join(&item.staged),
+            item.recorded.as_ref(),
+            owner,
+        )?;
         settle(&live);
     }
     let mut journal = Journal {
@@ -250,19 +259,34 @@ fn copy_modes(data_dir: &Path, staging: &Path) -> Result<()> {
 
 /// A restored database keeps the permissions and, under root, the owner of
 /// the file it replaces (the application may rely on group access, and must
-/// be able to write it); a database with nothing to replace goes to the
-/// data directory's owner. Staged files are 0600 until then.
-fn keep_owner_and_mode(live: &Path, staged: &Path, data_owner: Option<(u32, u32)>) -> Result<()> {
+/// be able to write it). With nothing to replace (a fresh machine), it gets
+/// the mode the snapshot recorded and the recorded owner looked up by name
+/// (ids differ between machines), else the data directory's owner. Staged
+/// files are 0600 until then.
+fn keep_owner_and_mode(
+    live: &Path,
+    staged: &Path,
+    recorded: Option<&FileOwnership>,
+    data_owner: Option<(u32, u32)>,
+) -> Result<()> {
+    let set_mode = |mode: u32| {
+        std::fs::set_permissions(staged, std::fs::Permissions::from_mode(mode))
+            .ctx(format!("cannot set permissions on {}", staged.display()))
+    };
     match std::fs::metadata(live) {
         Ok(m) if m.is_file() => {
-            std::fs::set_permissions(
-                staged,
-                std::fs::Permissions::from_mode(m.permissions().mode() & 0o7777),
-            )
-            .ctx(format!("cannot set permissions on {}", staged.display()))?;
+            set_mode(m.permissions().mode() & 0o7777)?;
             crate::fsutil::give_to(staged, crate::fsutil::owner_of(live))
         }
-        _ => crate::fsutil::give_to(staged, data_owner),
+        _ => {
+            let Some(recorded) = recorded else {
+                return crate::fsutil::give_to(staged, data_owner);
+            };
+            if let Some(mode) = recorded.mode_bits() {
+                set_mode(mode)?;
+            }
+            crate::fsutil::give_to(staged, recorded.owner_here(data_owner))
+        }
     }
 }
 

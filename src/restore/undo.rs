@@ -54,6 +54,8 @@ pub fn undo(config: &Config, force: bool) -> Result<UndoReport> {
                 name: db.name.clone(),
                 staged: db.path.clone(),
                 live: db.path.clone(),
+                // What it puts back is a file it moved aside, with its own.
+                recorded: None,
             });
         }
     }

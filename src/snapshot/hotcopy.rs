@@ -198,6 +198,16 @@ pub fn hot_copy(
     });
     let (row_counts, uncountable_tables) = counted?;
     let sha256 = sha256?;
+    // The data's own foreign-key faults, recorded so that a restore can
+    // tell them from damage. A check that cannot run leaves the state
+    // unknown, which checkers treat as they treat old manifests.
+    let foreign_keys = match super::facts::foreign_key_check(&copy) {
+        Ok(found) => Some(found.state()),
+        Err(e) => {
+            tracing::warn!(db = name, error = %e, "foreign_key_check could not run on the copy");
+            None
+        }
+    };
     copy.close().map_err(|(_, e)| copy_err(e))?;
     let bytes = std::fs::metadata(dest)
         .ctx(format!("cannot stat {}", dest.display()))?
@@ -220,6 +230,9 @@ pub fn hot_copy(
         sha256,
         row_counts,
         uncountable_tables,
+        foreign_keys,
+        // The caller knows the live path the application uses.
+        file: None,
     })
 }
 

@@ -10,9 +10,17 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Component, Path};
 
-/// The manifest format this code writes and the only one it reads. A new
-/// field that old readers can ignore does not bump it; a change in meaning does.
-pub const MANIFEST_VERSION: u32 = 1;
+/// The manifest format this code writes. A new field that old readers can
+/// ignore does not bump it; a change in meaning does. Version 2 records the
+/// source's foreign-key state, file owner and mode, and the databases a
+/// partial snapshot lacks: a checker that trusted a version 2 reader's rules
+/// on a version 1 manifest would refuse faithful snapshots, so the rules
+/// depend on the version (see `docs/formats.md`).
+pub const MANIFEST_VERSION: u32 = 2;
+
+/// Every manifest version this code reads. Version 1 has none of version
+/// 2's records; readers treat each as unknown.
+pub const READABLE_VERSIONS: [u32; 2] = [1, 2];
 
 /// Manifests larger than this are refused unread (a hostile archive could
 /// otherwise make the reader allocate without bound).
@@ -35,6 +43,29 @@ pub struct Manifest {
     pub host: String,
     pub sqlite_version: String,
     pub databases: Vec<DatabaseEntry>,
+    /// `data_dir`'s owner and mode when the snapshot was taken, which a
+    /// restore that has to create `data_dir` gives it. Version 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<FileOwnership>,
+    /// Configured databases this snapshot does not hold, and why (a partial
+    /// snapshot, or an optional database that did not exist yet). Version 2.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedDatabase>,
+}
+
+/// A configured database left out of a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedDatabase {
+    pub name: String,
+    /// Its path relative to `data_dir`, as configured.
+    pub path: String,
+    /// Why: the error that stopped its copy, or that an optional database
+    /// did not exist yet.
+    pub reason: String,
+    /// `true` when the database is declared `optional` and did not exist:
+    /// nothing went wrong.
+    #[serde(default)]
+    pub optional: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +90,112 @@ pub struct DatabaseEntry {
     /// Virtual tables whose module was not available to count them.
     #[serde(default)]
     pub uncountable_tables: Vec<String>,
+    /// What `PRAGMA foreign_key_check` reported on the copy as taken.
+    /// `None` in version 1 manifests: the state is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub foreign_keys: Option<ForeignKeyState>,
+    /// The live file's owner and mode when it was copied, which a restore
+    /// on a machine without the file gives it. `None` in version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileOwnership>,
+}
+
+/// A database's foreign-key state: SQLite does not enforce foreign keys
+/// unless the application turns them on, so a faithful copy of real data
+/// may hold rows whose parent is missing, or declarations SQLite cannot
+/// check. Recording them lets a restore tell the data's own faults from
+/// damage (see `crate::check`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignKeyState {
+    /// Rows `foreign_key_check` lists, counted per child and parent table,
+    /// sorted.
+    #[serde(default)]
+    pub violations: Vec<ForeignKeyCount>,
+    /// The error `foreign_key_check` stops with when a foreign key names a
+    /// column that is not unique or a table that does not exist ("foreign
+    /// key mismatch ..."). Then there are no counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mismatch: Option<String>,
+}
+
+impl ForeignKeyState {
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty() && self.mismatch.is_none()
+    }
+
+    /// Rows without their parent, in all tables.
+    pub fn rows(&self) -> u64 {
+        self.violations.iter().map(|v| v.rows).sum()
+    }
+
+    /// One line for people: "60 rows (blob → rcvfrom: 60)" or the mismatch.
+    pub fn describe(&self) -> String {
+        if let Some(m) = &self.mismatch {
+            return m.clone();
+        }
+        let parts: Vec<String> = self
+            .violations
+            .iter()
+            .map(|v| format!("{} → {}: {}", v.table, v.parent, v.rows))
+            .collect();
+        format!(
+            "{} row{} without their parent ({})",
+            self.rows(),
+            if self.rows() == 1 { "" } else { "s" },
+            parts.join(", ")
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ForeignKeyCount {
+    /// The table holding the rows.
+    pub table: String,
+    /// The table they reference.
+    pub parent: String,
+    pub rows: u64,
+}
+
+/// Who owned a live database file and its permission bits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileOwnership {
+    /// Permission bits, as octal text ("0644").
+    pub mode: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Names on the machine that took the snapshot; a restore elsewhere
+    /// looks the names up first (ids differ between machines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+impl FileOwnership {
+    /// The permission bits, if `mode` is well-formed octal without set-id
+    /// or sticky bits (a manifest is untrusted: a restore never creates a
+    /// set-id file).
+    pub fn mode_bits(&self) -> Option<u32> {
+        let m = u32::from_str_radix(&self.mode, 8).ok()?;
+        (m <= 0o777 && !self.mode.is_empty()).then_some(m)
+    }
+
+    /// The recorded owner on this machine: the account and group of the
+    /// recorded names (ids differ between machines), each falling back to
+    /// `fallback`'s.
+    pub fn owner_here(&self, fallback: Option<(u32, u32)>) -> Option<(u32, u32)> {
+        let uid = self
+            .user
+            .as_deref()
+            .and_then(crate::accounts::uid_of)
+            .or(fallback.map(|o| o.0))?;
+        let gid = self
+            .group
+            .as_deref()
+            .and_then(crate::accounts::gid_of)
+            .or(fallback.map(|o| o.1))?;
+        Some((uid, gid))
+    }
 }
 
 impl Manifest {
@@ -76,11 +213,15 @@ impl Manifest {
         }
         let version: VersionOnly = serde_json::from_slice(bytes)
             .map_err(|e| Error::archive(format!("MANIFEST.json is not valid: {e}")))?;
-        if version.manifest_version != serde_json::json!(MANIFEST_VERSION) {
+        let known = READABLE_VERSIONS
+            .iter()
+            .any(|v| version.manifest_version == serde_json::json!(v));
+        if !known {
             return Err(Error::archive(format!(
-                "MANIFEST.json has manifest_version {}, but this lifeboat ({}) reads only version {MANIFEST_VERSION}",
+                "MANIFEST.json has manifest_version {}, but this lifeboat ({}) reads only versions {}",
                 version.manifest_version,
-                env!("CARGO_PKG_VERSION")
+                env!("CARGO_PKG_VERSION"),
+                READABLE_VERSIONS.map(|v| v.to_string()).join(" and ")
             ))
             .with_hint("restore it with the lifeboat version that wrote it (see lifeboat_version in the manifest), or upgrade lifeboat"));
         }
@@ -134,6 +275,14 @@ impl Manifest {
                 return Err(Error::archive(format!(
                     "MANIFEST.json has a malformed sha256 for `{}`",
                     db.name
+                )));
+            }
+            if let Some(f) = &db.file
+                && f.mode_bits().is_none()
+            {
+                return Err(Error::archive(format!(
+                    "MANIFEST.json records mode `{}` for `{}`: not plain permission bits",
+                    f.mode, db.name
                 )));
             }
         }
@@ -230,7 +379,17 @@ pub(crate) fn sample() -> Manifest {
             sha256: "0".repeat(64),
             row_counts: BTreeMap::from([("tasks".to_string(), 2)]),
             uncountable_tables: vec![],
+            foreign_keys: Some(ForeignKeyState::default()),
+            file: Some(FileOwnership {
+                mode: "0644".into(),
+                uid: 1000,
+                gid: 1000,
+                user: Some("app".into()),
+                group: None,
+            }),
         }],
+        data_dir: None,
+        skipped: vec![],
     }
 }
 
@@ -244,13 +403,36 @@ mod tests {
         assert_eq!(Manifest::from_json(&m.to_json()).unwrap(), m);
 
         let mut v: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
-        v["manifest_version"] = 2.into();
+        v["manifest_version"] = 3.into();
         let err = Manifest::from_json(&serde_json::to_vec(&v).unwrap()).unwrap_err();
         assert!(
-            err.message.contains("manifest_version 2"),
+            err.message.contains("manifest_version 3"),
             "{}",
             err.message
         );
+
+        // Version 1 manifests (no records) still read, with every record unknown.
+        let mut v: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
+        v["manifest_version"] = 1.into();
+        v["databases"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("foreign_keys");
+        v["databases"][0].as_object_mut().unwrap().remove("file");
+        let old = Manifest::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(old.databases[0].foreign_keys, None);
+        assert_eq!(old.databases[0].file, None);
+
+        for bad in ["4755", "1777", "rw", "", "99"] {
+            let mut m = sample();
+            m.databases[0].file.as_mut().unwrap().mode = bad.into();
+            let err = Manifest::from_json(&m.to_json()).unwrap_err();
+            assert!(
+                err.message.contains("not plain permission"),
+                "{bad}: {}",
+                err.message
+            );
+        }
 
         let mut m = sample();
         let mut second = m.databases[0].clone();

@@ -7,6 +7,7 @@
 //! ([`crate::store::Store::clean_stale`]).
 
 pub mod archive;
+pub mod facts;
 pub mod follow;
 pub mod gunzip;
 pub mod hotcopy;
@@ -15,12 +16,12 @@ pub mod pgzip;
 pub mod writeback;
 
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Kind as ErrorKind, Result};
 use crate::fsutil;
 use crate::store::Store;
 use crate::tag::{Kind, Tag};
 use archive::{ArchiveWriter, Limits};
-use manifest::{DatabaseEntry, MANIFEST_VERSION, Manifest};
+use manifest::{DatabaseEntry, MANIFEST_VERSION, Manifest, SkippedDatabase};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
@@ -31,6 +32,17 @@ pub struct Snapshot {
     pub archive: PathBuf,
     pub archive_bytes: u64,
     pub manifest: Manifest,
+    /// The databases that could not be copied, each with its error: the
+    /// snapshot is partial. Optional databases that do not exist yet are
+    /// not failures; they are in the manifest's `skipped` only.
+    pub failed: Vec<(String, Error)>,
+}
+
+impl Snapshot {
+    /// Does it hold every configured database that exists?
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty()
+    }
 }
 
 /// What to report while working: (database name, pages done, pages total)
@@ -47,10 +59,6 @@ pub fn take(
     let store = config.store();
     store.create()?;
     store.clean_stale()?;
-    // Fail fast, before any copy, on a database that is plainly wrong.
-    for db in &config.databases {
-        hotcopy::check_source(&db.name, &db.live_path(&config.data_dir))?;
-    }
     let tag = unique_tag(&store, kind);
     // With a remote, the snapshot is queued for pushing before its archive
     // can exist under its final name: a crash at any later moment leaves the
@@ -76,7 +84,33 @@ fn take_in(
     progress: Progress<'_>,
 ) -> Result<Snapshot> {
     fsutil::private_dir(staging)?;
-    let entries = copy_all(config, staging, progress)?;
+    let copies = copy_all(config, staging, progress)?;
+    let mut entries = Vec::new();
+    let mut skipped = Vec::new();
+    let mut failed = Vec::new();
+    for (db, copy) in config.databases.iter().zip(copies) {
+        match copy {
+            Copy::Copied(entry) => entries.push(*entry),
+            Copy::Skipped(reason) => skipped.push(SkippedDatabase {
+                name: db.name.clone(),
+                path: db.archive_path(),
+                reason,
+                optional: true,
+            }),
+            Copy::Failed(e) => {
+                skipped.push(SkippedDatabase {
+                    name: db.name.clone(),
+                    path: db.archive_path(),
+                    reason: e.message.clone(),
+                    optional: false,
+                });
+                failed.push((db.name.clone(), e));
+            }
+        }
+    }
+    if entries.is_empty() {
+        return Err(nothing_copied(failed, &skipped));
+    }
 
     let prov = crate::provenance::read(&config.app_dir, config.app_version.as_deref());
     let manifest = Manifest {
@@ -93,6 +127,8 @@ fn take_in(
         host: gethostname::gethostname().to_string_lossy().into_owned(),
         sqlite_version: rusqlite::version().to_string(),
         databases: entries,
+        data_dir: facts::ownership(&config.data_dir),
+        skipped,
     };
 
     let format = config.snapshot.compression;
@@ -170,13 +206,65 @@ fn take_in(
         archive: target,
         archive_bytes,
         manifest,
+        failed,
     })
 }
 
+/// The error of a run that copied no database at all: the one failure as
+/// it is, or every failure named.
+fn nothing_copied(mut failed: Vec<(String, Error)>, skipped: &[SkippedDatabase]) -> Error {
+    if failed.len() == 1 {
+        return failed.remove(0).1;
+    }
+    if failed.is_empty() {
+        let names: Vec<String> = skipped.iter().map(|s| format!("`{}`", s.name)).collect();
+        return Error::database(format!(
+            "nothing to back up: every database is optional and none exists yet ({})",
+            names.join(", ")
+        ))
+        .with_hint("run the application once so that it creates its databases, or check data_dir");
+    }
+    let mut message = String::from("no database could be copied:");
+    for (_, e) in &failed {
+        message.push_str(&format!("\n  {}", e.message));
+        if let Some(h) = &e.hint {
+            message.push_str(&format!("\n    hint: {h}"));
+        }
+    }
+    Error::database(message)
+        .with_hint("fix each database above (its own hint says how) and run again")
+}
+
+/// What became of one configured database.
+enum Copy {
+    Copied(Box<DatabaseEntry>),
+    /// An optional database that does not exist yet; the reason.
+    Skipped(String),
+    /// It could not be copied; the other databases still are.
+    Failed(Error),
+}
+
 /// Copy every database into `staging`, several at once (one per core).
-fn copy_all(config: &Config, staging: &Path, progress: Progress<'_>) -> Result<Vec<DatabaseEntry>> {
+/// One database that cannot be copied (missing, not SQLite, unreadable,
+/// busy) fails alone; `Err` is for what stops every copy: a stop signal, or
+/// a fault of `backup_dir` itself (a full disk).
+fn copy_all(config: &Config, staging: &Path, progress: Progress<'_>) -> Result<Vec<Copy>> {
     crate::par::try_map_ordered(&config.databases, |db| {
-        copy_one(config, db, staging, progress)
+        let live = db.live_path(&config.data_dir);
+        if db.optional && std::fs::symlink_metadata(&live).is_err() {
+            return Ok(Copy::Skipped(format!(
+                "{} does not exist yet (the database is optional)",
+                live.display()
+            )));
+        }
+        match copy_one(config, db, staging, progress) {
+            Ok(entry) => Ok(Copy::Copied(Box::new(entry))),
+            Err(e) if matches!(e.kind, ErrorKind::Interrupted | ErrorKind::Io) => Err(e),
+            Err(e) => {
+                tracing::warn!(db = %db.name, error = %e.message, "database not copied");
+                Ok(Copy::Failed(e))
+            }
+        }
     })
 }
 
@@ -186,6 +274,17 @@ fn copy_one(
     staging: &Path,
     progress: Progress<'_>,
 ) -> Result<DatabaseEntry> {
+    let live = db.live_path(&config.data_dir);
+    // A database that is plainly wrong (missing, empty, not SQLite) fails
+    // before a copy is started, with the most precise message.
+    hotcopy::check_source(&db.name, &live).map_err(|e| match e.kind {
+        // Its own unreadable directory, not backup_dir's.
+        ErrorKind::Io => Error {
+            kind: ErrorKind::Database,
+            ..e
+        },
+        _ => e,
+    })?;
     let archive_path = db.archive_path();
     let target = staging.join(&db.path);
     if let Some(parent) = target.parent() {
@@ -196,12 +295,12 @@ fn copy_one(
     let entry = hotcopy::hot_copy(
         &db.name,
         &archive_path,
-        &db.live_path(&config.data_dir),
+        &live,
         &tmp,
         config.snapshot.busy_timeout,
         &|done, total| progress(&db.name, done, total),
     );
-    let entry = match entry {
+    let mut entry = match entry {
         Ok(e) => e,
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
@@ -209,6 +308,7 @@ fn copy_one(
             return Err(e);
         }
     };
+    entry.file = facts::ownership(&live);
     fsutil::commit(&tmp, &target)?;
     tracing::info!(db = %db.name, bytes = entry.bytes, ms = started.elapsed().as_millis() as u64, "database copied");
     Ok(entry)

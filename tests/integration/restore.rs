@@ -526,10 +526,10 @@ fn refuses_unknown_manifest_version() {
     let app = demo_app(4, 30);
     let tag = snapshot(&app);
     tarball::rebuild(&archive(&app, &tag), false, |m, _| {
-        m["manifest_version"] = 2.into()
+        m["manifest_version"] = 3.into()
     });
     demo::exec(&tasks_db(&app), "DELETE FROM tasks;");
-    assert_refused(&app, &["restore", &tag], "manifest_version 2");
+    assert_refused(&app, &["restore", &tag], "manifest_version 3");
 }
 
 #[test]

@@ -844,3 +844,68 @@ fn clock_skew_a_record_or_snapshot_from_the_future() {
         text(&health)
     );
 }
+
+/// Runbook: "A database was not backed up (a partial snapshot)". The backup
+/// account cannot read `notes.db`; the other database is still backed up.
+#[test]
+fn partial_snapshot_then_fixed() {
+    use std::os::unix::fs::PermissionsExt;
+    let remote = tempfile::tempdir().unwrap();
+    let m = Machine::new(
+        &format!(
+            "{DATABASES}[remote.dir]\npath = \"{}\"\n",
+            remote.path().display()
+        ),
+        None,
+    );
+    create_databases(&m);
+    m.ok(&["doctor", "--fix"]);
+    m.snapshot("snapshot");
+    m.ok(&["drill"]);
+    // The application recreated notes.db as not a database (a bad deploy).
+    let notes = m.db("notes.db");
+    let good = std::fs::read(&notes).unwrap();
+    std::fs::write(&notes, b"").unwrap();
+    next_second();
+    let out = m.run(&["snapshot"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    // Symptoms.
+    let health = m.run(&["health"]);
+    assert_eq!(health.status.code(), Some(1), "{}", text(&health));
+    assert!(
+        stdout(&health)
+            .starts_with("LIFEBOAT WARNING - last run (`snapshot`) was partial: snapshot "),
+        "{}",
+        text(&health)
+    );
+    assert!(
+        stdout(&health).contains("database `notes` was not backed up"),
+        "{}",
+        text(&health)
+    );
+    // 1. Read why: the record names it, with its error and hint.
+    let rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(m.app.backup_dir().join("last_run.json")).unwrap())
+            .unwrap();
+    assert_eq!(rec["status"], "partial");
+    assert_eq!(rec["snapshot"]["failed"][0]["name"], "notes");
+    assert!(
+        rec["snapshot"]["failed"][0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is empty (0 bytes)"),
+        "{rec:#}"
+    );
+    assert!(
+        rec["snapshot"]["failed"][0]["error"]["hint"].is_string(),
+        "{rec:#}"
+    );
+    // 2. Fix it. 3. Snapshot now: the warning is gone.
+    std::fs::write(&notes, &good).unwrap();
+    std::fs::set_permissions(&notes, std::fs::Permissions::from_mode(0o600)).unwrap();
+    next_second();
+    m.ok(&["backup-now", "--reason", "after fixing notes"]);
+    let health = m.run(&["health"]);
+    assert_eq!(health.status.code(), Some(0), "{}", text(&health));
+}

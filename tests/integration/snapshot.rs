@@ -4,7 +4,7 @@
 //! the real `sqlite3` CLI where an independent reader matters.
 
 use crate::support::process::{DbHolder, Tmpfs};
-use crate::support::{App, sqlite, text, walk};
+use crate::support::{App, sqlite, tarball, text, walk};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -290,7 +290,7 @@ fn copy_is_faithful() {
     assert_eq!(entry["row_counts"]["audit"], 3);
     let sha = lifeboat::hash::sha256_file(&copy).unwrap();
     assert_eq!(entry["sha256"], sha);
-    assert_eq!(manifest["manifest_version"], 1);
+    assert_eq!(manifest["manifest_version"], 2);
     assert_eq!(manifest["kind"], "scheduled");
     assert!(manifest["host"].as_str().is_some_and(|h| !h.is_empty()));
     assert!(
@@ -304,8 +304,9 @@ fn hash(path: &Path) -> Option<Vec<u8>> {
     std::fs::read(path).ok()
 }
 
-/// A bad source gives one clear error, exit 1, a failed record, no archive,
-/// and the source untouched.
+/// A bad source gives one clear error, exit 1, and the source untouched;
+/// it fails alone: the good database beside it is still backed up, and the
+/// run is recorded as partial.
 fn assert_refused(app: &App, source: &Path, needle: &str) {
     let before = hash(source);
     let out = app.run(&["snapshot"]);
@@ -313,9 +314,9 @@ fn assert_refused(app: &App, source: &Path, needle: &str) {
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains(needle), "expected `{needle}` in:\n{all}");
     assert!(all.contains("hint:"), "the error names a fix:\n{all}");
-    assert!(app.archives().is_empty(), "no archive after a failed run");
+    assert_only_the_good_database_was_backed_up(app);
     let record = app.last_run();
-    assert_eq!(record["status"], "failed");
+    assert_eq!(record["status"], "partial");
     assert!(
         record["error"]["message"]
             .as_str()
@@ -328,13 +329,32 @@ fn assert_refused(app: &App, source: &Path, needle: &str) {
     assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
 }
 
-/// What a failed snapshot left in `backup_dir` beyond its record and lock.
+/// One archive, holding `good` only, with `bad` named among the skipped.
+fn assert_only_the_good_database_was_backed_up(app: &App) {
+    let archives = app.archives();
+    assert_eq!(archives.len(), 1, "{archives:?}");
+    let (_, bytes) = tarball::read_entries(&app.backup_dir().join(&archives[0])).remove(0);
+    let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let names: Vec<&str> = manifest["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["good"], "{manifest:#}");
+    assert_eq!(manifest["skipped"][0]["name"], "bad", "{manifest:#}");
+}
+
+/// What a partial snapshot left in `backup_dir` beyond its record, lock,
+/// archive and audit log: no staging files or temporary copies.
 fn leftovers(app: &App) -> Vec<String> {
     std::fs::read_dir(app.backup_dir())
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| !["last_run.json", "lifeboat.lock", "remote-ids.json"].contains(&n.as_str()))
+        // What a snapshot that was taken leaves: its archive, its audit line.
+        .filter(|n| !n.ends_with(".tar.gz") && !n.starts_with("audit.jsonl"))
         .collect()
 }
 
@@ -415,8 +435,8 @@ fn unreadable_database_is_refused() {
             "{all}"
         );
         assert!(all.contains("hint:"), "{all}");
-        assert!(app.archives().is_empty());
-        assert_eq!(app.last_run()["status"], "failed");
+        assert_only_the_good_database_was_backed_up(&app);
+        assert_eq!(app.last_run()["status"], "partial");
         assert_eq!(hash(&db), before);
         return;
     }
@@ -467,8 +487,8 @@ fn locked_database_past_busy_timeout_is_refused() {
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains("database is locked"), "{all}");
     assert!(all.contains("busy_timeout"), "{all}");
-    assert!(app.archives().is_empty());
-    assert_eq!(app.last_run()["status"], "failed");
+    assert_only_the_good_database_was_backed_up(&app);
+    assert_eq!(app.last_run()["status"], "partial");
     assert_eq!(hash(&db), before);
 }
 
