@@ -342,6 +342,27 @@ pub fn evaluate(
         report.remote.error = p.error.as_ref().map(|e| e.message.clone());
     }
     let push_failed = rec.push.as_ref().filter(|p| p.status == PushStatus::Failed);
+    // Archives the remote refuses for good: later ones were pushed past
+    // them, but each is on this machine only until someone acts.
+    if let Some(p) = &rec.push {
+        let failed_tag = push_failed.and(rec.snapshot.as_ref()).map(|s| s.tag);
+        for r in p.refused.iter().filter(|r| Some(r.tag) != failed_tag) {
+            problem(
+                Status::Warning,
+                format!(
+                    "snapshot {} cannot be pushed to {}: {}; it is only on this machine{}",
+                    r.tag,
+                    p.remote,
+                    r.error.message,
+                    r.error
+                        .hint
+                        .as_deref()
+                        .map(|h| format!(" (fix: {h})"))
+                        .unwrap_or_default()
+                ),
+            );
+        }
+    }
     if let Some(p) = push_failed {
         let tag = rec.snapshot.as_ref().map(|s| s.tag.to_string());
         problem(
@@ -780,6 +801,7 @@ mod tests {
             attempts: 1,
             pushed: vec![],
             error: None,
+            refused: vec![],
         });
         r.last_success = Some(LastSuccess {
             tag: Tag::new(t, crate::tag::Kind::Scheduled),
@@ -903,6 +925,31 @@ mod tests {
         assert_eq!(report.problems.len(), 1, "one problem, not two");
         assert_eq!(report.remote.last_push, Some(PushStatus::Failed));
         assert_eq!(report.remote.error.as_deref(), Some("network unreachable"));
+    }
+
+    #[test]
+    fn a_refused_archive_warns_naming_the_snapshot_the_remote_and_the_fix() {
+        let mut r = ok_run(5);
+        let tag = Tag::parse("snap-20261101T000000Z").unwrap();
+        r.push
+            .as_mut()
+            .unwrap()
+            .refused
+            .push(crate::record::RefusedPush {
+                tag,
+                error: ErrorRecord {
+                    kind: crate::error::Kind::RemotePermanent,
+                    message: "the archive is 3000000000 bytes".into(),
+                    hint: Some("copy it somewhere safe".into()),
+                },
+            });
+        let report = eval(r);
+        assert_status(
+            &report,
+            Status::Warning,
+            "snapshot snap-20261101T000000Z cannot be pushed to dir:/mnt/nas: the archive is 3000000000 bytes; \
+             it is only on this machine (fix: copy it somewhere safe)",
+        );
     }
 
     #[test]

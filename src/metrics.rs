@@ -215,6 +215,12 @@ pub fn render(
             &[("remote", &p.remote)],
             f64::from(p.attempts),
         );
+        out.gauge(
+            "lifeboat_remote_refused_snapshots",
+            "Snapshots the remote refuses for good (too large), kept only on this machine.",
+            &[("remote", &p.remote)],
+            p.refused.len() as f64,
+        );
     }
 
     // Local counts are a directory listing. A per-kind remote count would
@@ -357,6 +363,7 @@ mod tests {
             attempts: 2,
             pushed: vec![],
             error: None,
+            refused: vec![],
         });
         r.last_success = Some(LastSuccess {
             tag: Tag::new(t, Kind::Scheduled),

@@ -422,12 +422,22 @@ pub fn sweep_after_snapshot(
     };
     // An unpushed snapshot means the remote failed this run: leave it alone
     // until the pushes catch up, rather than prune a remote that is behind
-    // (and call a failing remote again).
+    // (and call a failing remote again). One the remote refuses for good
+    // (too large) is not catching up: it must not stop the sweep forever.
     let remote = remote.filter(|remote| {
-        if !pending.is_empty() {
-            tracing::warn!(remote = %remote.describe(), pending = pending.len(), "snapshots still to push; the remote sweep waits for them");
+        let store = config.store();
+        let waiting = pending
+            .iter()
+            .filter(|t| {
+                store
+                    .refusal(t)
+                    .is_none_or(|r| !r.holds_for(&remote.describe()))
+            })
+            .count();
+        if waiting > 0 {
+            tracing::warn!(remote = %remote.describe(), pending = waiting, "snapshots still to push; the remote sweep waits for them");
         }
-        pending.is_empty()
+        waiting == 0
     });
     let remote = remote.and_then(|remote| {
         match sweep_remote(remote, &config.retention, Some(just_taken), false) {

@@ -4,7 +4,8 @@
 //! here and nowhere else:
 //!
 //! - [`Store`], the backup directory (`backup_dir`): the archives
-//!   `<tag>.tar.gz|zst`, the push queue (`<tag>.pending-push` markers), the
+//!   `<tag>.tar.gz|zst`, the push queue (`<tag>.pending-push` markers,
+//!   empty, or holding the remote's refusal of that archive), the
 //!   run lock, the records `last_run.json` and `drill.json`, the restore
 //!   journal `restore-journal.json`, the audit log `audit.jsonl`, the ids of
 //!   the drives directory remotes live on (`remote-ids.json`), and the
@@ -34,6 +35,27 @@
 use crate::error::{Error, IoContext, Result};
 use crate::tag::{Format, Tag};
 use std::path::{Path, PathBuf};
+
+/// A remote's refusal of one archive, kept in its push-queue marker: the
+/// queue skips it (it would hold up every later snapshot) until the remote
+/// or lifeboat's version changes, since either may take it then.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PushRefusal {
+    /// The remote's description (`github:owner/name`).
+    pub remote: String,
+    pub message: String,
+    #[serde(default)]
+    pub hint: Option<String>,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub lifeboat_version: String,
+}
+
+impl PushRefusal {
+    /// Does it still hold for `remote` and this lifeboat?
+    pub fn holds_for(&self, remote: &str) -> bool {
+        self.remote == remote && self.lifeboat_version == env!("CARGO_PKG_VERSION")
+    }
+}
 
 const STAGING_PREFIX: &str = ".staging-";
 const PENDING_SUFFIX: &str = ".pending-push";
@@ -170,6 +192,22 @@ impl Store {
     pub fn clear_pending(&self, tag: &Tag) {
         let _ = std::fs::remove_file(self.pending_marker(tag));
         let _ = crate::fsutil::sync_dir(&self.dir);
+    }
+
+    /// Record that `remote` refused `tag`'s archive for good (see
+    /// [`crate::remote::PushFailure::archive_refused`]): the refusal is
+    /// written into its push-queue marker, which stays, so local retention
+    /// still keeps the archive while it is on no remote.
+    pub fn mark_refused(&self, tag: &Tag, refusal: &PushRefusal) -> Result<()> {
+        crate::fsutil::write_json_atomic(&self.pending_marker(tag), refusal)
+    }
+
+    /// Why the remote refused `tag`'s archive, if it did. An empty marker
+    /// (the usual queue entry, or one written by a lifeboat from before
+    /// refusals were recorded) is no refusal.
+    pub fn refusal(&self, tag: &Tag) -> Option<PushRefusal> {
+        let bytes = std::fs::read(self.pending_marker(tag)).ok()?;
+        serde_json::from_slice(&bytes).ok()
     }
 
     /// Tags whose push has not been confirmed, oldest first.

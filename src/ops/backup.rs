@@ -115,6 +115,7 @@ pub(crate) fn take_push_sweep(run: &mut Run, opts: &BackupOptions) -> Result<Sna
                 attempts: 0,
                 pushed: vec![],
                 error: None,
+                refused: vec![],
             });
             false
         }

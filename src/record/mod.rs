@@ -14,8 +14,8 @@ pub mod run;
 pub use drill::{DRILL_VERSION, DrillDatabase, DrillRecord, Outcome};
 pub use run::{
     BackupOutcome, DatabaseFailure, DatabaseResult, ErrorRecord, FailedDeletion, LastSuccess,
-    PushResult, PushStatus, RECORD_VERSION, RetentionResult, RunKind, RunRecord, RunSummary,
-    SnapshotResult, Status, SweepResult,
+    PushResult, PushStatus, RECORD_VERSION, RefusedPush, RetentionResult, RunKind, RunRecord,
+    RunSummary, SnapshotResult, Status, SweepResult,
 };
 
 use crate::error::{Error, Kind, Result};

@@ -236,6 +236,17 @@ pub struct PushResult {
     pub pushed: Vec<Tag>,
     #[serde(default)]
     pub error: Option<ErrorRecord>,
+    /// Snapshots this remote refuses for good (an archive too large for
+    /// it), set aside so they do not hold up later ones: each stays only on
+    /// this machine until the user deals with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<RefusedPush>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefusedPush {
+    pub tag: Tag,
+    pub error: ErrorRecord,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

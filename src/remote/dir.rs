@@ -739,7 +739,7 @@ impl Remote for DirRemote {
         // A local copy is one attempt: retrying a full or missing disk
         // within the same run would not help.
         self.copy_in(tag, archive)
-            .map_err(|error| PushFailure { error, attempts: 1 })
+            .map_err(|error| PushFailure::new(error, 1))
     }
 
     fn list(&self) -> Result<Vec<RemoteSnapshot>> {

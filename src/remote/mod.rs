@@ -44,11 +44,34 @@ pub struct PushOutcome {
 pub struct PushFailure {
     pub error: crate::Error,
     pub attempts: u32,
+    /// The remote can never take this archive as it is (GitHub: 2 GiB and
+    /// more), though it takes others: the push queue sets it aside rather
+    /// than let it hold up every later snapshot.
+    pub archive_refused: bool,
+}
+
+impl PushFailure {
+    pub fn new(error: crate::Error, attempts: u32) -> PushFailure {
+        PushFailure {
+            error,
+            attempts,
+            archive_refused: false,
+        }
+    }
+
+    /// A refusal of this archive only; see [`PushFailure::archive_refused`].
+    pub fn archive_refused(error: crate::Error) -> PushFailure {
+        PushFailure {
+            error,
+            attempts: 0,
+            archive_refused: true,
+        }
+    }
 }
 
 impl From<crate::Error> for PushFailure {
     fn from(error: crate::Error) -> Self {
-        PushFailure { error, attempts: 0 }
+        PushFailure::new(error, 0)
     }
 }
 

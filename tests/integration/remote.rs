@@ -548,6 +548,81 @@ fn oversized_archive_is_refused_before_any_call() {
     }
 }
 
+/// An archive GitHub can never take (2 GiB and more) no longer holds up the
+/// queue: the snapshot taken after it is pushed in the same run, the remote
+/// is still swept, the refused one stays local (and queued), and `health`
+/// and the metrics keep naming it. The refusal is remembered, so later runs
+/// pass over it too.
+#[test]
+fn a_refused_archive_does_not_hold_up_later_snapshots() {
+    for gh in gh_bins("a_refused_archive_does_not_hold_up_later_snapshots") {
+        let emu = Emulator::start();
+        let app = app(&gh.path, "30s");
+        std::fs::create_dir_all(app.backup_dir()).unwrap();
+        // Left queued by an earlier run: sparse, 2 GiB of apparent size.
+        let old = "snap-20260102T030405Z";
+        let archive = app.backup_dir().join(format!("{old}.tar.gz"));
+        std::fs::File::create(&archive)
+            .unwrap()
+            .set_len(2 * 1024 * 1024 * 1024)
+            .unwrap();
+        std::fs::write(app.backup_dir().join(format!("{old}.pending-push")), b"").unwrap();
+
+        for round in 0..2 {
+            let metrics = app.root().join("metrics.prom");
+            let out = run(
+                &app,
+                &emu,
+                &["--metrics-file", metrics.to_str().unwrap(), "backup-now"],
+            );
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{} round {round}: {}",
+                gh.version,
+                text(&out)
+            );
+            let rec = app.last_run();
+            let new = tag_of(&app);
+            assert_eq!(rec["push"]["status"], "pushed", "{rec:#}");
+            assert_eq!(rec["push"]["pushed"], serde_json::json!([new]), "{rec:#}");
+            assert_eq!(rec["push"]["refused"][0]["tag"], old, "{rec:#}");
+            assert!(
+                emu.releases_for(&new).len() == 1 && emu.releases_for(old).is_empty(),
+                "{}: {:#}",
+                gh.version,
+                emu.repo_state()
+            );
+            // The remote sweep ran, though a snapshot is still queued.
+            assert!(!rec["retention"]["remote"].is_null(), "{rec:#}");
+            // Kept locally, still queued, with the refusal written in.
+            assert!(archive.exists());
+            let marker =
+                std::fs::read(app.backup_dir().join(format!("{old}.pending-push"))).unwrap();
+            let refusal: serde_json::Value = serde_json::from_slice(&marker).unwrap();
+            assert_eq!(refusal["remote"], format!("github:{REPO}"));
+            // Health names the snapshot, the remote and the fix.
+            let health = run(&app, &emu, &["health"]);
+            let said = text(&health);
+            assert_eq!(health.status.code(), Some(1), "{said}");
+            assert!(
+                said.contains(&format!("snapshot {old} cannot be pushed to github:{REPO}"))
+                    && said.contains("2 GiB")
+                    && said.contains("fix: it stays on this machine"),
+                "{said}"
+            );
+            let prom = std::fs::read_to_string(&metrics).unwrap();
+            assert!(
+                prom.contains(&format!(
+                    "lifeboat_remote_refused_snapshots{{remote=\"github:{REPO}\"}} 1"
+                )),
+                "{prom}"
+            );
+            std::thread::sleep(Duration::from_millis(1100));
+        }
+    }
+}
+
 #[test]
 fn doctor_checks_and_fixes() {
     for gh in gh_bins("doctor_checks_and_fixes") {

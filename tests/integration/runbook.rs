@@ -909,3 +909,52 @@ fn partial_snapshot_then_fixed() {
     let health = m.run(&["health"]);
     assert_eq!(health.status.code(), Some(0), "{}", text(&health));
 }
+
+/// Runbook 12: "A snapshot is too large for the remote". The too-large
+/// archive is a queued leftover (sparse: 2 GiB of apparent size), as an
+/// earlier run that took it would have left it.
+#[test]
+fn snapshot_too_large_for_the_remote() {
+    let Some(gh) = gh_bins("runbook: a snapshot too large for the remote")
+        .into_iter()
+        .next()
+    else {
+        return;
+    };
+    let emulator = Emulator::start();
+    let m = Machine::new(
+        &format!("{DATABASES}{}", github_config(&gh.path, "60s")),
+        Some(&emulator),
+    );
+    create_databases(&m);
+    let backups = m.app.backup_dir();
+    std::fs::create_dir_all(&backups).unwrap();
+    let big = "snap-20260102T030405Z";
+    let archive = backups.join(format!("{big}.tar.gz"));
+    std::fs::File::create(&archive)
+        .unwrap()
+        .set_len(2 * 1024 * 1024 * 1024)
+        .unwrap();
+    std::fs::write(backups.join(format!("{big}.pending-push")), b"").unwrap();
+
+    // Later snapshots are pushed past it; health names it.
+    let tag = m.snapshot("snapshot");
+    assert_eq!(emulator.releases_for(&tag).len(), 1);
+    m.ok(&["drill"]);
+    let health = m.run(&["health"]);
+    assert_eq!(health.status.code(), Some(1), "{}", text(&health));
+    assert!(
+        stdout(&health).starts_with(&format!(
+            "LIFEBOAT WARNING - snapshot {big} cannot be pushed to"
+        )),
+        "{}",
+        text(&health)
+    );
+    // 3. Drop it once it is safe elsewhere.
+    std::fs::remove_file(&archive).unwrap();
+    next_second();
+    m.ok(&["snapshot"]);
+    assert!(!backups.join(format!("{big}.pending-push")).exists());
+    let health = m.run(&["health"]);
+    assert_eq!(health.status.code(), Some(0), "{}", text(&health));
+}

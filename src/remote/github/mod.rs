@@ -490,14 +490,22 @@ impl Remote for GithubRemote {
             .ctx(format!("cannot read {}", archive.display()))?
             .len();
         if size >= MAX_ASSET_BYTES {
-            return Err(Error::new(
-                Kind::RemotePermanent,
-                format!(
-                    "cannot push {tag}: the archive is {size} bytes and GitHub release assets must be under 2 GiB"
-                ),
-            )
-            .with_hint("use [snapshot] compression = \"zstd\" with a higher level, or a [remote.dir] remote")
-            .into());
+            // This archive only: later, smaller ones still go.
+            return Err(PushFailure::archive_refused(
+                Error::new(
+                    Kind::RemotePermanent,
+                    format!(
+                        "cannot push {tag}: the archive is {size} bytes and GitHub release assets must be under 2 GiB"
+                    ),
+                )
+                .with_hint(format!(
+                    "it stays on this machine (local retention keeps it while it is on no remote) \
+                     and later snapshots are pushed past it; copy {} somewhere safe (a [remote.dir] \
+                     drive), then delete it to drop it; see the runbook, \"A snapshot is too large \
+                     for the remote\"",
+                    archive.display()
+                )),
+            ));
         }
         let name = archive
             .file_name()
@@ -525,7 +533,7 @@ impl Remote for GithubRemote {
         let what = format!("push {tag} to {}", self.describe());
         let ((), attempts) = self
             .retrying(&what, || self.push_once(&local, notes))
-            .map_err(|(error, attempts)| PushFailure { error, attempts })?;
+            .map_err(|(error, attempts)| PushFailure::new(error, attempts))?;
         Ok(PushOutcome { attempts })
     }
 
