@@ -8,7 +8,7 @@
 //! is silently ignored is how other tools delete backups nobody meant to lose.
 
 use crate::error::{Error, IoContext, Result};
-use crate::tag::Format;
+use crate::tag::{Format, Installation, Owner};
 use serde::Deserialize;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -26,6 +26,10 @@ pub struct Config {
     pub app_dir: PathBuf,
     /// Overrides the `git describe`-like version read from `app_dir`.
     pub app_version: Option<String>,
+    /// This installation's name, part of every snapshot's tag so that
+    /// installations sharing a remote keep apart. `None`: unnamed tags, as
+    /// before names existed (`lifeboat doctor` warns).
+    pub installation: Option<Installation>,
     pub databases: Vec<DatabaseConfig>,
     pub snapshot: SnapshotConfig,
     pub retention: RetentionConfig,
@@ -84,6 +88,10 @@ pub struct RetentionConfig {
     pub monthly: Option<u32>,
     pub yearly: Option<u32>,
     pub manual: Option<u32>,
+    /// Unnamed snapshots (taken before this installation had a name) are
+    /// this installation's to prune. Only for a remote no other
+    /// installation ever used: the documented migration.
+    pub adopt_unnamed: bool,
 }
 
 impl Default for RetentionConfig {
@@ -95,6 +103,7 @@ impl Default for RetentionConfig {
             monthly: Some(12),
             yearly: None,
             manual: Some(20),
+            adopt_unnamed: false,
         }
     }
 }
@@ -201,6 +210,7 @@ struct RawConfig {
     backup_dir: Option<PathBuf>,
     app_dir: Option<PathBuf>,
     app_version: Option<String>,
+    installation: Option<String>,
     #[serde(default)]
     database: Vec<RawDatabase>,
     #[serde(default)]
@@ -278,6 +288,8 @@ struct RawRetention {
     monthly: Option<RawKeep>,
     yearly: Option<RawKeep>,
     manual: Option<RawKeep>,
+    #[serde(default)]
+    adopt_unnamed: bool,
 }
 
 #[derive(Deserialize)]
@@ -470,6 +482,7 @@ impl Config {
             monthly: r.monthly.map_or(d.monthly, RawKeep::get),
             yearly: r.yearly.map_or(d.yearly, RawKeep::get),
             manual: r.manual.map_or(d.manual, RawKeep::get),
+            adopt_unnamed: r.adopt_unnamed,
         };
 
         let github = match raw.github {
@@ -599,12 +612,27 @@ impl Config {
             }
         };
 
+        let installation = match raw.installation.as_deref() {
+            None => None,
+            Some(name) => Some(Installation::parse(name).ok_or_else(|| {
+                bad(format!(
+                    "installation = \"{name}\" is not a valid installation name"
+                ))
+                .with_hint(format!(
+                    "use 1 to {} lowercase letters, digits and `-`, starting and ending with a letter \
+                     or digit (it becomes part of every snapshot's tag), e.g. \"{}\"",
+                    Installation::MAX,
+                    Installation::derive(name).map_or("myapp-prod".to_string(), |n| n.to_string())
+                ))
+            })?),
+        };
         Ok(Config {
             file: file.to_path_buf(),
             data_dir,
             backup_dir,
             app_dir,
             app_version: raw.app_version,
+            installation,
             databases,
             snapshot,
             retention,
@@ -617,6 +645,14 @@ impl Config {
             restore,
             notify,
         })
+    }
+
+    /// Which snapshots are this installation's (see [`Owner`]).
+    pub fn owner(&self) -> Owner {
+        Owner {
+            installation: self.installation,
+            adopt_unnamed: self.retention.adopt_unnamed,
+        }
     }
 
     /// `data_dir` must exist for every command that reads the live data

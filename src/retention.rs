@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::record::{FailedDeletion, RetentionResult, SweepResult};
 use crate::remote::{Remote, RemoteSnapshot};
 use crate::tag::Format;
-use crate::tag::Tag;
+use crate::tag::{Owner, Tag};
 use chrono::{DateTime, Datelike, Utc};
 use std::collections::HashSet;
 use std::fmt;
@@ -100,6 +100,9 @@ pub enum Reason {
     /// Every tier (manual included) is set to 0: the policy keeps everything.
     AllTiersOff,
     Foreign,
+    /// Another installation's (or an unnamed one not adopted): never this
+    /// installation's to delete, and it takes no slot of its policy.
+    NotOurs(String),
 }
 
 fn slot(slot: u32, cap: Option<u32>) -> String {
@@ -137,6 +140,7 @@ impl fmt::Display for Reason {
             Reason::PendingPush => f.write_str("pending push"),
             Reason::AllTiersOff => f.write_str("every tier is 0: keep all"),
             Reason::Foreign => f.write_str("not a lifeboat tag, never deleted"),
+            Reason::NotOurs(whose) => write!(f, "{whose}, never deleted here"),
         }
     }
 }
@@ -201,20 +205,44 @@ impl Plan {
     }
 }
 
-/// Plan retention for `names` under `policy`. `just_taken` is always kept.
+/// Plan retention for `names` under `policy`, every tag being ours (a
+/// configuration without an installation name, and the tests).
 pub fn plan<S: AsRef<str>>(
     names: &[S],
     policy: &RetentionConfig,
     just_taken: Option<&Tag>,
 ) -> Plan {
+    let everyone = Owner {
+        installation: None,
+        adopt_unnamed: true,
+    };
+    plan_for(names, policy, just_taken, &everyone)
+}
+
+/// Plan retention for `owner`'s snapshots among `names` under `policy`.
+/// `just_taken` is always kept; tags that are not `owner`'s are kept and
+/// take no slot, so that installations sharing a remote each keep exactly
+/// their own policy's snapshots.
+pub fn plan_for<S: AsRef<str>>(
+    names: &[S],
+    policy: &RetentionConfig,
+    just_taken: Option<&Tag>,
+    owner: &Owner,
+) -> Plan {
     let mut tags = Vec::with_capacity(names.len());
     let mut foreign = Vec::new();
+    let mut strangers = Vec::new();
     for name in names {
         match Tag::parse(name.as_ref()) {
-            Some(tag) => tags.push(tag),
+            Some(tag) => match owner.stranger(&tag) {
+                None => tags.push(tag),
+                Some(whose) => strangers.push((tag, whose)),
+            },
             None => foreign.push(name.as_ref().to_string()),
         }
     }
+    strangers.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
+    strangers.dedup();
     // Newest first; ties are impossible between distinct tags.
     tags.sort_unstable_by(|a, b| b.cmp(a));
     tags.dedup();
@@ -278,6 +306,12 @@ pub fn plan<S: AsRef<str>>(
             reasons,
         });
     }
+    entries.extend(strangers.into_iter().map(|(tag, whose)| Entry {
+        name: tag.to_string(),
+        tag: Some(tag),
+        decision: Decision::Keep,
+        reasons: vec![Reason::NotOurs(whose)],
+    }));
     entries.extend(foreign.into_iter().map(|name| Entry {
         name,
         tag: None,
@@ -336,7 +370,12 @@ pub fn sweep_local(
 ) -> Result<(Plan, SweepResult)> {
     let store = config.store();
     let files = store.file_names()?;
-    let mut plan = plan(&local_names(&files), &config.retention, just_taken);
+    let mut plan = plan_for(
+        &local_names(&files),
+        &config.retention,
+        just_taken,
+        &config.owner(),
+    );
     plan.protect(protect, Reason::PendingPush);
     let result = carry_out(&plan, dry_run, "local", |tag| store.delete_archive(tag));
     Ok((plan, result))
@@ -346,12 +385,17 @@ pub fn sweep_local(
 /// `dry_run`).
 pub fn sweep_remote(
     remote: &dyn Remote,
-    policy: &RetentionConfig,
+    config: &Config,
     just_taken: Option<&Tag>,
     dry_run: bool,
 ) -> Result<(Plan, SweepResult)> {
     let listing = remote.list()?;
-    let plan = plan(&remote_names(&listing), policy, just_taken);
+    let plan = plan_for(
+        &remote_names(&listing),
+        &config.retention,
+        just_taken,
+        &config.owner(),
+    );
     let place = remote.describe();
     let result = carry_out(&plan, dry_run, &place, |tag| remote.delete(tag));
     Ok((plan, result))
@@ -440,7 +484,7 @@ pub fn sweep_after_snapshot(
         waiting == 0
     });
     let remote = remote.and_then(|remote| {
-        match sweep_remote(remote, &config.retention, Some(just_taken), false) {
+        match sweep_remote(remote, config, Some(just_taken), false) {
             Ok((_, result)) => Some(result),
             Err(e) => {
                 tracing::warn!(remote = %remote.describe(), error = %e.message, "remote retention sweep failed; the next run tries again");
@@ -481,7 +525,45 @@ mod tests {
             monthly,
             yearly,
             manual,
+            adopt_unnamed: false,
         }
+    }
+
+    #[test]
+    fn another_installations_snapshots_are_kept_and_take_no_slot() {
+        use crate::tag::Installation;
+        let a = Installation::parse("a");
+        let b = Installation::parse("b");
+        let me = Owner {
+            installation: a,
+            adopt_unnamed: false,
+        };
+        // Hourly, alternately A's and B's, plus an unnamed one.
+        let names: Vec<String> = (0..6)
+            .map(|h| {
+                let tag = Tag::parse(&t(&format!("2026-11-20 1{h}:05"))).unwrap();
+                tag.of(if h % 2 == 0 { a } else { b }).to_string()
+            })
+            .chain([t("2026-11-19 09:00")])
+            .collect();
+        let plan = plan_for(&names, &only(&[(Tier::Hourly, 2)]), None, &me);
+        let deleted: Vec<String> = plan.deleted().map(|t| t.to_string()).collect();
+        // A keeps its own newest two (14:05, 12:05) and deletes 10:05 only.
+        assert_eq!(deleted, vec!["snap-a-20261120T100500Z"]);
+        for e in &plan.entries {
+            let tag = e.tag.unwrap();
+            if tag.installation() != a {
+                assert_eq!(e.decision, Decision::Keep, "{}", e.name);
+                assert!(matches!(e.reasons[0], Reason::NotOurs(_)), "{e:?}");
+            }
+        }
+        // Adopting the unnamed ones makes them A's to prune.
+        let adopting = Owner {
+            adopt_unnamed: true,
+            ..me
+        };
+        let plan = plan_for(&names, &only(&[(Tier::Hourly, 2)]), None, &adopting);
+        assert!(plan.deleted().any(|t| t.installation().is_none()));
     }
 
     /// Only the given tiers on, everything else 0.

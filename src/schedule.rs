@@ -63,6 +63,8 @@ pub const PLACEHOLDERS: &[&str] = &[
     "@LOG_PREFIX@",
     "@LOG_SUFFIX@",
     "@LOG_DIR@",
+    "@MINUTE@",
+    "@DRILL_MINUTE@",
 ];
 
 pub fn template(path: &str) -> &'static str {
@@ -94,6 +96,28 @@ pub struct Context {
     pub journal: bool,
     /// Where cron output goes when there is no journal.
     pub log_file: PathBuf,
+    /// The minute of the hour the snapshot runs at ([`minute_for`]).
+    pub minute: u8,
+}
+
+/// The minute of the hour an installation's hourly snapshot runs at,
+/// derived from `seed` (its name): installations sharing a remote, or a
+/// machine, start at different minutes instead of all at one, and the
+/// same installation always gets the same minute. (FNV-1a: stable across
+/// versions and platforms, unlike `std`'s hasher.)
+pub fn minute_for(seed: &str) -> u8 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seed.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % 60) as u8
+}
+
+/// The drill's minute: half an hour from the snapshot's, so the two never
+/// wait for each other's lock.
+fn drill_minute(minute: u8) -> u8 {
+    (minute + 30) % 60
 }
 
 /// One rendered file.
@@ -258,6 +282,8 @@ fn fill(text: &str, template_path: &str, scheduler: Scheduler, ctx: &Context) ->
                         scheduler
                     )
                 ),
+                ("@MINUTE@", _) => format!("{:02}", ctx.minute),
+                ("@DRILL_MINUTE@", _) => format!("{:02}", drill_minute(ctx.minute)),
                 ("@LOG_SUFFIX@", _) if ctx.journal => String::new(),
                 ("@LOG_SUFFIX@", _) => {
                     format!(" >>{} 2>&1", escape(&path(&ctx.log_file), scheduler))
@@ -360,7 +386,21 @@ mod tests {
             ],
             journal: true,
             log_file: "/srv/my app/data/backups/lifeboat.log".into(),
+            minute: 7,
         }
+    }
+
+    #[test]
+    fn minutes_are_spread_and_stable() {
+        // Stable: a rebuilt machine with the same name runs at the same minute.
+        assert_eq!(minute_for("shop-prod"), minute_for("shop-prod"));
+        assert!(minute_for("shop-prod") < 60);
+        // Spread: 100 names take many different minutes, not one.
+        let minutes: std::collections::HashSet<u8> = (0..100)
+            .map(|i| minute_for(&format!("host{i}-app")))
+            .collect();
+        assert!(minutes.len() > 40, "{minutes:?}");
+        assert_eq!(drill_minute(45), 15);
     }
 
     #[test]

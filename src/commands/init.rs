@@ -27,6 +27,10 @@ pub struct InitArgs {
     /// Configure a GitHub remote ([github] repo = OWNER/NAME).
     #[arg(long, value_name = "OWNER/NAME")]
     pub github: Option<String>,
+    /// This installation's name (default: `<host>-<directory of the
+    /// configuration>`), written into the configuration once.
+    #[arg(long, value_name = "NAME", value_parser = super::parse_installation)]
+    pub installation: Option<crate::tag::Installation>,
 }
 
 fn parse_db(s: &str) -> std::result::Result<(String, PathBuf), String> {
@@ -46,12 +50,14 @@ pub fn run(global: &Global, args: InitArgs) -> Result<i32> {
         data_dir: args.data_dir,
         remote_dir: args.remote_dir,
         github: args.github,
+        installation: args.installation,
     })?;
     if global.json {
         global.print_json(&report);
         return Ok(0);
     }
     outln!("wrote {}", report.file.display());
+    outln!("installation: {}", report.installation);
     outln!("data_dir: {}", report.data_dir.display());
     for db in &report.databases {
         outln!("  {}: {}", db.name, db.path.display());

@@ -5,7 +5,7 @@ use super::Global;
 use crate::error::Result;
 use crate::human;
 use crate::ops::list::{ListOptions, LocalCopy, Row, list};
-use crate::tag::Kind;
+use crate::tag::{Kind, Scope};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 /// List snapshots, newest first.
@@ -39,6 +39,13 @@ pub struct ListArgs {
     /// Only scheduled or only manual snapshots.
     #[arg(long, value_enum)]
     pub kind: Option<KindArg>,
+    /// Every installation's snapshots, not only this one's (and the
+    /// unnamed ones from before installation names).
+    #[arg(long, conflicts_with = "installation")]
+    pub all: bool,
+    /// Only the snapshots of installation NAME (another one sharing the remote).
+    #[arg(long, value_name = "NAME", value_parser = super::parse_installation)]
+    pub installation: Option<crate::tag::Installation>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -58,6 +65,11 @@ pub fn run(global: &Global, args: ListArgs) -> Result<i32> {
             KindArg::Manual => Kind::Manual,
             KindArg::Scheduled => Kind::Scheduled,
         }),
+        scope: match (args.all, args.installation) {
+            (true, _) => Scope::All,
+            (_, Some(name)) => Scope::Of(name),
+            _ => Scope::Own,
+        },
     };
     let listing = list(&config, &opts)?;
     if let Some(e) = &listing.remote_error {

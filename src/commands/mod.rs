@@ -37,7 +37,15 @@ use std::path::PathBuf;
 pub(crate) fn parse_tag(s: &str) -> Result<crate::tag::Tag> {
     crate::tag::Tag::parse(s).ok_or_else(|| {
         crate::Error::usage(format!("`{s}` is not a snapshot tag"))
-            .with_hint("tags look like snap-20261122T014500Z; `lifeboat list` shows them")
+            .with_hint("tags look like snap-myapp-20261122T014500Z; `lifeboat list` shows them")
+    })
+}
+
+/// An installation name argument (`--installation NAME`).
+pub(crate) fn parse_installation(s: &str) -> Result<crate::tag::Installation> {
+    crate::tag::Installation::parse(s).ok_or_else(|| {
+        crate::Error::usage(format!("`{s}` is not an installation name"))
+            .with_hint("installation names are lowercase letters, digits and `-`; `lifeboat list --all` shows them in the tags")
     })
 }
 

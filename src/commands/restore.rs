@@ -28,7 +28,7 @@ use crate::restore::{self, RestoreReport, UndoReport};
 /// data is not touched.
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
-    /// The snapshot to restore, e.g. snap-20261122T014500Z, or `latest`.
+    /// The snapshot to restore, e.g. snap-myapp-20261122T014500Z, or `latest`.
     #[arg(value_name = "TAG", conflicts_with = "undo")]
     pub tag: Option<String>,
     /// Restore only when none of the configured databases exists (else do
@@ -63,6 +63,12 @@ pub struct RestoreArgs {
     /// Put back the data the last restore replaced.
     #[arg(long, conflicts_with_all = ["from", "db"])]
     pub undo: bool,
+    /// Restore a snapshot of installation NAME, another installation sharing
+    /// the remote (moving it to this machine or to a new name). Without it,
+    /// a snapshot another installation took is refused, and `latest` is
+    /// this installation's newest.
+    #[arg(long, value_name = "NAME", value_parser = super::parse_installation, conflicts_with = "undo")]
+    pub installation: Option<crate::tag::Installation>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -114,6 +120,7 @@ pub fn run(global: &Global, args: RestoreArgs) -> Result<i32> {
         to,
         if_missing: args.if_missing,
         allow_empty: args.allow_empty,
+        installation: args.installation,
     };
     match ops::request(&config, &env, &req)? {
         Outcome::Restored { report, notes } => {

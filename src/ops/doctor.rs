@@ -18,7 +18,7 @@ pub struct DoctorReport {
 /// Run every check of the configured remote (and its safe fixes, when
 /// `fix`).
 pub fn doctor(config: &Config, fix: bool) -> DoctorReport {
-    let (remote, checks) = match config.remote().map(crate::remote::open) {
+    let (remote, mut checks) = match config.remote().map(crate::remote::open) {
         Some(remote) => (remote.describe(), remote.check(fix)),
         None => {
             let mut checks = Checks::default();
@@ -30,11 +30,35 @@ pub fn doctor(config: &Config, fix: bool) -> DoctorReport {
             ("none".to_string(), checks)
         }
     };
+    installation(config, &mut checks);
     DoctorReport {
         ok: checks.passed(),
         remote,
         checks: checks.checks,
         fixed: checks.fixed,
+    }
+}
+
+/// Without a name, snapshots are unnamed: another installation sharing the
+/// remote would take them for its own (and prune them). A warning, not a
+/// failure: a remote used by one installation only is safe as it is.
+fn installation(config: &Config, checks: &mut Checks) {
+    match config.installation {
+        Some(name) => checks.ok(
+            "installation name",
+            format!("`{name}`: snapshots are tagged snap-{name}-…"),
+        ),
+        None => checks.warn(
+            "installation name",
+            "none: snapshots are unnamed, and another installation sharing this remote would \
+             take them for its own",
+            format!(
+                "add `installation = \"{}\"` at the top of {} (unique per remote; see \
+                 docs/configuration.md, \"Installation names\", for adopting the unnamed snapshots)",
+                crate::ops::init::default_installation(&config.file),
+                config.file.display()
+            ),
+        ),
     }
 }
 

@@ -92,7 +92,14 @@ fn drill_into(
                 .filter(|s| !s.draft)
                 .map(|s| s.tag)
                 .collect();
-            let tag = choose(&tags, wanted, &format!("on {}", record.source), now, record)?;
+            let tag = choose(
+                &tags,
+                wanted,
+                &format!("on {}", record.source),
+                now,
+                record,
+                &config.owner(),
+            )?;
             record.tag = Some(tag);
             tracing::info!(%tag, source = %record.source, "drill: downloading");
             (tag, remote.download(&tag, &download)?)
@@ -104,7 +111,7 @@ fn drill_into(
             let local = config.store().archives()?;
             let tags: Vec<Tag> = local.iter().map(|(t, _)| *t).collect();
             let place = format!("in {}", config.backup_dir.display());
-            let tag = choose(&tags, wanted, &place, now, record)?;
+            let tag = choose(&tags, wanted, &place, now, record, &config.owner())?;
             record.tag = Some(tag);
             let path = local
                 .into_iter()
@@ -147,7 +154,21 @@ fn choose(
     place: &str,
     now: DateTime<Utc>,
     record: &mut DrillRecord,
+    owner: &crate::tag::Owner,
 ) -> Result<Tag> {
+    // Unless one is named, drill this installation's snapshots only: a
+    // passing drill of another installation's data would prove nothing.
+    let own: Vec<Tag>;
+    let available = if wanted.is_some() {
+        available
+    } else {
+        own = available
+            .iter()
+            .copied()
+            .filter(|t| owner.sees(t))
+            .collect();
+        &own
+    };
     match wanted {
         Some(t) if available.contains(&t) => Ok(t),
         Some(t) => Err(Error::usage(format!("no snapshot {t} {place}"))

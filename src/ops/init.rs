@@ -6,6 +6,7 @@
 //! renamed without replacing, like every file lifeboat writes.
 
 use crate::error::{Error, IoContext, Result};
+use crate::tag::Installation;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -28,11 +29,16 @@ pub struct InitOptions {
     pub remote_dir: Option<PathBuf>,
     /// A `[github] repo` to configure.
     pub github: Option<String>,
+    /// The installation name; default: derived once, here, from the host
+    /// name and the configuration's directory ([`default_installation`]).
+    pub installation: Option<Installation>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InitReport {
     pub file: PathBuf,
+    /// The installation name written into the configuration.
+    pub installation: String,
     pub data_dir: PathBuf,
     pub databases: Vec<InitDatabase>,
     /// What to run next, in order.
@@ -133,7 +139,11 @@ pub fn init(opts: &InitOptions) -> Result<InitReport> {
             path: rel.to_path_buf(),
         });
     }
-    let text = render(&data_dir, &databases, opts);
+    let installation = match opts.installation {
+        Some(name) => name,
+        None => default_installation(&file),
+    };
+    let text = render(&data_dir, &databases, opts, installation);
     // The text must be a configuration lifeboat accepts (names, paths).
     let base = file.parent().unwrap_or(Path::new("/")).to_path_buf();
     crate::config::Config::parse(&text, &file, &base)?;
@@ -152,6 +162,7 @@ pub fn init(opts: &InitOptions) -> Result<InitReport> {
     next.push(format!("lifeboat {cfg} schedule --print cron"));
     Ok(InitReport {
         file,
+        installation: installation.to_string(),
         data_dir,
         databases,
         next,
@@ -241,7 +252,31 @@ fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-fn render(data_dir: &Path, databases: &[InitDatabase], opts: &InitOptions) -> String {
+/// `<host>-<directory of the configuration>` (`web1-shop`), made a valid
+/// name: two applications on one host, or one application on two hosts,
+/// get different names. Written into the configuration once, so that a
+/// rebuilt machine with the same configuration is the same installation
+/// whatever its host name.
+pub fn default_installation(config_file: &Path) -> Installation {
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let host = host.split('.').next().unwrap_or_default().to_string();
+    let app = config_file
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    [format!("{host}-{app}"), host, app]
+        .iter()
+        .find_map(|text| Installation::derive(text))
+        .unwrap_or_else(|| Installation::parse("lifeboat").expect("a valid name"))
+}
+
+fn render(
+    data_dir: &Path,
+    databases: &[InitDatabase],
+    opts: &InitOptions,
+    installation: Installation,
+) -> String {
     let mut t = String::new();
     t.push_str(
         "# lifeboat configuration, written by `lifeboat init`.\n\
@@ -249,6 +284,12 @@ fn render(data_dir: &Path, databases: &[InitDatabase], opts: &InitOptions) -> St
          # Relative paths resolve against this file's directory.\n\n\
          # The directory the databases live under; each [[database]] path is relative to it.\n",
     );
+    t.push_str(&format!(
+        "# This installation's name, part of every snapshot's tag: installations sharing\n\
+         # a remote keep apart by it. Keep it when the machine is rebuilt; unique per remote.\n\
+         installation = {}\n\n",
+        toml_str(installation.as_str())
+    ));
     t.push_str(&format!(
         "data_dir = {}\n",
         toml_str(&data_dir.to_string_lossy())

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::remote::RemoteSnapshot;
 use crate::snapshot::archive;
-use crate::tag::{Kind, Tag};
+use crate::tag::{Kind, Owner, Scope, Tag};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -27,6 +27,8 @@ pub struct ListOptions {
     pub until: Option<DateTime<Utc>>,
     /// Only this kind.
     pub kind: Option<Kind>,
+    /// Whose snapshots: this installation's (and unnamed ones) by default.
+    pub scope: Scope,
 }
 
 #[derive(Debug, Serialize)]
@@ -79,10 +81,11 @@ pub struct Listing {
 /// listed is a warning (in `remote_error`) unless only the remote was asked.
 pub fn list(config: &Config, opts: &ListOptions) -> Result<Listing> {
     let now = Utc::now();
+    let owner = config.owner();
     let mut local = BTreeMap::new();
     if !opts.remote_only {
         for (tag, path) in config.store().archives()? {
-            if wanted(opts, &tag) {
+            if wanted(opts, &owner, &tag) {
                 local.insert(tag, describe_local(&tag, path));
             }
         }
@@ -92,7 +95,7 @@ pub fn list(config: &Config, opts: &ListOptions) -> Result<Listing> {
     if !opts.local_only {
         match list_remote(config, opts.remote_only) {
             Ok(list) => {
-                for s in list.into_iter().filter(|s| wanted(opts, &s.tag)) {
+                for s in list.into_iter().filter(|s| wanted(opts, &owner, &s.tag)) {
                     remote_rows.insert(s.tag, s);
                 }
             }
@@ -138,8 +141,9 @@ pub fn list(config: &Config, opts: &ListOptions) -> Result<Listing> {
     })
 }
 
-fn wanted(opts: &ListOptions, tag: &Tag) -> bool {
-    opts.kind.is_none_or(|k| tag.kind() == k)
+fn wanted(opts: &ListOptions, owner: &Owner, tag: &Tag) -> bool {
+    opts.scope.admits(owner, tag)
+        && opts.kind.is_none_or(|k| tag.kind() == k)
         && opts.since.is_none_or(|s| tag.time() >= s)
         && opts.until.is_none_or(|u| tag.time() <= u)
 }

@@ -161,7 +161,7 @@ pub fn prune(config: &Config, env: &Env, opts: &PruneOptions) -> (PruneReport, R
         }
         if let (false, Some(remote)) = (opts.local_only, &remote) {
             let (plan, result) =
-                retention::sweep_remote(remote.as_ref(), &config.retention, None, opts.dry_run)?;
+                retention::sweep_remote(remote.as_ref(), config, None, opts.dry_run)?;
             report.remote = Some(Section {
                 location: remote.describe(),
                 plan,

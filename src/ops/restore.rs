@@ -7,7 +7,7 @@ use super::run::{locked, recorded};
 use crate::config::Config;
 use crate::error::{Error, Kind, Result};
 use crate::restore::{self, RestoreReport, UndoReport};
-use crate::tag::Tag;
+use crate::tag::{Installation, Scope, Tag};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -53,6 +53,10 @@ pub struct Request {
     pub if_missing: bool,
     /// With `latest`: no snapshot anywhere is a success (a first boot).
     pub allow_empty: bool,
+    /// Restore a snapshot of this other installation (moving an
+    /// installation to a new name); without it, only this installation's
+    /// snapshots (and unnamed ones) are restored.
+    pub installation: Option<Installation>,
 }
 
 /// What a [`Request`] came to.
@@ -86,10 +90,17 @@ pub fn request(config: &Config, env: &Env, req: &Request) -> Result<Outcome> {
             return Ok(Outcome::AlreadyPresent(present));
         }
     }
+    let scope = match req.installation {
+        Some(name) => Scope::Of(name),
+        None => Scope::Own,
+    };
     let (tag, notes) = match req.which {
+        Which::Tag(tag) if !scope.admits(&config.owner(), &tag) => {
+            return Err(not_ours(config, &tag));
+        }
         Which::Tag(tag) => (tag, vec![]),
         Which::Latest => {
-            let latest = latest(config, req.source)?;
+            let latest = latest(config, req.source, scope)?;
             match latest.tag {
                 Some(tag) => (tag, latest.notes),
                 None if req.allow_empty => {
@@ -122,6 +133,32 @@ pub fn request(config: &Config, env: &Env, req: &Request) -> Result<Outcome> {
         report: Box::new(report),
         notes,
     })
+}
+
+/// The refusal of a snapshot another installation took: restoring its data
+/// over this installation's is a mistake unless asked for by name.
+fn not_ours(config: &Config, tag: &Tag) -> Error {
+    let theirs = tag
+        .installation()
+        .map_or("no installation (an unnamed snapshot)".to_string(), |n| {
+            format!("installation `{n}`")
+        });
+    let ours = config
+        .installation
+        .map_or("has no installation name".to_string(), |n| {
+            format!("is installation `{n}`")
+        });
+    let hint = match tag.installation() {
+        Some(n) => format!(
+            "to restore another installation's data here (moving it to a new name), add \
+             --installation {n}; `lifeboat list --all` shows every installation's snapshots"
+        ),
+        None => "an unnamed snapshot is restored without --installation".to_string(),
+    };
+    Error::usage(format!(
+        "snapshot {tag} was taken by {theirs}, and this configuration {ours}"
+    ))
+    .with_hint(hint)
 }
 
 /// Every restore and undo, successful or not (a usage error is not one).
@@ -179,9 +216,9 @@ pub struct Latest {
 /// listed and nothing local exists, that is an error, never "no snapshot":
 /// `--if-missing --allow-empty` must not start a fresh machine with empty
 /// databases because the network was down.
-pub fn latest(config: &Config, source: Source) -> Result<Latest> {
+pub fn latest(config: &Config, source: Source, scope: Scope) -> Result<Latest> {
     let now = chrono::Utc::now();
-    let choice = available(config)?;
+    let choice = available(config, scope)?;
     let tags: Vec<Tag> = choice
         .snapshots
         .iter()
@@ -264,13 +301,17 @@ pub fn recover_only(config: &Config) -> Result<()> {
 /// The snapshots a restore can choose from. Even a listing finishes an
 /// interrupted restore first: the data should not stay half-swapped until
 /// someone restores again.
-pub fn available(config: &Config) -> Result<Choice> {
+pub fn available(config: &Config, scope: Scope) -> Result<Choice> {
     // The lock only for the recovery: listing a remote can take a while,
     // and the hourly snapshot must not wait for it.
     locked(config, "restore", || Ok(()))?;
+    let owner = config.owner();
     {
         let mut rows: BTreeMap<Tag, Available> = BTreeMap::new();
         for (tag, path) in config.store().archives()? {
+            if !scope.admits(&owner, &tag) {
+                continue;
+            }
             rows.insert(
                 tag,
                 Available {
@@ -284,7 +325,10 @@ pub fn available(config: &Config) -> Result<Choice> {
         let remote_note = match config.remote().map(crate::remote::open) {
             Some(remote) => match remote.list() {
                 Ok(list) => {
-                    for s in list.into_iter().filter(|s| !s.draft) {
+                    for s in list
+                        .into_iter()
+                        .filter(|s| !s.draft && scope.admits(&owner, &s.tag))
+                    {
                         let row = rows.entry(s.tag).or_insert(Available {
                             tag: s.tag,
                             local: false,

@@ -189,6 +189,11 @@ fn context(config: &Config, lifeboat: PathBuf, user_mode: bool) -> Result<(Conte
             environment,
             journal,
             log_file: config.store().log_file(),
+            // Unnamed: spread by the configuration's path instead.
+            minute: crate::schedule::minute_for(&config.installation.map_or_else(
+                || config.file.to_string_lossy().into_owned(),
+                |n| n.to_string(),
+            )),
         },
         warnings,
     ))

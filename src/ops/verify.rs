@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::remote::Remote;
 use crate::restore::stage::{self, Staged};
-use crate::tag::Tag;
+use crate::tag::{Owner, Tag};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -93,7 +93,7 @@ pub fn verify(config: &Config, opts: &VerifyOptions) -> Result<VerifyReport> {
             .collect();
         listed.sort();
         let place = format!("on {}", remote.describe());
-        let (chosen, notes) = select(&listed, &opts.which, &place, now)?;
+        let (chosen, notes) = select(&listed, &opts.which, &place, now, &config.owner())?;
         let verdicts = chosen
             .into_iter()
             .map(|tag| {
@@ -107,7 +107,7 @@ pub fn verify(config: &Config, opts: &VerifyOptions) -> Result<VerifyReport> {
         let local = config.store().archives()?;
         let tags: Vec<Tag> = local.iter().map(|(t, _)| *t).collect();
         let place = format!("in {}", config.backup_dir.display());
-        let (chosen, notes) = select(&tags, &opts.which, &place, now)?;
+        let (chosen, notes) = select(&tags, &opts.which, &place, now, &config.owner())?;
         let verdicts = chosen
             .into_iter()
             .map(|tag| {
@@ -143,6 +143,7 @@ pub fn select(
     which: &Which,
     place: &str,
     now: DateTime<Utc>,
+    owner: &Owner,
 ) -> Result<(Vec<Tag>, Vec<String>)> {
     if let Which::Tag(tag) = which {
         if !available.contains(tag) {
@@ -151,6 +152,14 @@ pub fn select(
         }
         return Ok((vec![*tag], vec![]));
     }
+    // `--latest` and `--all` judge this installation's snapshots (and the
+    // unnamed ones); another installation's are verified by name.
+    let own: Vec<Tag> = available
+        .iter()
+        .copied()
+        .filter(|t| owner.sees(t))
+        .collect();
+    let available = own.as_slice();
     if available.is_empty() {
         return Err(
             Error::usage(format!("there are no snapshots {place}")).with_hint(
@@ -268,23 +277,47 @@ mod tests {
         let tag = |hours| Tag::new(now + TimeDelta::hours(hours), Kind::Scheduled);
         let (old, real, future) = (tag(-3), tag(-1), tag(6));
         let available = [old, real, future];
+        let me = Owner {
+            installation: None,
+            adopt_unnamed: false,
+        };
 
-        let (chosen, notes) = select(&available, &Which::Latest, "in /b", now).unwrap();
+        let (chosen, notes) = select(&available, &Which::Latest, "in /b", now, &me).unwrap();
         assert_eq!(chosen, vec![real]);
         assert_eq!(notes.len(), 1);
         assert!(notes[0].starts_with(&format!("skipped {future}: dated 6h in the future")));
 
         // Every one, or one by name: the future-dated one too, without notes.
-        let (all, notes) = select(&available, &Which::All, "in /b", now).unwrap();
+        let (all, notes) = select(&available, &Which::All, "in /b", now, &me).unwrap();
         assert_eq!((all, notes.len()), (vec![future, real, old], 0));
-        let (named, _) = select(&available, &Which::Tag(future), "in /b", now).unwrap();
+        let (named, _) = select(&available, &Which::Tag(future), "in /b", now, &me).unwrap();
         assert_eq!(named, vec![future]);
 
-        let e = select(&[future], &Which::Latest, "in /b", now).unwrap_err();
+        let e = select(&[future], &Which::Latest, "in /b", now, &me).unwrap_err();
         assert!(
             e.message
                 .contains("every snapshot in /b is dated in the future")
         );
         assert_eq!(e.exit_code(), 1, "a refusal, not a usage error");
+    }
+
+    #[test]
+    fn latest_and_all_are_this_installations_unless_named() {
+        let now: DateTime<Utc> = "2026-11-22T12:00:00Z".parse().unwrap();
+        let at = |hours| Tag::new(now + TimeDelta::hours(hours), Kind::Scheduled);
+        let a = crate::tag::Installation::parse("a");
+        let b = crate::tag::Installation::parse("b");
+        let (unnamed, mine, theirs) = (at(-3), at(-2).of(a), at(-1).of(b));
+        let available = [unnamed, mine, theirs];
+        let me = Owner {
+            installation: a,
+            adopt_unnamed: false,
+        };
+        let (chosen, _) = select(&available, &Which::Latest, "in /b", now, &me).unwrap();
+        assert_eq!(chosen, vec![mine], "not b's newer one");
+        let (all, _) = select(&available, &Which::All, "in /b", now, &me).unwrap();
+        assert_eq!(all, vec![mine, unnamed]);
+        let (named, _) = select(&available, &Which::Tag(theirs), "in /b", now, &me).unwrap();
+        assert_eq!(named, vec![theirs]);
     }
 }

@@ -25,7 +25,7 @@ use crate::error::{Error, IoContext, Kind, Result};
 use crate::fsutil;
 use crate::hash::{self, Failed, sha256_file};
 use crate::tag::Format;
-use crate::tag::Tag;
+use crate::tag::{Installation, Tag};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Read;
@@ -104,7 +104,7 @@ impl DirRemote {
         };
         let root = self.identified(Access::Write)?;
         if !self.cleaned.swap(true, Ordering::Relaxed) {
-            remove_leftovers(root);
+            remove_leftovers(root, tag.installation());
         }
         let name = tag.archive_name(format);
         let target = root.join(&name);
@@ -431,39 +431,42 @@ fn random_id() -> Result<String> {
     Ok(hash::hex(&bytes))
 }
 
-/// Whether `name` is a temporary file a lifeboat process leaves in a remote
-/// directory when it is killed: `.<archive>.tmp` (a copy), the sidecar's or
-/// the marker's `.<name>.<pid>.tmp` ([`fsutil::write_atomic`]; for the
-/// marker `..lifeboat-remote.<pid>.tmp`), or doctor's
-/// `.lifeboat-doctor-*` probe.
-fn is_leftover(name: &str) -> bool {
+/// Whether `name` is a temporary file a lifeboat process of installation
+/// `mine` leaves in a remote directory when it is killed: `.<archive>.tmp`
+/// (a copy), the sidecar's or the marker's `.<name>.<pid>.tmp`
+/// ([`fsutil::write_atomic`]; for the marker `..lifeboat-remote.<pid>.tmp`),
+/// or doctor's `.lifeboat-doctor-*` probe. Another installation's copies
+/// are not: it may be pushing into the same directory right now (its runs
+/// are not under this machine's lock).
+fn is_leftover(name: &str, mine: Option<Installation>) -> bool {
     if name.starts_with(PROBE_PREFIX) {
         return true;
     }
     let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
         return false;
     };
+    let ours = |archive: &str| {
+        Tag::from_archive_name(archive).is_some_and(|(t, _)| t.installation() == mine)
+    };
     if Tag::from_archive_name(stem).is_some() {
-        return true;
+        return ours(stem);
     }
     let Some((target, pid)) = stem.rsplit_once('.') else {
         return false;
     };
     let pid_like = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
-    let ours = target == MARKER
-        || target
-            .strip_suffix(SIDECAR)
-            .is_some_and(|archive| Tag::from_archive_name(archive).is_some());
+    let ours = target == MARKER || target.strip_suffix(SIDECAR).is_some_and(ours);
     pid_like && ours
 }
 
 /// Remove the temporary files killed pushes left at `root`: only names
 /// lifeboat makes, only regular files (never what a symlink points to).
-/// The run lock keeps a second push on this machine out meanwhile.
-fn remove_leftovers(root: &Path) {
+/// The run lock keeps a second push of this installation out meanwhile;
+/// other installations' temporary copies are left alone.
+fn remove_leftovers(root: &Path, mine: Option<Installation>) {
     for entry in fs::read_dir(root).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if is_leftover(&name) && entry.file_type().is_ok_and(|t| t.is_file()) {
+        if is_leftover(&name, mine) && entry.file_type().is_ok_and(|t| t.is_file()) {
             let path = entry.path();
             match fs::remove_file(&path) {
                 Ok(()) => {
@@ -1265,6 +1268,10 @@ mod tests {
             ".snap-20261120T090000Z.tar.gz.sha256.tmp",
             ".snap-20261120T090000Z.tar.gz.sha256.12x.tmp",
             "snap-20261120T090000Z.tar.gz.tmp",
+            // Another installation's copies in progress: it shares the
+            // directory, not this machine's lock.
+            ".snap-other-20261120T090000Z.tar.gz.tmp",
+            ".snap-other-20261120T090000Z.tar.gz.sha256.4242.tmp",
         ];
         for name in foreign {
             fs::write(r.join(name), b"keep").unwrap();

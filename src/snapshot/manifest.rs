@@ -41,6 +41,10 @@ pub struct Manifest {
     pub app_branch: Option<String>,
     pub app_dirty: Option<bool>,
     pub host: String,
+    /// The installation that took it (version 2; also in its tag). `None`
+    /// for an unnamed snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation: Option<String>,
     pub sqlite_version: String,
     pub databases: Vec<DatabaseEntry>,
     /// `data_dir`'s owner and mode when the snapshot was taken, which a
@@ -240,6 +244,15 @@ impl Manifest {
                 self.tag.kind()
             )));
         }
+        let named = self.tag.installation().map(|i| i.to_string());
+        if self.installation.is_some() && self.installation != named {
+            return Err(Error::archive(format!(
+                "MANIFEST.json says installation {:?} but its tag {} says {:?}",
+                self.installation.as_deref().unwrap_or(""),
+                self.tag,
+                named.as_deref().unwrap_or("none")
+            )));
+        }
         if self
             .databases
             .iter()
@@ -367,6 +380,7 @@ pub(crate) fn sample() -> Manifest {
         app_branch: None,
         app_dirty: None,
         host: "h".into(),
+        installation: None,
         sqlite_version: "3.50.0".into(),
         databases: vec![DatabaseEntry {
             name: "tasks".into(),

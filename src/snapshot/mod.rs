@@ -59,7 +59,7 @@ pub fn take(
     let store = config.store();
     store.create()?;
     store.clean_stale()?;
-    let tag = unique_tag(&store, kind);
+    let tag = unique_tag(&store, kind, config.installation);
     // With a remote, the snapshot is queued for pushing before its archive
     // can exist under its final name: a crash at any later moment leaves the
     // marker, and retention never deletes a queued archive that was not pushed.
@@ -125,6 +125,7 @@ fn take_in(
         app_branch: prov.branch,
         app_dirty: prov.dirty,
         host: gethostname::gethostname().to_string_lossy().into_owned(),
+        installation: tag.installation().map(|i| i.to_string()),
         sqlite_version: rusqlite::version().to_string(),
         databases: entries,
         data_dir: facts::ownership(&config.data_dir),
@@ -316,9 +317,9 @@ fn copy_one(
 
 /// A tag not yet used in the store: two snapshots in the same second wait
 /// for the next one.
-fn unique_tag(store: &Store, kind: Kind) -> Tag {
+fn unique_tag(store: &Store, kind: Kind, installation: Option<crate::tag::Installation>) -> Tag {
     loop {
-        let tag = Tag::now(kind);
+        let tag = Tag::now(kind).of(installation);
         if store.find_archive(&tag).is_none() {
             return tag;
         }

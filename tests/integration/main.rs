@@ -11,6 +11,7 @@ mod crash;
 mod demo;
 mod dir_remote;
 mod health;
+mod installations;
 mod interrupt;
 mod jobs;
 mod layout;
