@@ -481,6 +481,8 @@ fn a_root_restore_leaves_files_the_application_can_write() {
     let (_, notes) = two_databases(&app, "", 40);
     let root = app.root().to_path_buf();
     std::fs::set_permissions(&notes, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // The application's files: the snapshot records that they are its.
+    chown_to_app(&root);
     let out = app.run(&["--json", "snapshot"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let tag = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["snapshot"]["tag"]

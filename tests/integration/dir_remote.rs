@@ -110,7 +110,7 @@ fn a_drive_unmounted_between_runs() {
         "{shown}"
     );
     assert!(
-        !shown.contains("WARN"),
+        !shown.contains("WARN off this disk"),
         "the drive is another filesystem: {shown}"
     );
     let id = marker_id(&remote);

@@ -168,12 +168,13 @@ fn systemd_system_units_verify_and_are_hardened() {
         assert!(service.contains(&format!("\n{line}\n")), "{line}");
     }
     let timer = std::fs::read_to_string(dir.join("lifeboat-snapshot.timer")).unwrap();
+    // Unnamed, the minute comes from the configuration's path.
+    let minute = lifeboat::schedule::minute_for(layout.config().to_str().unwrap());
     for line in [
-        "OnCalendar=hourly",
-        "Persistent=true",
-        "RandomizedDelaySec=15min",
+        format!("OnCalendar=*-*-* *:{minute:02}:00"),
+        "Persistent=true".to_string(),
     ] {
-        assert!(timer.contains(line), "{line}");
+        assert!(timer.contains(&line), "{line}\n{timer}");
     }
     let drill = std::fs::read_to_string(dir.join("lifeboat-drill.service")).unwrap();
     assert!(drill.contains(" -v drill\n"));
@@ -371,16 +372,17 @@ print(json.dumps(out))
     );
     let plists: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let config = layout.config();
+    let minute = lifeboat::schedule::minute_for(config.to_str().unwrap());
     for (file, job, interval) in [
         (
             "lifeboat.snapshot.plist",
             "snapshot",
-            serde_json::json!({"Minute": 17}),
+            serde_json::json!({ "Minute": minute }),
         ),
         (
             "lifeboat.drill.plist",
             "drill",
-            serde_json::json!({"Hour": 4, "Minute": 43}),
+            serde_json::json!({"Hour": 4, "Minute": (minute + 30) % 60}),
         ),
     ] {
         let p = &plists[file];
