@@ -64,11 +64,14 @@ pub fn plan(what: &str, at: &Places, items: &[Item], whole: bool) -> Result<(Mod
     // owner: the application can use what goes live, and the owner's own
     // hourly run can finish a swap that root's was killed in.
     let owner = crate::fsutil::owner_of(at.data_dir);
+    // A database path that is a symbolic link is swapped through it: its
+    // unit names the target (refused here, before anything moves, when
+    // that cannot be done safely; see `links`).
+    let lives = resolve(at.data_dir, items, at.staging)?;
     give_tree(at.staging, owner)?;
-    for item in items {
-        let live = at.data_dir.join(&item.live);
-        keep_owner_and_mode(&live, &at.staging.join(&item.staged), owner)?;
-        settle(&live);
+    for (item, live) in items.iter().zip(&lives) {
+        keep_owner_and_mode(live, &at.staging.join(&item.staged), owner)?;
+        settle(live);
     }
     let mut journal = Journal {
         journal_version: JOURNAL_VERSION,
@@ -81,7 +84,11 @@ pub fn plan(what: &str, at: &Places, items: &[Item], whole: bool) -> Result<(Mod
         set_aside: at.set_aside.to_path_buf(),
         swap: Swap::PerFile { units: vec![] },
     };
-    if whole && whole_directory_possible(at.data_dir, at.staging, items) {
+    let through_links = items
+        .iter()
+        .zip(&lives)
+        .any(|(i, l)| *l != at.data_dir.join(&i.live));
+    if whole && !through_links && whole_directory_possible(at.data_dir, at.staging, items) {
         copy_modes(at.data_dir, at.staging)?;
         journal.swap = Swap::WholeDirectory {
             data_dir: at.data_dir.to_path_buf(),
@@ -90,8 +97,7 @@ pub fn plan(what: &str, at: &Places, items: &[Item], whole: bool) -> Result<(Mod
         return Ok((Mode::WholeDirectory, journal));
     }
     let mut units = Vec::new();
-    for item in items {
-        let live = at.data_dir.join(&item.live);
+    for (item, live) in items.iter().zip(lives) {
         let old = SIDECARS
             .iter()
             .filter_map(|s| inode(&with_suffix(&live, s)).map(|i| (s.to_string(), i)))
@@ -108,6 +114,19 @@ pub fn plan(what: &str, at: &Places, items: &[Item], whole: bool) -> Result<(Mod
     }
     journal.swap = Swap::PerFile { units };
     Ok((Mode::PerFile, journal))
+}
+
+/// Where each item's live files really are: its path under `data_dir`, or
+/// the target of the symbolic link found there ([`super::links`]).
+pub fn resolve(data_dir: &Path, items: &[Item], area_dir: &Path) -> Result<Vec<PathBuf>> {
+    let dbs: Vec<(String, PathBuf)> = items
+        .iter()
+        .map(|i| (i.name.clone(), i.live.clone()))
+        .collect();
+    Ok(super::links::resolve_all(data_dir, &dbs, area_dir)?
+        .into_iter()
+        .map(|(_, l)| l.path)
+        .collect())
 }
 
 /// Open and close the live database once, as the application's next open

@@ -14,6 +14,7 @@ mod health;
 mod interrupt;
 mod jobs;
 mod layout;
+mod links;
 mod output;
 mod remote;
 mod restore;

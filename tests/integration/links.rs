@@ -1,0 +1,428 @@
+//! Symlinked database files (`data/app.db -> ../volume/app.db`, the
+//! application opening the target): restore, `--undo` and `migrate` go
+//! through the link, or refuse before touching anything; `restore --to`
+//! writes regular files.
+
+use crate::support::process::Tmpfs;
+use crate::support::{App, demo, text};
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const APP: &str = "[[database]]\nname = \"app\"\npath = \"app.db\"\n";
+const LINK: &str = "../volume/app.db";
+
+/// The application: python's sqlite3 on the *target* path, as an
+/// application configured with the volume's path writes it.
+fn writer(db: &Path, journal_mode: &str, sql: &str) {
+    let script = "import sqlite3, sys\n\
+                  c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+                  c.execute('PRAGMA journal_mode=' + sys.argv[2])\n\
+                  c.executescript(sys.argv[3])\n\
+                  c.close()\n";
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(db)
+        .args([journal_mode, sql])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+const CREATE: &str = "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n\
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)\n\
+    INSERT INTO notes SELECT i, 'note ' || i || printf('%.*c', i % 40, 'x') FROM n;\n\
+    CREATE INDEX notes_body ON notes(body);";
+const BAD_DELETE: &str = "DELETE FROM notes WHERE id % 3 = 0;";
+
+/// `sqlite3 DB .dump`: the content, independently of lifeboat.
+fn dump(db: &Path) -> String {
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg(".dump")
+        .output()
+        .expect("the sqlite3 CLI is installed");
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// An app whose `data/app.db` is a link to `../volume/app.db` (created by
+/// the writer in `journal_mode`); returns the app and the target.
+fn linked_app(journal_mode: &str) -> (App, PathBuf) {
+    let app = App::new();
+    app.write_config(APP);
+    let target = app.root().join("volume/app.db");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    writer(&target, journal_mode, CREATE);
+    symlink(LINK, app.data_dir().join("app.db")).unwrap();
+    (app, target)
+}
+
+fn snapshot(app: &App) -> String {
+    let out = app.run(&["--json", "snapshot"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["snapshot"]["tag"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn assert_ok(out: &Output) {
+    assert!(out.status.success(), "{}", text(out));
+}
+
+/// The link is still a link, with the same text.
+fn assert_link(app: &App, link: &str) {
+    let at = app.data_dir().join("app.db");
+    let meta = std::fs::symlink_metadata(&at).unwrap();
+    assert!(
+        meta.file_type().is_symlink(),
+        "{} was replaced",
+        at.display()
+    );
+    assert_eq!(std::fs::read_link(&at).unwrap(), Path::new(link));
+}
+
+/// No `-wal`, `-shm` or `-journal` beside the link's name.
+fn assert_no_logs_beside_the_link(app: &App) {
+    for s in ["-wal", "-shm", "-journal"] {
+        let p = app.data_dir().join(format!("app.db{s}"));
+        assert!(
+            std::fs::symlink_metadata(&p).is_err(),
+            "{} exists",
+            p.display()
+        );
+    }
+}
+
+/// Everything under `root` (outside lifeboat's backup directory): files by
+/// content, links by their text, directories by name.
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            if rel == "data/backups" {
+                continue;
+            }
+            let kind = e.file_type().unwrap();
+            let v = if kind.is_symlink() {
+                format!("link -> {}", std::fs::read_link(&p).unwrap().display())
+            } else if kind.is_dir() {
+                stack.push(p.clone());
+                "dir".into()
+            } else {
+                let m = e.metadata().unwrap();
+                format!(
+                    "file {:o} {}:{} {}",
+                    m.mode(),
+                    m.uid(),
+                    m.gid(),
+                    lifeboat::hash::sha256_file(&p).unwrap()
+                )
+            };
+            out.insert(rel, v);
+        }
+    }
+    out
+}
+
+/// `args` must fail with `needle` in its message and leave everything
+/// (data, volume, the link) byte-identical.
+fn assert_refused(app: &App, args: &[&str], needle: &str) -> Output {
+    refused_with(app, args, needle, 1)
+}
+
+fn refused_with(app: &App, args: &[&str], needle: &str, code: i32) -> Output {
+    let before = tree(app.root());
+    let out = app.run(args);
+    assert_eq!(out.status.code(), Some(code), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(needle), "expected `{needle}`:\n{}", text(&out));
+    assert!(err.contains("hint:"), "{}", text(&out));
+    assert_eq!(
+        tree(app.root()),
+        before,
+        "something changed:\n{}",
+        text(&out)
+    );
+    out
+}
+
+fn restore_and_undo_through_the_link(journal_mode: &str) {
+    let (app, target) = linked_app(journal_mode);
+    // The application's permissions on its file, kept by the restore.
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let good = dump(&target);
+    let tag = snapshot(&app);
+    writer(&target, journal_mode, BAD_DELETE);
+    let damaged = dump(&target);
+    assert_ne!(good, damaged);
+    let target_ino = std::fs::metadata(&target).unwrap().ino();
+
+    let out = app.run(&["restore", &tag]);
+    assert_ok(&out);
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("is a symbolic link"), "{s}");
+    assert!(s.contains(&target.display().to_string()), "{s}");
+    assert_link(&app, LINK);
+    assert_ne!(
+        std::fs::metadata(&target).unwrap().ino(),
+        target_ino,
+        "the target was replaced"
+    );
+    assert_eq!(
+        dump(&target),
+        good,
+        "the file the application uses is restored"
+    );
+    assert_eq!(
+        std::fs::metadata(&target).unwrap().mode() & 0o777,
+        0o640,
+        "the target keeps its permissions"
+    );
+    assert_no_logs_beside_the_link(&app);
+    // The application's next write, through the target, works.
+    writer(
+        &target,
+        journal_mode,
+        "INSERT INTO notes VALUES (1000, 'after');",
+    );
+    let after = dump(&target);
+
+    // The pre-restore copy is the damaged data, at the configured path.
+    let pre: Vec<PathBuf> = std::fs::read_dir(app.root())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("data.pre-restore-"))
+        .collect();
+    assert_eq!(pre.len(), 1, "{pre:?}");
+    assert_eq!(dump(&pre[0].join("app.db")), damaged);
+
+    // --undo puts the damaged data back, through the link.
+    let out = app.run(&["restore", "--undo"]);
+    assert_ok(&out);
+    assert_link(&app, LINK);
+    assert_eq!(dump(&target), damaged);
+    assert_no_logs_beside_the_link(&app);
+    // And undoing the undo brings the restored data (with the write) back.
+    assert_ok(&app.run(&["restore", "--undo"]));
+    assert_link(&app, LINK);
+    assert_eq!(dump(&target), after);
+
+    // A dry run says it would go through the link, and changes nothing.
+    let before = tree(app.root());
+    let out = app.run(&["restore", &tag, "--dry-run"]);
+    assert_ok(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("would restore through it"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(tree(app.root()), before);
+}
+
+#[test]
+fn a_symlinked_wal_database_is_restored_and_undone_through_its_link() {
+    restore_and_undo_through_the_link("WAL");
+}
+
+#[test]
+fn a_symlinked_rollback_journal_database_is_restored_and_undone_through_its_link() {
+    restore_and_undo_through_the_link("DELETE");
+}
+
+#[test]
+fn a_chain_of_links_is_followed_to_the_file() {
+    let (app, target) = linked_app("WAL");
+    // data/app.db -> current.db -> ../volume/app.db
+    std::fs::remove_file(app.data_dir().join("app.db")).unwrap();
+    symlink(LINK, app.data_dir().join("current.db")).unwrap();
+    symlink("current.db", app.data_dir().join("app.db")).unwrap();
+    let good = dump(&target);
+    let tag = snapshot(&app);
+    writer(&target, "WAL", BAD_DELETE);
+    assert_ok(&app.run(&["restore", &tag]));
+    assert_link(&app, "current.db");
+    assert_eq!(
+        std::fs::read_link(app.data_dir().join("current.db")).unwrap(),
+        Path::new(LINK)
+    );
+    assert_eq!(dump(&target), good);
+}
+
+#[test]
+fn a_dangling_or_looping_link_is_refused_with_nothing_touched() {
+    let (app, target) = linked_app("WAL");
+    let tag = snapshot(&app);
+    // The volume is not mounted: the link dangles.
+    std::fs::rename(app.root().join("volume"), app.root().join("volume.off")).unwrap();
+    assert_refused(&app, &["restore", &tag], "does not exist (a dangling link)");
+    assert_refused(&app, &["restore", &tag, "--dry-run"], "dangling link");
+    // A loop of links.
+    std::fs::rename(app.root().join("volume.off"), app.root().join("volume")).unwrap();
+    let link = app.data_dir().join("app.db");
+    std::fs::remove_file(&link).unwrap();
+    symlink("app2.db", &link).unwrap();
+    symlink("app.db", app.data_dir().join("app2.db")).unwrap();
+    assert_refused(&app, &["restore", &tag], "a loop of links");
+    assert!(app.archives().len() == 1);
+}
+
+#[test]
+fn a_link_to_another_filesystem_is_refused_and_restore_to_a_directory_still_works() {
+    let app = App::new();
+    let mnt = app.root().join("mnt");
+    let Some(_tmpfs) = Tmpfs::mount(&mnt, "16m", "links: another filesystem") else {
+        return;
+    };
+    app.write_config(APP);
+    let target = mnt.join("app.db");
+    writer(&target, "WAL", CREATE);
+    symlink("../mnt/app.db", app.data_dir().join("app.db")).unwrap();
+    let good = dump(&target);
+    let tag = snapshot(&app);
+    writer(&target, "WAL", BAD_DELETE);
+    let out = assert_refused(&app, &["restore", &tag], "on another filesystem");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--to"),
+        "the hint names a way out: {}",
+        text(&out)
+    );
+    // What the hint proposes: the checked database placed elsewhere, as a
+    // regular file.
+    let out_dir = app.root().join("restored");
+    assert_ok(&app.run(&["restore", &tag, "--to", out_dir.to_str().unwrap()]));
+    let placed = out_dir.join("app.db");
+    assert!(std::fs::symlink_metadata(&placed).unwrap().is_file());
+    assert_eq!(dump(&placed), good);
+}
+
+#[test]
+fn restore_to_writes_regular_files_and_never_follows_a_link() {
+    let (app, target) = linked_app("WAL");
+    let good = dump(&target);
+    let tag = snapshot(&app);
+    writer(&target, "WAL", BAD_DELETE);
+    let damaged = dump(&target);
+    // `--to` naming a link to an empty directory: refused (a usage error),
+    // not followed.
+    let elsewhere = app.root().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let to_link = app.root().join("to-link");
+    symlink(&elsewhere, &to_link).unwrap();
+    refused_with(
+        &app,
+        &["restore", &tag, "--to", to_link.to_str().unwrap()],
+        "is not a directory",
+        2,
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    // A fresh directory: a regular file, the link and its target untouched.
+    let out_dir = app.root().join("out");
+    assert_ok(&app.run(&["restore", &tag, "--to", out_dir.to_str().unwrap()]));
+    assert!(
+        std::fs::symlink_metadata(out_dir.join("app.db"))
+            .unwrap()
+            .is_file()
+    );
+    assert_eq!(dump(&out_dir.join("app.db")), good);
+    assert_link(&app, LINK);
+    assert_eq!(dump(&target), damaged);
+}
+
+#[test]
+fn migrate_writes_through_the_link() {
+    let root = tempfile::tempdir().unwrap();
+    let app = App::new();
+    app.write_config(&demo::tasks_db_config());
+    let target = root.path().join("volume/tasks.db");
+    demo::create(&target, 2, 40, true);
+    std::fs::create_dir_all(app.data_dir().join("db")).unwrap();
+    symlink(&target, app.data_dir().join("db/tasks.db")).unwrap();
+    let out = app.run(&["migrate"]);
+    assert_ok(&out);
+    let link = app.data_dir().join("db/tasks.db");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_link(&link).unwrap(), target);
+    assert_eq!(demo::dump(&target)["#user_version"], vec!["4"]);
+    for s in ["-wal", "-shm", "-journal"] {
+        let p = app.data_dir().join(format!("db/tasks.db{s}"));
+        assert!(std::fs::symlink_metadata(&p).is_err(), "{}", p.display());
+    }
+    // Its safety snapshot holds the version-2 data: a restore of it goes
+    // back through the link too (migrated forward again by the ladder).
+    let tags = app.archives();
+    assert_eq!(tags.len(), 1, "{tags:?}");
+    demo::exec(&target, "DELETE FROM tasks;");
+    let tag = tags[0].strip_suffix(".tar.gz").unwrap();
+    assert_ok(&app.run(&["restore", tag]));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(demo::count(&target, "tasks") > 0);
+
+    // A dangling link: migrate refuses before its safety snapshot.
+    std::fs::rename(&target, root.path().join("volume/gone.db")).unwrap();
+    let out = app.run(&["migrate"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("dangling link"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(app.archives().len(), 1, "no safety snapshot was taken");
+}
+
+#[test]
+fn a_link_into_a_directory_the_restoring_account_cannot_write_is_refused() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to play the application's account");
+        return;
+    }
+    let (app, target) = linked_app("WAL");
+    std::fs::set_permissions(app.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tag = snapshot(&app);
+    writer(&target, "WAL", BAD_DELETE);
+    // The data directory (and the backups in it) belong to nobody; the
+    // volume stays root's (0755), so nobody reads the target but cannot
+    // rename files in its directory.
+    let status = Command::new("chown")
+        .args(["-R", "-h", "65534:65534"])
+        .arg(app.data_dir())
+        .arg(app.config_path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let before = tree(app.root());
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(crate::support::lifeboat_bin())
+        .arg("--config")
+        .arg(app.config_path())
+        .args(["restore", &tag])
+        .current_dir(app.root())
+        .env_remove("LIFEBOAT_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("which this account cannot write"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(tree(app.root()), before);
+}
