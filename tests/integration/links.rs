@@ -257,7 +257,7 @@ fn a_chain_of_links_is_followed_to_the_file() {
 
 #[test]
 fn a_dangling_or_looping_link_is_refused_with_nothing_touched() {
-    let (app, target) = linked_app("WAL");
+    let (app, _) = linked_app("WAL");
     let tag = snapshot(&app);
     // The volume is not mounted: the link dangles.
     std::fs::rename(app.root().join("volume"), app.root().join("volume.off")).unwrap();
@@ -425,4 +425,231 @@ fn a_link_into_a_directory_the_restoring_account_cannot_write_is_refused() {
         text(&out)
     );
     assert_eq!(tree(app.root()), before);
+}
+
+// ---------------------------------------------------------------------------
+// Crash safety through a link (the method of `crash.rs`, on a linked
+// database): lifeboat killed as it enters its N-th rename, for every N.
+
+type Dump = BTreeMap<String, Vec<String>>;
+const APP_ROW: &str = "written by the application after the crash";
+const NOTES: &str = "[[database]]\nname = \"notes\"\npath = \"notes.db\"\n";
+
+fn content(db: &Path) -> Dump {
+    let mut d = demo::dump(db);
+    d.remove("app_writes");
+    d
+}
+
+/// The application after the crash: opens the target (creating it if the
+/// crash left none), commits a row, dies without closing (a live `-wal`).
+fn application_writes(db: &Path) {
+    let script = format!(
+        "import os, sqlite3, sys\n\
+         c = sqlite3.connect(sys.argv[1])\n\
+         c.execute('PRAGMA journal_mode=WAL')\n\
+         c.execute('CREATE TABLE IF NOT EXISTS app_writes(v TEXT)')\n\
+         c.execute('INSERT INTO app_writes VALUES (?)', ('{APP_ROW}',))\n\
+         c.commit()\n\
+         os._exit(0)\n"
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .arg(db)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// Whether `db` passes integrity_check (panics otherwise) and holds the
+/// application's row.
+fn has_app_row(db: &Path, what: &str) -> bool {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok", "{what}: {}", db.display());
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE name = 'app_writes'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap()
+        > 0
+}
+
+#[test]
+fn a_restore_through_a_link_killed_at_any_rename_leaves_old_or_new_data_behind_the_link() {
+    kill_at_every_rename(false);
+}
+
+#[test]
+fn an_undo_through_a_link_killed_at_any_rename_leaves_old_or_new_data_behind_the_link() {
+    kill_at_every_rename(true);
+}
+
+/// `restore <tag>` (or, with `undo`, `restore --undo` after it) killed at
+/// each of its renames; the application writes; the next run recovers.
+fn kill_at_every_rename(undo: bool) {
+    let probe = Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=none", "true"])
+        .output();
+    match probe {
+        Ok(out) if out.status.success() => {}
+        other => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "strace is required under CI: {other:?}"
+            );
+            eprintln!("SKIPPED: strace cannot run here");
+            return;
+        }
+    }
+    // The template: a linked WAL database and a plain rollback-journal one.
+    let (app, target) = linked_app("WAL");
+    std::fs::write(
+        app.config_path(),
+        format!("data_dir = \"data\"\n{APP}{NOTES}"),
+    )
+    .unwrap();
+    let notes = app.data_dir().join("notes.db");
+    crate::support::sqlite(&notes, "CREATE TABLE n(v); INSERT INTO n VALUES ('A');");
+    let tag = snapshot(&app);
+    let restored = [content(&target), content(&notes)];
+    writer(&target, "WAL", BAD_DELETE);
+    demo::exec(&notes, "UPDATE n SET v = 'B';");
+    let damaged = [content(&target), content(&notes)];
+    let (args, restored, old) = if undo {
+        assert_ok(&app.run(&["restore", &tag]));
+        (vec!["restore", "--undo"], damaged, restored)
+    } else {
+        (vec!["restore", tag.as_str()], restored, damaged)
+    };
+
+    let mut renames = 0;
+    for syscall in ["rename", "renameat2"] {
+        for n in 1.. {
+            assert!(n < 200, "{syscall}: the restore never completes");
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path();
+            let status = Command::new("cp")
+                .arg("-a")
+                .arg(format!("{}/.", app.root().display()))
+                .arg(root)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let config = root.join("lifeboat.toml");
+            let out = Command::new("strace")
+                .args(["-f", "-qq", "-o", "/dev/null"])
+                .args(["-e", &format!("trace={syscall}")])
+                .args(["-e", &format!("inject={syscall}:signal=KILL:when={n}")])
+                .arg(crate::support::lifeboat_bin())
+                .arg("--config")
+                .arg(&config)
+                .args(&args)
+                .env_remove("LIFEBOAT_CONFIG")
+                .current_dir(root)
+                .output()
+                .unwrap();
+            use std::os::unix::process::ExitStatusExt;
+            let killed = out.status.signal() == Some(9) || out.status.code() == Some(137);
+            let (link, target, notes) = (
+                root.join("data/app.db"),
+                root.join("volume/app.db"),
+                root.join("data/notes.db"),
+            );
+            if !killed {
+                assert_eq!(out.status.code(), Some(0), "{syscall} #{n}: {}", text(&out));
+                assert_eq!(content(&target), restored[0]);
+                assert_eq!(std::fs::read_link(&link).unwrap(), Path::new(LINK));
+                break;
+            }
+            if syscall == "rename" {
+                renames = n;
+            }
+            let what = format!("{} killed at {syscall} #{n}", args.join(" "));
+            application_writes(&target);
+            application_writes(&notes);
+            let after = Command::new(crate::support::lifeboat_bin())
+                .arg("--config")
+                .arg(&config)
+                .arg("restore")
+                .env_remove("LIFEBOAT_CONFIG")
+                .current_dir(root)
+                .output()
+                .unwrap();
+            assert_eq!(after.status.code(), Some(2), "{what}: {}", text(&after));
+            assert!(
+                !root.join("data/backups/restore-journal.json").exists(),
+                "{what}: journal left\n{}",
+                text(&after)
+            );
+            // The link is intact and leads to a database that is entirely
+            // the old or entirely the restored data.
+            let meta = std::fs::symlink_metadata(&link).unwrap();
+            assert!(
+                meta.file_type().is_symlink(),
+                "{what}: the link was replaced"
+            );
+            assert_eq!(
+                std::fs::read_link(&link).unwrap(),
+                Path::new(LINK),
+                "{what}"
+            );
+            for (i, (name, db)) in [("app", &target), ("notes", &notes)]
+                .into_iter()
+                .enumerate()
+            {
+                let live_has_row = has_app_row(db, &what);
+                let c = content(db);
+                assert!(
+                    c == restored[i] || c == old[i],
+                    "{what}: {name} is a mix of old and restored data\n{}",
+                    text(&after)
+                );
+                if live_has_row {
+                    continue;
+                }
+                // Set aside or kept: in a copy lifeboat names.
+                let file = db.file_name().unwrap().to_owned();
+                let kept: Vec<PathBuf> = std::fs::read_dir(root)
+                    .unwrap()
+                    .flatten()
+                    .filter(|e| {
+                        let n = e.file_name().to_string_lossy().into_owned();
+                        n.starts_with("data.pre-restore-") || n.starts_with("data.set-aside-")
+                    })
+                    .flat_map(|e| crate::support::walk(&e.path()))
+                    .filter(|p| p.file_name() == Some(file.as_os_str()))
+                    .filter(|p| has_app_row(p, &what))
+                    .collect();
+                assert!(
+                    !kept.is_empty(),
+                    "{what}: the write to {name} is lost\n{}",
+                    text(&after)
+                );
+            }
+            assert_no_logs_beside(&root.join("data"));
+        }
+    }
+    eprintln!(
+        "{} through a link: killed at {renames} renames",
+        args.join(" ")
+    );
+    assert!(
+        renames >= 2,
+        "the swap was among the kill points: {renames}"
+    );
+}
+
+fn assert_no_logs_beside(data: &Path) {
+    for s in ["-wal", "-shm", "-journal"] {
+        let p = data.join(format!("app.db{s}"));
+        assert!(
+            std::fs::symlink_metadata(&p).is_err(),
+            "{} exists",
+            p.display()
+        );
+    }
 }
