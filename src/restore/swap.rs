@@ -12,6 +12,10 @@
 //!   pre-restore directory, then its staged copy moves in. Files lifeboat
 //!   does not manage are never moved.
 //!
+//! A database path that is a symbolic link is swapped through it: its unit
+//! names the link's target ([`super::links`]), so the whole-directory
+//! exchange (which would move the link) is never used then.
+//!
 //! Before the journal is written each live database is *settled*: opened
 //! and closed once, as the application's next open would, so that SQLite
 //! rolls back a hot journal and checkpoints a leftover `-wal`. A settled
@@ -405,4 +409,48 @@ pub fn refuse_in_use(dbs: &[(String, PathBuf)]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_linked_database_is_planned_per_file_on_its_target_and_the_link_stays() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        for dir in ["data", "volume", "staging"] {
+            std::fs::create_dir(p.join(dir)).unwrap();
+        }
+        std::fs::write(p.join("volume/app.db"), "old").unwrap();
+        std::fs::write(p.join("staging/app.db"), "new").unwrap();
+        std::os::unix::fs::symlink("../volume/app.db", p.join("data/app.db")).unwrap();
+        let items = [Item {
+            name: "app".into(),
+            staged: "app.db".into(),
+            live: "app.db".into(),
+        }];
+        let places = Places {
+            data_dir: &p.join("data"),
+            staging: &p.join("staging"),
+            pre_restore: &p.join("pre"),
+            set_aside: &p.join("aside"),
+        };
+        let (mode, journal) = plan("t", &places, &items, true).unwrap();
+        assert_eq!(mode, Mode::PerFile);
+        let Swap::PerFile { units } = &journal.swap else {
+            panic!("per file")
+        };
+        let target = std::fs::canonicalize(p.join("volume/app.db")).unwrap();
+        assert_eq!(units[0].live, target);
+        assert_eq!(units[0].aside, p.join("pre/app.db"));
+        journal.run(&p.join("journal.json")).unwrap();
+        let read = |r: &str| std::fs::read_to_string(p.join(r)).unwrap();
+        assert_eq!(read("data/app.db"), "new", "read through the link");
+        assert_eq!(read("volume/app.db"), "new");
+        assert_eq!(read("pre/app.db"), "old");
+        assert!(!p.join("data/app.db-wal").exists());
+        let link = std::fs::symlink_metadata(p.join("data/app.db")).unwrap();
+        assert!(link.file_type().is_symlink());
+    }
 }
