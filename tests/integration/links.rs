@@ -154,8 +154,14 @@ fn refused_with(app: &App, args: &[&str], needle: &str, code: i32) -> Output {
 
 fn restore_and_undo_through_the_link(journal_mode: &str) {
     let (app, target) = linked_app(journal_mode);
-    // The application's permissions on its file, kept by the restore.
+    // The application's permissions on its file, kept by the restore (and,
+    // when this runs as root, its owner: the application's account).
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        std::os::unix::fs::chown(&target, Some(65534), Some(65534)).unwrap();
+    }
     let good = dump(&target);
     let tag = snapshot(&app);
     writer(&target, journal_mode, BAD_DELETE);
@@ -184,6 +190,14 @@ fn restore_and_undo_through_the_link(journal_mode: &str) {
         0o640,
         "the target keeps its permissions"
     );
+    if root {
+        let m = std::fs::metadata(&target).unwrap();
+        assert_eq!(
+            (m.uid(), m.gid()),
+            (65534, 65534),
+            "the target keeps its owner"
+        );
+    }
     assert_no_logs_beside_the_link(&app);
     // The application's next write, through the target, works.
     writer(
