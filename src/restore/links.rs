@@ -90,10 +90,21 @@ pub fn follow(name: &str, at: &Path) -> Result<Live> {
     let target = match std::fs::canonicalize(at) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Where the link leads, for the hint (not resolved: it does
+            // not exist). A deleted file and an unmounted volume look the
+            // same from here, and writing under an empty mount point would
+            // put the data on the wrong filesystem: the user decides.
+            let wanted = std::fs::read_link(at)
+                .map(|t| at.parent().unwrap_or(Path::new("/")).join(t))
+                .unwrap_or_else(|_| at.to_path_buf());
             return Err(refuse(
                 "which does not exist (a dangling link)".into(),
-                "mount or create the link's target (or point the link at the database file), \
-                 then run again; lifeboat writes through a link, never over it",
+                &format!(
+                    "if the link's volume is not mounted, mount it; if the database file itself \
+                     was deleted, create an empty one for the restore to replace (`touch {}`); \
+                     then run again. lifeboat writes through a link, never over it",
+                    wanted.display()
+                ),
             ));
         }
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {

@@ -271,12 +271,27 @@ fn a_chain_of_links_is_followed_to_the_file() {
 
 #[test]
 fn a_dangling_or_looping_link_is_refused_with_nothing_touched() {
-    let (app, _) = linked_app("WAL");
+    let (app, target) = linked_app("WAL");
+    let good = dump(&target);
     let tag = snapshot(&app);
     // The volume is not mounted: the link dangles.
     std::fs::rename(app.root().join("volume"), app.root().join("volume.off")).unwrap();
     assert_refused(&app, &["restore", &tag], "does not exist (a dangling link)");
     assert_refused(&app, &["restore", &tag, "--dry-run"], "dangling link");
+    // The file itself deleted: the hint's way out (an empty file for the
+    // restore to replace) restores it through the link.
+    std::fs::create_dir(app.root().join("volume")).unwrap();
+    let out = assert_refused(&app, &["restore", &tag], "touch ");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("volume/app.db`"),
+        "{}",
+        text(&out)
+    );
+    std::fs::File::create(app.root().join("volume/app.db")).unwrap();
+    assert_ok(&app.run(&["restore", &tag]));
+    assert_link(&app, LINK);
+    assert_eq!(dump(&app.root().join("volume/app.db")), good);
+    std::fs::remove_dir_all(app.root().join("volume")).unwrap();
     // A loop of links.
     std::fs::rename(app.root().join("volume.off"), app.root().join("volume")).unwrap();
     let link = app.data_dir().join("app.db");
