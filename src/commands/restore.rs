@@ -189,6 +189,24 @@ pub(crate) fn print_restore(config: &Config, r: &RestoreReport) {
     for db in &s.databases {
         out!("{}", crate::check::render(&db.name, &db.checked.row_counts));
     }
+    for l in &r.through_links {
+        outln!(
+            "database {}: {} is a symbolic link; {} through it: {}{}",
+            l.name,
+            l.link.display(),
+            if r.dry_run {
+                "would restore"
+            } else {
+                "restored"
+            },
+            l.target.display(),
+            if r.dry_run {
+                ""
+            } else {
+                " was replaced, the link is unchanged"
+            }
+        );
+    }
     if r.dry_run {
         outln!(
             "dry run: every check passed; live data in {} was not touched",

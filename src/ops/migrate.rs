@@ -84,7 +84,7 @@ pub fn migrate(config: &Config, env: &Env, opts: &MigrateOptions) -> Result<Migr
         let safety = snap.tag;
         let mut done = Vec::new();
         for (db, ladder, from) in work {
-            let path = db.live_path(&config.data_dir);
+            let path = live_file(config, db)?;
             let mut conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
             conn.busy_timeout(config.snapshot.busy_timeout)?;
             let applied = ladder.run(&mut conn).map_err(|e| {
@@ -107,6 +107,16 @@ pub fn migrate(config: &Config, env: &Env, opts: &MigrateOptions) -> Result<Migr
         })
     })?;
     Ok(report)
+}
+
+/// The file a migration writes: the declared path or, when that is a
+/// symbolic link, its target (a dangling link, a loop or a target directory
+/// this account cannot write is refused before anything runs). SQLite
+/// would follow the link too, and keep its journal beside the target; we
+/// open the target by name so that what is written is never in doubt.
+fn live_file(config: &Config, db: &DatabaseConfig) -> Result<std::path::PathBuf> {
+    let declared = db.live_path(&config.data_dir);
+    Ok(crate::restore::links::follow(&db.name, &declared)?.path)
 }
 
 /// The databases to migrate: one by name, or every one with a ladder.
@@ -140,7 +150,7 @@ fn pending<'a>(
     for db in selected {
         let dir = db.migrations.as_ref().expect("selected for its ladder");
         let ladder = MigrationRunner::load(dir)?;
-        let path = db.live_path(&config.data_dir);
+        let path = live_file(config, db)?;
         crate::snapshot::hotcopy::check_source(&db.name, &path)?;
         let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

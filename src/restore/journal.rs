@@ -22,6 +22,11 @@
 //!   unit, to a `set-aside` directory that the message names. Nothing is
 //!   ever deleted or overwritten.
 //!
+//! A unit's `live` path is where the files really are: for a database
+//! path that is a symbolic link, its resolved target (see
+//! [`super::links`]), so every move, and every recovery, happens in the
+//! target's directory and never touches the link.
+//!
 //! Only a swap that fails inside the running process (a rename refused by
 //! the filesystem) is rolled back, unit by unit, in the same process; if
 //! even that fails the journal stays for the next run.

@@ -27,6 +27,7 @@
 //! restore that was killed mid-swap.
 
 pub mod journal;
+pub mod links;
 pub mod obtain;
 mod recover;
 pub mod stage;
@@ -75,6 +76,10 @@ pub struct RestoreReport {
     pub kept_staging: Option<PathBuf>,
     /// Where `--to` placed the databases (live data untouched).
     pub placed_in: Option<PathBuf>,
+    /// Databases whose declared path is a symbolic link: restored through
+    /// it (the target replaced, the link left as it is).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub through_links: Vec<links::Linked>,
 }
 
 const CRASH_ENV: &str = "LIFEBOAT_TEST_CRASH_AT";
@@ -106,6 +111,10 @@ pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
     // Created by this restore: it then takes the recorded owner and mode.
     let created = !data_dir.is_dir();
     create_data_dir(data_dir)?;
+    // A symbolic link that cannot be restored through is refused before
+    // anything is downloaded or unpacked (and again, authoritatively, when
+    // the swap is planned).
+    let through_links = preflight_links(config, opts.only.as_deref())?;
     let staging = config.data_area().staging(&opts.tag);
     if exists(&staging) {
         std::fs::remove_dir_all(&staging)
@@ -137,6 +146,7 @@ pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
             pre_restore: None,
             kept_staging: kept,
             placed_in: None,
+            through_links,
         });
     }
     let result = swap_in(config, opts, &stage, &staging);
@@ -158,7 +168,23 @@ pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
         pre_restore,
         kept_staging: None,
         placed_in: None,
+        through_links,
     })
+}
+
+/// The declared databases a restore of `only` (or of all) would replace,
+/// resolved through their links ([`links`]): refuses what cannot be done
+/// safely, returns the links that will be followed.
+fn preflight_links(config: &Config, only: Option<&str>) -> Result<Vec<links::Linked>> {
+    let dbs: Vec<(String, PathBuf)> = config
+        .databases
+        .iter()
+        .filter(|d| only.is_none_or(|o| o == d.name))
+        .map(|d| (d.name.clone(), d.path.clone()))
+        .collect();
+    let (area_dir, _) = config.data_area().area();
+    let lives = links::resolve_all(&config.data_dir, &dbs, &area_dir)?;
+    Ok(links::linked(&lives))
 }
 
 /// Before a restore into `data_dir` does anything (even list or lock, which
@@ -262,6 +288,7 @@ fn restore_into(config: &Config, opts: &Options, to: &Path) -> Result<RestoreRep
         pre_restore: None,
         kept_staging: None,
         placed_in: Some(to.to_path_buf()),
+        through_links: vec![],
     })
 }
 
@@ -349,14 +376,6 @@ fn swap_in(
     staging: &Path,
 ) -> Result<(Mode, Option<PathBuf>)> {
     let data_dir = &config.data_dir;
-    if !opts.force {
-        let live: Vec<(String, PathBuf)> = stage
-            .databases
-            .iter()
-            .map(|d| (d.name.clone(), data_dir.join(&d.live)))
-            .collect();
-        swap::refuse_in_use(&live)?;
-    }
     let items: Vec<Item> = stage
         .databases
         .iter()
@@ -367,6 +386,16 @@ fn swap_in(
             recorded: d.recorded_file.clone(),
         })
         .collect();
+    if !opts.force {
+        // The files the application really has open: a link's target.
+        let resolved = swap::resolve(data_dir, &items, staging)?;
+        let live: Vec<(String, PathBuf)> = items
+            .iter()
+            .zip(resolved)
+            .map(|(i, p)| (i.name.clone(), p))
+            .collect();
+        swap::refuse_in_use(&live)?;
+    }
     let area = config.data_area();
     let (pre, set_aside) = area.new_swap_places();
     let places = swap::Places {

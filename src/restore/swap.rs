@@ -12,6 +12,10 @@
 //!   pre-restore directory, then its staged copy moves in. Files lifeboat
 //!   does not manage are never moved.
 //!
+//! A database path that is a symbolic link is swapped through it: its unit
+//! names the link's target ([`super::links`]), so the whole-directory
+//! exchange (which would move the link) is never used then.
+//!
 //! Before the journal is written each live database is *settled*: opened
 //! and closed once, as the application's next open would, so that SQLite
 //! rolls back a hot journal and checkpoints a leftover `-wal`. A settled
@@ -68,16 +72,19 @@ pub fn plan(what: &str, at: &Places, items: &[Item], whole: bool) -> Result<(Mod
     // owner: the application can use what goes live, and the owner's own
     // hourly run can finish a swap that root's was killed in.
     let owner = crate::fsutil::owner_of(at.data_dir);
+    // A database path that is a symbolic link is swapped through it: its
+    // unit names the target (refused here, before anything moves, when
+    // that cannot be done safely; see `links`).
+    let lives = resolve(at.data_dir, items, at.staging)?;
     give_tree(at.staging, owner)?;
-    for item in items {
-        let live = at.data_dir.join(&item.live);
+    for (item, live) in items.iter().zip(&lives) {
         keep_owner_and_mode(
-            &live,
+            live,
             &at.staging.join(&item.staged),
             item.recorded.as_ref(),
             owner,
         )?;
-        settle(&live);
+        settle(live);
     }
     let mut journal = Journal {
         journal_version: JOURNAL_VERSION,
@@ -90,7 +97,11 @@ pub fn plan(what: &str, at: &Places, items: &[Item], whole: bool) -> Result<(Mod
         set_aside: at.set_aside.to_path_buf(),
         swap: Swap::PerFile { units: vec![] },
     };
-    if whole && whole_directory_possible(at.data_dir, at.staging, items) {
+    let through_links = items
+        .iter()
+        .zip(&lives)
+        .any(|(i, l)| *l != at.data_dir.join(&i.live));
+    if whole && !through_links && whole_directory_possible(at.data_dir, at.staging, items) {
         copy_modes(at.data_dir, at.staging)?;
         journal.swap = Swap::WholeDirectory {
             data_dir: at.data_dir.to_path_buf(),
@@ -99,8 +110,7 @@ pub fn plan(what: &str, at: &Places, items: &[Item], whole: bool) -> Result<(Mod
         return Ok((Mode::WholeDirectory, journal));
     }
     let mut units = Vec::new();
-    for item in items {
-        let live = at.data_dir.join(&item.live);
+    for (item, live) in items.iter().zip(lives) {
         let old = SIDECARS
             .iter()
             .filter_map(|s| inode(&with_suffix(&live, s)).map(|i| (s.to_string(), i)))
@@ -117,6 +127,19 @@ pub fn plan(what: &str, at: &Places, items: &[Item], whole: bool) -> Result<(Mod
     }
     journal.swap = Swap::PerFile { units };
     Ok((Mode::PerFile, journal))
+}
+
+/// Where each item's live files really are: its path under `data_dir`, or
+/// the target of the symbolic link found there ([`super::links`]).
+pub fn resolve(data_dir: &Path, items: &[Item], area_dir: &Path) -> Result<Vec<PathBuf>> {
+    let dbs: Vec<(String, PathBuf)> = items
+        .iter()
+        .map(|i| (i.name.clone(), i.live.clone()))
+        .collect();
+    Ok(super::links::resolve_all(data_dir, &dbs, area_dir)?
+        .into_iter()
+        .map(|(_, l)| l.path)
+        .collect())
 }
 
 /// Open and close the live database once, as the application's next open
@@ -410,4 +433,49 @@ pub fn refuse_in_use(dbs: &[(String, PathBuf)]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_linked_database_is_planned_per_file_on_its_target_and_the_link_stays() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        for dir in ["data", "volume", "staging"] {
+            std::fs::create_dir(p.join(dir)).unwrap();
+        }
+        std::fs::write(p.join("volume/app.db"), "old").unwrap();
+        std::fs::write(p.join("staging/app.db"), "new").unwrap();
+        std::os::unix::fs::symlink("../volume/app.db", p.join("data/app.db")).unwrap();
+        let items = [Item {
+            name: "app".into(),
+            staged: "app.db".into(),
+            live: "app.db".into(),
+            recorded: None,
+        }];
+        let places = Places {
+            data_dir: &p.join("data"),
+            staging: &p.join("staging"),
+            pre_restore: &p.join("pre"),
+            set_aside: &p.join("aside"),
+        };
+        let (mode, journal) = plan("t", &places, &items, true).unwrap();
+        assert_eq!(mode, Mode::PerFile);
+        let Swap::PerFile { units } = &journal.swap else {
+            panic!("per file")
+        };
+        let target = std::fs::canonicalize(p.join("volume/app.db")).unwrap();
+        assert_eq!(units[0].live, target);
+        assert_eq!(units[0].aside, p.join("pre/app.db"));
+        journal.run(&p.join("journal.json")).unwrap();
+        let read = |r: &str| std::fs::read_to_string(p.join(r)).unwrap();
+        assert_eq!(read("data/app.db"), "new", "read through the link");
+        assert_eq!(read("volume/app.db"), "new");
+        assert_eq!(read("pre/app.db"), "old");
+        assert!(!p.join("data/app.db-wal").exists());
+        let link = std::fs::symlink_metadata(p.join("data/app.db")).unwrap();
+        assert!(link.file_type().is_symlink());
+    }
 }

@@ -59,12 +59,14 @@ pub fn undo(config: &Config, force: bool) -> Result<UndoReport> {
             });
         }
     }
+    // Through a database's symbolic link, as the restore went (refused
+    // here, before anything moves, when that cannot be done safely).
+    let resolved = swap::resolve(data_dir, &items, &from)?;
     if !force {
-        let live: Vec<(String, PathBuf)> = config
-            .databases
+        let live: Vec<(String, PathBuf)> = items
             .iter()
-            .filter(|d| names.contains(&d.name))
-            .map(|d| (d.name.clone(), d.live_path(data_dir)))
+            .zip(resolved)
+            .map(|(i, p)| (i.name.clone(), p))
             .collect();
         swap::refuse_in_use(&live)?;
     }

@@ -15,6 +15,7 @@ mod installations;
 mod interrupt;
 mod jobs;
 mod layout;
+mod links;
 mod output;
 mod real_data;
 mod remote;
