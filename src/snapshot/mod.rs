@@ -12,6 +12,7 @@ pub mod gunzip;
 pub mod hotcopy;
 pub mod manifest;
 pub mod pgzip;
+pub mod source;
 pub mod writeback;
 
 use crate::config::Config;

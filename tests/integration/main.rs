@@ -22,4 +22,5 @@ mod retention;
 mod runbook;
 mod setup;
 mod snapshot;
+mod source;
 mod verify;
