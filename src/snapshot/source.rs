@@ -601,3 +601,67 @@ fn locked_error(name: &str, live: &Path, busy_timeout: Duration, err: rusqlite::
          lock (PRAGMA locking_mode=NORMAL, then any read) and run `lifeboat backup-now` itself",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_paths_escape_what_a_uri_would_read() {
+        assert_eq!(
+            uri_path(Path::new("/srv/a%b/c?d#e.db")),
+            "/srv/a%25b/c%3fd%23e.db"
+        );
+    }
+
+    /// A database with a hot journal (the files of a writer caught
+    /// mid-transaction, copied elsewhere: nobody holds a lock on the copy)
+    /// is read rolled back, from a private copy, without touching it.
+    #[test]
+    fn a_hot_journal_is_rolled_back_in_a_private_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("w.db");
+        let writer = Connection::open(&db).unwrap();
+        writer
+            .execute_batch(
+                "CREATE TABLE t(x); INSERT INTO t VALUES ('committed');
+                 PRAGMA cache_size = 10; BEGIN;
+                 UPDATE t SET x = 'never committed';
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+                 INSERT INTO t SELECT randomblob(1000) FROM n;",
+            )
+            .unwrap();
+        let crashed = dir.path().join("crashed");
+        std::fs::create_dir(&crashed).unwrap();
+        let live = crashed.join("app.db");
+        std::fs::copy(&db, &live).unwrap();
+        std::fs::copy(sibling(&db, "-journal"), sibling(&live, "-journal")).unwrap();
+        drop(writer);
+        let before = (
+            std::fs::read(&live).unwrap(),
+            std::fs::read(sibling(&live, "-journal")).unwrap(),
+        );
+        assert_eq!(&before.1[..8], &JOURNAL_MAGIC, "the journal is hot");
+
+        let scratch = dir.path().join("staging").join("app.db.rollback");
+        std::fs::create_dir(scratch.parent().unwrap()).unwrap();
+        let source = open("app", &live, &scratch, Duration::from_secs(1)).unwrap();
+        assert_eq!(source.way, Way::RolledBack);
+        let rows: Vec<String> = source
+            .conn()
+            .prepare("SELECT x FROM t")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(rows, ["committed"]);
+        source.finish().unwrap();
+        assert!(!scratch.exists(), "the private copy is removed");
+        let after = (
+            std::fs::read(&live).unwrap(),
+            std::fs::read(sibling(&live, "-journal")).unwrap(),
+        );
+        assert!(after == before, "the live files were not written");
+    }
+}
