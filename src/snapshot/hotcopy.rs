@@ -9,6 +9,11 @@
 //! - In rollback-journal mode it holds a SHARED lock, so writers cannot
 //!   commit until the copy is done: a rollback-journal database cannot be
 //!   copied consistently any other way. The mode is recorded in the manifest.
+//!
+//! How the source is opened in the states a real deployment leaves it in
+//! (a crashed writer's hot journal, an account that may only read, a
+//! read-only mount, an application holding an exclusive lock) is
+//! `source.rs`: lifeboat never writes the live database or its journal.
 
 use super::manifest::DatabaseEntry;
 use crate::error::{Error, IoContext, Result};

@@ -664,4 +664,73 @@ mod tests {
         );
         assert!(after == before, "the live files were not written");
     }
+
+    fn wal_db(dir: &Path) -> PathBuf {
+        let db = dir.join("app.db");
+        let c = Connection::open(&db).unwrap();
+        c.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        drop(c);
+        assert!(!sibling(&db, "-shm").exists() && !sibling(&db, "-wal").exists());
+        db
+    }
+
+    /// lifeboat's own SHARED lock is SQLite's: another process cannot take
+    /// the EXCLUSIVE lock that checkpointing on close, leaving WAL mode or
+    /// rolling back a hot journal need.
+    #[test]
+    fn our_shared_lock_keeps_other_processes_from_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = wal_db(dir.path());
+        let script = "import sqlite3, sys\n\
+            c = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\n\
+            c.execute('PRAGMA locking_mode=EXCLUSIVE')\n\
+            try:\n    c.execute('BEGIN EXCLUSIVE'); print('got it')\n\
+            except sqlite3.OperationalError as e:\n    print(e)\n";
+        let try_exclusive = || {
+            let out = std::process::Command::new("python3")
+                .args(["-c", script])
+                .arg(&db)
+                .output()
+                .expect("python3 runs");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let lock = SharedLock::take(&db, Duration::from_secs(1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(try_exclusive(), "database is locked");
+        drop(lock);
+        assert_eq!(try_exclusive(), "got it");
+    }
+
+    /// The immutable copy is only kept if no -shm appeared meanwhile (an
+    /// application that opened the database); it is refused outright if
+    /// one is there when it starts.
+    #[test]
+    fn an_immutable_copy_is_discarded_when_the_database_was_opened_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = wal_db(dir.path());
+        let (conn, guard) = immutable("app", &db, Duration::from_secs(1)).unwrap();
+        let count: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 1);
+        let source = Source {
+            conn: Some(conn),
+            journal_mode: "wal".into(),
+            way: Way::Immutable,
+            live: db.clone(),
+            name: "app".into(),
+            scratch: None,
+            guard: Some(guard),
+        };
+        std::fs::write(sibling(&db, "-shm"), b"").unwrap();
+        let err = source.finish().unwrap_err().to_string();
+        assert!(err.contains("its -shm file appeared"), "{err}");
+        let err = immutable("app", &db, Duration::from_secs(1))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("opened"), "{err}");
+    }
 }

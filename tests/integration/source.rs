@@ -419,7 +419,6 @@ fn a_wal_database_on_a_read_only_mount_is_backed_up() {
         &db,
         "c.execute('PRAGMA wal_autocheckpoint=0'); c.execute(\"INSERT INTO t VALUES ('running')\")",
     );
-    std::thread::sleep(std::time::Duration::from_millis(1100));
     let out = app.run(&["snapshot"]);
     drop(holder);
     assert!(out.status.success(), "{}", text(&out));
