@@ -9,6 +9,11 @@
 //! - In rollback-journal mode it holds a SHARED lock, so writers cannot
 //!   commit until the copy is done: a rollback-journal database cannot be
 //!   copied consistently any other way. The mode is recorded in the manifest.
+//!
+//! How the source is opened in the states a real deployment leaves it in
+//! (a crashed writer's hot journal, an account that may only read, a
+//! read-only mount, an application holding an exclusive lock) is
+//! `source.rs`: lifeboat never writes the live database or its journal.
 
 use super::manifest::DatabaseEntry;
 use crate::error::{Error, IoContext, Result};
@@ -57,9 +62,7 @@ pub fn check_source(name: &str, path: &Path) -> Result<()> {
     let mut file = std::fs::File::open(path).map_err(|e| {
         let err = Error::database(format!("database `{name}`: cannot open {shown}: {e}"));
         if e.kind() == std::io::ErrorKind::PermissionDenied {
-            err.with_hint(
-                "run lifeboat as a user that can read the database (the application's user)",
-            )
+            err.with_hint(super::source::grant_hint(path.parent()))
         } else {
             err
         }
@@ -91,30 +94,11 @@ pub fn hot_copy(
     check_source(name, src)?;
     let ctx = |e: rusqlite::Error| db_error(name, src, busy_timeout, e);
 
-    let mut source = Connection::open_with_flags(
-        src,
-        OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI,
-    )
-    .map_err(ctx)?;
-    BUSY_LIMIT_MS.with(|l| l.set(busy_timeout.as_millis() as u64));
-    source.busy_handler(Some(wait_if_busy)).map_err(ctx)?;
-    // Every page is read once: a large cache would only grow the process
-    // with the database (peak memory must not depend on its size).
-    source
-        .execute_batch(&format!("PRAGMA cache_size = -{CACHE_KIB}"))
-        .map_err(ctx)?;
-    let journal_mode: String = source
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .map_err(ctx)?;
-    // Pin the snapshot (WAL) or take the shared lock (rollback journal).
-    source.execute_batch("BEGIN").map_err(ctx)?;
-    source
-        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .map_err(ctx)?;
+    // The source, in a read transaction: the live file, or a private
+    // rolled-back copy of it (see `source.rs`).
+    let scratch = super::source::scratch_for(dest);
+    let source = super::source::open(name, src, &scratch, busy_timeout)?;
+    let journal_mode = source.journal_mode.clone();
 
     let mut copy = Connection::open_with_flags(
         dest,
@@ -140,7 +124,7 @@ pub fn hot_copy(
     .map_err(|e| Error::database(format!("database `{name}`: cannot set up the copy: {e}")))?;
     let copy_started = Instant::now();
     {
-        let backup = Backup::new(&source, &mut copy).map_err(ctx)?;
+        let backup = Backup::new(source.conn(), &mut copy).map_err(ctx)?;
         let deadline = Instant::now() + busy_timeout;
         loop {
             match backup.step(PAGES_PER_STEP).map_err(ctx)? {
@@ -165,8 +149,7 @@ pub fn hot_copy(
         let p = backup.progress();
         progress(p.pagecount as u64, p.pagecount as u64);
     }
-    source.execute_batch("COMMIT").map_err(ctx)?;
-    drop(source);
+    source.finish()?;
 
     // One self-contained file: the copy carries the source's WAL flag in its
     // header until told otherwise.
@@ -225,7 +208,7 @@ pub fn hot_copy(
         schema_version,
         application_id,
         page_size,
-        journal_mode: journal_mode.to_lowercase(),
+        journal_mode,
         bytes,
         sha256,
         row_counts,
@@ -271,6 +254,15 @@ thread_local! {
 /// steps, unless a stop was asked for (Ctrl-C, SIGTERM). SQLite's own busy
 /// timeout would keep a `kill`ed run waiting the whole timeout for an
 /// application's long transaction.
+/// Give `conn` lifeboat's busy handler, waiting up to `busy_timeout`.
+pub(super) fn set_busy_handler(
+    conn: &mut Connection,
+    busy_timeout: Duration,
+) -> rusqlite::Result<()> {
+    BUSY_LIMIT_MS.with(|l| l.set(busy_timeout.as_millis() as u64));
+    conn.busy_handler(Some(wait_if_busy))
+}
+
 fn wait_if_busy(attempts: i32) -> bool {
     const STEP_MS: u64 = 10;
     if crate::interrupt::received().is_some() {
@@ -284,7 +276,12 @@ fn wait_if_busy(attempts: i32) -> bool {
     true
 }
 
-fn db_error(name: &str, path: &Path, busy_timeout: Duration, e: rusqlite::Error) -> Error {
+pub(super) fn db_error(
+    name: &str,
+    path: &Path,
+    busy_timeout: Duration,
+    e: rusqlite::Error,
+) -> Error {
     if let Some(stop) = crate::interrupt::received() {
         return Error::from(stop).context(format!("database `{name}`"));
     }

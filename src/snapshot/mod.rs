@@ -13,6 +13,7 @@ pub mod gunzip;
 pub mod hotcopy;
 pub mod manifest;
 pub mod pgzip;
+pub mod source;
 pub mod writeback;
 
 use crate::config::Config;

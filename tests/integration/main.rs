@@ -25,4 +25,5 @@ mod retention;
 mod runbook;
 mod setup;
 mod snapshot;
+mod source;
 mod verify;

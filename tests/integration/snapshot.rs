@@ -479,7 +479,15 @@ fn locked_database_past_busy_timeout_is_refused() {
         &db,
         "PRAGMA journal_mode=DELETE; CREATE TABLE t(x); INSERT INTO t VALUES (1);",
     );
-    let holder = DbHolder::exclusive(&db);
+    // A writer whose transaction outgrew its cache: it holds the exclusive
+    // lock until it commits, so a longer busy timeout would help. (An
+    // application that keeps the lock without writing is told apart: see
+    // `source.rs`.)
+    let holder = DbHolder::start(
+        &db,
+        "c.execute('PRAGMA cache_size=10'); c.execute('BEGIN'); \
+         c.executemany('INSERT INTO t VALUES (randomblob(1000))', [()] * 500)",
+    );
     let before = hash(&db);
     let out = app.run(&["snapshot"]);
     drop(holder);
