@@ -71,7 +71,7 @@ pub fn database(
     // Foreign-key findings of the snapshot as taken, before any migration.
     // A check that cannot even run usually means a damaged file: then
     // SQLite's integrity check says best what is wrong.
-    let fk_before = match foreign_keys(name, conn) {
+    let (fk_before, fk_unchecked) = match foreign_keys(name, conn) {
         Ok(found) => found,
         Err(e) => {
             integrity(name, conn, level)?;
@@ -85,12 +85,12 @@ pub fn database(
         None => Vec::new(),
     };
     let schema_to = version(conn)?;
-    let check = integrity(name, conn, level)?;
-    let mut notes = Vec::new();
+    let (check, mut notes) = integrity(name, conn, level)?;
+    notes.extend(fk_unchecked);
     let fk_after = if migrations.is_empty() {
         fk_before.clone()
     } else {
-        foreign_keys(name, conn)?
+        foreign_keys(name, conn)?.0
     };
     // Violations are compared by count per parent table, not row by row: a
     // step may move an orphan to another table (archiving done tasks) or
@@ -138,6 +138,14 @@ pub fn database(
     }
     let tolerated = ladder.map_or_else(Vec::new, |l| l.tolerated_after(schema_from));
     let row_counts = row_counts(conn, entry, &tolerated)?;
+    for c in &row_counts {
+        if let CountStatus::Uncounted { reason } = &c.status {
+            notes.push(format!(
+                "database `{name}`: table `{}` was not counted: {reason}",
+                c.table
+            ));
+        }
+    }
     refuse_shortfalls(name, &row_counts)?;
     Ok(Checked {
         schema_from,
@@ -157,22 +165,86 @@ const DAMAGED: &str = "this snapshot's data is damaged; nothing live was touched
 const SHOWN: usize = 5;
 
 /// `PRAGMA integrity_check` (or `quick_check`): refuse on any finding.
-fn integrity(name: &str, conn: &Connection, level: CheckLevel) -> Result<&'static str> {
+/// When the database needs a collation or function that only its
+/// application defines, SQLite refuses to run the check at all; then every
+/// table that can be checked without it is checked on its own, and the
+/// notes say exactly what was not checked.
+fn integrity(
+    name: &str,
+    conn: &Connection,
+    level: CheckLevel,
+) -> Result<(&'static str, Vec<String>)> {
     let pragma = match level {
         CheckLevel::Full => "integrity_check",
         CheckLevel::Quick => "quick_check",
     };
-    let rows: Vec<String> = conn
-        .prepare(&format!("PRAGMA {pragma}"))
-        .and_then(|mut s| {
-            s.query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<_>>()
-        })
-        .map_err(|e| refused_check(name, pragma, &[e.to_string()]))?;
+    let rows = match pragma_rows(conn, &format!("PRAGMA {pragma}")) {
+        Ok(rows) => rows,
+        Err(e) if crate::sqlext::missing(&e).is_some() => {
+            return per_table_integrity(name, conn, pragma);
+        }
+        Err(e) => return Err(refused_check(name, pragma, &[e.to_string()])),
+    };
     if rows.len() == 1 && rows[0] == "ok" {
-        return Ok(pragma);
+        return Ok((pragma, Vec::new()));
     }
     Err(refused_check(name, pragma, &rows))
+}
+
+fn pragma_rows(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare(sql).and_then(|mut s| {
+        s.query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()
+    })
+}
+
+/// The tables of the schema (the internal ones too), for per-table checks.
+fn tables(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect()
+}
+
+/// `PRAGMA integrity_check(T)` for each table T: its b-tree and its
+/// indexes. A table that needs a missing definition is skipped and named;
+/// a checked one with a finding refuses, as the whole check would.
+fn per_table_integrity(
+    name: &str,
+    conn: &Connection,
+    pragma: &'static str,
+) -> Result<(&'static str, Vec<String>)> {
+    let all = tables(conn).map_err(|e| refused_check(name, pragma, &[e.to_string()]))?;
+    let mut findings = Vec::new();
+    let mut skipped = Vec::new();
+    for table in &all {
+        let sql = format!("PRAGMA {pragma}(\"{}\")", table.replace('"', "\"\""));
+        match pragma_rows(conn, &sql) {
+            Ok(rows) if rows.len() == 1 && rows[0] == "ok" => {}
+            Ok(rows) => findings.extend(rows),
+            Err(e) => match crate::sqlext::missing(&e) {
+                Some(m) => skipped.push(format!(
+                    "{}, which lifeboat cannot load: table `{table}` and its indexes were not \
+                     checked (their order and contents)",
+                    crate::sqlext::explain(conn, table, &m)
+                )),
+                None => findings.push(format!("table `{table}`: {e}")),
+            },
+        }
+    }
+    if !findings.is_empty() {
+        return Err(refused_check(name, pragma, &findings));
+    }
+    let passed = all.len() - skipped.len();
+    let mut notes: Vec<String> = skipped
+        .into_iter()
+        .map(|s| format!("database `{name}`: PRAGMA {pragma}: {s}"))
+        .collect();
+    notes.push(format!(
+        "database `{name}`: PRAGMA {pragma} ran table by table (the other {passed} tables \
+         passed), so pages that belong to no table were not looked for; declaring the \
+         extension that defines what is missing (`extensions` in [[database]]) checks everything"
+    ));
+    Ok((pragma, notes))
 }
 
 /// One `foreign_key_check` finding: the parent table it concerns, and a
@@ -185,9 +257,47 @@ struct Violation {
 
 /// `PRAGMA foreign_key_check`: one finding per violation (or one for a
 /// "foreign key mismatch", a declaration SQLite cannot check), in a stable
-/// order.
-fn foreign_keys(name: &str, conn: &Connection) -> Result<Vec<Violation>> {
-    let found = conn.prepare("PRAGMA foreign_key_check").and_then(|mut s| {
+/// order; and notes naming the tables that could not be checked because a
+/// key needs a collation or function the application defines.
+fn foreign_keys(name: &str, conn: &Connection) -> Result<(Vec<Violation>, Vec<String>)> {
+    match foreign_key_rows(conn, "PRAGMA foreign_key_check") {
+        Err(e) if crate::sqlext::missing(&e).is_some() => {}
+        other => return Ok((fk_findings(name, other)?, Vec::new())),
+    }
+    // Table by table, skipping (and naming) those SQLite cannot check.
+    let all = tables(conn).map_err(|e| {
+        Error::refused(findings_message(
+            name,
+            "foreign_key_check",
+            &[e.to_string()],
+        ))
+        .with_hint(DAMAGED)
+    })?;
+    let mut found = Vec::new();
+    let mut notes = Vec::new();
+    for table in &all {
+        let sql = format!(
+            "PRAGMA foreign_key_check(\"{}\")",
+            table.replace('"', "\"\"")
+        );
+        match foreign_key_rows(conn, &sql) {
+            Err(e) if crate::sqlext::missing(&e).is_some() => {
+                let m = crate::sqlext::missing(&e).expect("matched above");
+                notes.push(format!(
+                    "database `{name}`: PRAGMA foreign_key_check: {}, which lifeboat cannot \
+                     load: the foreign keys of table `{table}` were not checked",
+                    crate::sqlext::explain(conn, table, &m)
+                ));
+            }
+            other => found.extend(fk_findings(name, other)?),
+        }
+    }
+    found.sort_by(|a, b| a.text.cmp(&b.text));
+    Ok((found, notes))
+}
+
+fn foreign_key_rows(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<Violation>> {
+    conn.prepare(sql).and_then(|mut s| {
         s.query_map([], |r| {
             let table: String = r.get(0)?;
             let rowid: Option<i64> = r.get(1)?;
@@ -201,7 +311,10 @@ fn foreign_keys(name: &str, conn: &Connection) -> Result<Vec<Violation>> {
             })
         })?
         .collect::<rusqlite::Result<Vec<Violation>>>()
-    });
+    })
+}
+
+fn fk_findings(name: &str, found: rusqlite::Result<Vec<Violation>>) -> Result<Vec<Violation>> {
     match found {
         Ok(mut rows) => {
             rows.sort_by(|a, b| a.text.cmp(&b.text));
@@ -256,6 +369,11 @@ pub enum CountStatus {
     },
     Short,
     Missing,
+    /// The table is there, but counting it needs something lifeboat cannot
+    /// load (a module or collation the application defines): not a finding.
+    Uncounted {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -274,13 +392,23 @@ fn row_counts(
     entry: &DatabaseEntry,
     tolerated: &[(String, String)],
 ) -> Result<Vec<RowCount>> {
-    let (found, _) = crate::snapshot::hotcopy::count_rows(conn).map_err(|e| {
+    let (found, uncountable) = crate::snapshot::hotcopy::count_rows(conn).map_err(|e| {
         Error::database(format!(
             "database `{}`: cannot count rows of the unpacked copy: {e}",
             entry.name
         ))
     })?;
-    Ok(compare(&entry.row_counts, &found, tolerated))
+    let mut counts = compare(&entry.row_counts, &found, tolerated);
+    for c in &mut counts {
+        if c.status == CountStatus::Missing
+            && let Some(reason) = uncountable.get(&c.table)
+        {
+            c.status = CountStatus::Uncounted {
+                reason: reason.clone(),
+            };
+        }
+    }
+    Ok(counts)
 }
 
 pub fn compare(
@@ -329,6 +457,7 @@ pub fn render(db: &str, counts: &[RowCount]) -> String {
             CountStatus::Tolerated { step } => format!("  (changed by {step})"),
             CountStatus::Short => "  SHORT".to_string(),
             CountStatus::Missing => "  MISSING".to_string(),
+            CountStatus::Uncounted { reason } => format!("  (not counted: {reason})"),
         };
         s.push_str(&format!(
             "  {pad}{:<width$} {:>10} {:>10}{note}\n",
@@ -493,6 +622,119 @@ mod tests {
         let l = ladder("CREATE TABLE parent(id);");
         let e = database("t", &mut conn, &entry, Some(&l), CheckLevel::Full).unwrap_err();
         assert!(e.message.contains("0002_next.sql"), "{e}");
+    }
+
+    /// A database like an Anki collection or a blog: an index on a column
+    /// with the application's collation `unicase`, an index on its function
+    /// `slugify()`, a WITHOUT ROWID table keyed by a `unicase` column, and a
+    /// child table whose foreign key points at a `unicase` key. lifeboat
+    /// has neither. (Built with SQLite's own `nocase` and `lower()`, then
+    /// renamed in the schema: the files are what the application writes.)
+    fn app_defined(rows: usize) -> (tempfile::TempDir, Connection, DatabaseEntry) {
+        let (dir, conn, mut entry) = source(0);
+        conn.execute_batch(&format!(
+            "CREATE TABLE notes(id INTEGER PRIMARY KEY, sfld TEXT);
+             CREATE INDEX notes_sfld ON notes(sfld COLLATE nocase);
+             CREATE TABLE posts(id INTEGER PRIMARY KEY, title TEXT);
+             CREATE INDEX posts_slug ON posts(lower(title));
+             CREATE TABLE tags(tag TEXT NOT NULL PRIMARY KEY COLLATE nocase, usn INT) WITHOUT ROWID;
+             CREATE TABLE decks(name TEXT COLLATE nocase UNIQUE);
+             CREATE TABLE cards(deck TEXT REFERENCES decks(name));
+             INSERT INTO decks VALUES ('Default');
+             INSERT INTO cards VALUES ('default'), ('Default');
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+               INSERT INTO notes(sfld) SELECT printf('Note %05d', i) FROM n;
+             INSERT INTO posts(title) SELECT sfld FROM notes;
+             INSERT INTO tags SELECT printf('tag-%s-%s', sfld, hex(randomblob(20))), 1 FROM notes;
+             PRAGMA writable_schema = ON;
+             UPDATE sqlite_schema SET sql = replace(replace(sql, 'nocase', 'unicase'), 'lower(', 'slugify(');
+             PRAGMA writable_schema = OFF;"
+        ))
+        .unwrap();
+        let path = conn.path().unwrap().to_string();
+        drop(conn);
+        let conn = Connection::open(&path).unwrap();
+        for (t, n) in [
+            ("notes", rows),
+            ("posts", rows),
+            ("tags", rows),
+            ("decks", 1),
+            ("cards", 2),
+        ] {
+            entry.row_counts.insert(t.to_string(), n as u64);
+        }
+        (dir, conn, entry)
+    }
+
+    #[test]
+    fn rows_are_counted_without_the_applications_collations_and_functions() {
+        let (_dir, conn, _) = app_defined(3000);
+        // Without lifeboat's fallbacks, SQLite refuses to count some of them.
+        assert!(
+            conn.query_row("SELECT count(*) FROM tags", [], |r| r.get::<_, i64>(0))
+                .is_err()
+        );
+        let (counts, uncountable) = crate::snapshot::hotcopy::count_rows(&conn).unwrap();
+        assert!(uncountable.is_empty(), "{uncountable:?}");
+        for t in ["notes", "posts", "tags"] {
+            assert_eq!(counts[t], 3000, "{t}: {counts:?}");
+        }
+        assert_eq!((counts["decks"], counts["cards"]), (1, 2));
+    }
+
+    #[test]
+    fn checks_run_without_the_applications_definitions_and_say_what_they_skipped() {
+        let (_dir, mut conn, entry) = app_defined(50);
+        let c = database("t", &mut conn, &entry, None, CheckLevel::Full).unwrap();
+        let all = c.notes.join("\n");
+        assert!(
+            all.contains("index `notes_sfld` uses collation `unicase`, which lifeboat cannot load"),
+            "{all}"
+        );
+        assert!(
+            all.contains("index `posts_slug` uses function `slugify()`"),
+            "{all}"
+        );
+        assert!(all.contains("table `tags`"), "{all}");
+        assert!(all.contains("not checked"), "{all}");
+        assert!(!all.contains("damaged"), "{all}");
+        assert!(
+            c.row_counts.iter().all(|r| r.status == CountStatus::Ok),
+            "{c:?}"
+        );
+        // quick_check the same way.
+        let (_dir, mut conn, entry) = app_defined(50);
+        let c = database("t", &mut conn, &entry, None, CheckLevel::Quick).unwrap();
+        assert_eq!(c.check, "quick_check");
+        assert!(
+            c.notes.iter().any(|n| n.contains("notes_sfld")),
+            "{:?}",
+            c.notes
+        );
+    }
+
+    #[test]
+    fn damage_in_what_can_be_checked_is_still_refused() {
+        let (_dir, mut conn, entry) = app_defined(50);
+        // An index whose declared order no longer matches its contents.
+        conn.execute_batch(
+            "CREATE TABLE other(x); CREATE INDEX other_x ON other(x);
+             INSERT INTO other VALUES (1), (2), (3);
+             PRAGMA writable_schema = ON;
+             UPDATE sqlite_schema SET sql = 'CREATE INDEX other_x ON other(x DESC)' WHERE name = 'other_x';
+             PRAGMA writable_schema = OFF;",
+        )
+        .unwrap();
+        let path = conn.path().unwrap().to_string();
+        drop(conn);
+        let mut conn = Connection::open(&path).unwrap();
+        let mut entry = entry;
+        entry.row_counts.insert("other".into(), 3);
+        let e = database("t", &mut conn, &entry, None, CheckLevel::Full).unwrap_err();
+        assert!(
+            e.message.contains("integrity_check") && e.message.contains("other_x"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -176,6 +176,7 @@ pub fn stage_archive(
                     name: entry.name.clone(),
                     path: PathBuf::from(&entry.path),
                     migrations: None,
+                    extensions: Vec::new(),
                 },
             },
         )
@@ -344,6 +345,7 @@ fn check_one(
             db.name
         ))
     })?;
+    crate::sqlext::load_extensions(&conn, &db.name, &db.extensions)?;
     // 4-6. Migrate and check: the same checker verify and drill use.
     let checked = check::database(&db.name, &mut conn, entry, ladder, config.restore.check)?;
     // The copy was stored in rollback-journal mode; give the application

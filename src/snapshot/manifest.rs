@@ -59,6 +59,10 @@ pub struct DatabaseEntry {
     /// Virtual tables whose module was not available to count them.
     #[serde(default)]
     pub uncountable_tables: Vec<String>,
+    /// Why each of `uncountable_tables` could not be counted (a module or
+    /// a collation the application defines). Absent in older manifests.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub uncountable_reasons: BTreeMap<String, String>,
 }
 
 impl Manifest {
@@ -230,6 +234,7 @@ pub(crate) fn sample() -> Manifest {
             sha256: "0".repeat(64),
             row_counts: BTreeMap::from([("tasks".to_string(), 2)]),
             uncountable_tables: vec![],
+            uncountable_reasons: BTreeMap::new(),
         }],
     }
 }

@@ -199,6 +199,7 @@ fn copy_one(
         &db.live_path(&config.data_dir),
         &tmp,
         config.snapshot.busy_timeout,
+        &db.extensions,
         &|done, total| progress(&db.name, done, total),
     );
     let entry = match entry {
