@@ -715,7 +715,7 @@ mod tests {
 
     #[test]
     fn damage_in_what_can_be_checked_is_still_refused() {
-        let (_dir, mut conn, entry) = app_defined(50);
+        let (_dir, conn, entry) = app_defined(50);
         // An index whose declared order no longer matches its contents.
         conn.execute_batch(
             "CREATE TABLE other(x); CREATE INDEX other_x ON other(x);
