@@ -28,7 +28,8 @@ pub struct Checked {
     pub schema_from: i64,
     pub schema_to: i64,
     pub migrations: Vec<Applied>,
-    /// `integrity_check` or `quick_check`.
+    /// `integrity_check` or `quick_check`, followed by " (table by table)"
+    /// when some tables could not be checked (the notes name them).
     pub check: String,
     pub row_counts: Vec<RowCount>,
     /// Findings that do not refuse (foreign-key rows the snapshot already had).
@@ -151,7 +152,7 @@ pub fn database(
         schema_from,
         schema_to,
         migrations,
-        check: check.to_string(),
+        check,
         row_counts,
         notes,
     })
@@ -169,11 +170,7 @@ const SHOWN: usize = 5;
 /// application defines, SQLite refuses to run the check at all; then every
 /// table that can be checked without it is checked on its own, and the
 /// notes say exactly what was not checked.
-fn integrity(
-    name: &str,
-    conn: &Connection,
-    level: CheckLevel,
-) -> Result<(&'static str, Vec<String>)> {
+fn integrity(name: &str, conn: &Connection, level: CheckLevel) -> Result<(String, Vec<String>)> {
     let pragma = match level {
         CheckLevel::Full => "integrity_check",
         CheckLevel::Quick => "quick_check",
@@ -186,7 +183,7 @@ fn integrity(
         Err(e) => return Err(refused_check(name, pragma, &[e.to_string()])),
     };
     if rows.len() == 1 && rows[0] == "ok" {
-        return Ok((pragma, Vec::new()));
+        return Ok((pragma.to_string(), Vec::new()));
     }
     Err(refused_check(name, pragma, &rows))
 }
@@ -212,7 +209,7 @@ fn per_table_integrity(
     name: &str,
     conn: &Connection,
     pragma: &'static str,
-) -> Result<(&'static str, Vec<String>)> {
+) -> Result<(String, Vec<String>)> {
     let all = tables(conn).map_err(|e| refused_check(name, pragma, &[e.to_string()]))?;
     let mut findings = Vec::new();
     let mut skipped = Vec::new();
@@ -244,7 +241,7 @@ fn per_table_integrity(
          passed), so pages that belong to no table were not looked for; declaring the \
          extension that defines what is missing (`extensions` in [[database]]) checks everything"
     ));
-    Ok((pragma, notes))
+    Ok((format!("{pragma} (table by table)"), notes))
 }
 
 /// One `foreign_key_check` finding: the parent table it concerns, and a
@@ -705,7 +702,7 @@ mod tests {
         // quick_check the same way.
         let (_dir, mut conn, entry) = app_defined(50);
         let c = database("t", &mut conn, &entry, None, CheckLevel::Quick).unwrap();
-        assert_eq!(c.check, "quick_check");
+        assert_eq!(c.check, "quick_check (table by table)");
         assert!(
             c.notes.iter().any(|n| n.contains("notes_sfld")),
             "{:?}",

@@ -121,7 +121,7 @@ pub fn explain(conn: &Connection, table: &str, what: &Missing) -> String {
     let users = users_of(conn, table, what);
     let verb = match what {
         Missing::Collation(_) | Missing::Function(_) => "uses",
-        Missing::Module(_) => "is a table of",
+        Missing::Module(_) => "needs",
     };
     match users.first() {
         Some((kind, name)) => format!("{kind} `{name}` {verb} {}", what.describe()),
