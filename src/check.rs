@@ -158,6 +158,15 @@ pub fn database(
     })
 }
 
+/// Every note about something that could not be checked or counted says
+/// this, so a summary can say its "pass" was partial.
+pub const NOT_CHECKED: &str = "not checked";
+
+/// Whether a note says that something was not checked or counted.
+pub fn is_unchecked(note: &str) -> bool {
+    note.contains(NOT_CHECKED) || note.contains("not counted")
+}
+
 /// The hint of a refusal caused by the data in the archive.
 const DAMAGED: &str = "this snapshot's data is damaged; nothing live was touched. Restore an \
                        older snapshot (`lifeboat list` shows them)";
@@ -231,15 +240,18 @@ fn per_table_integrity(
     if !findings.is_empty() {
         return Err(refused_check(name, pragma, &findings));
     }
-    let passed = all.len() - skipped.len();
+    let passed = match all.len() - skipped.len() {
+        1 => "the 1 other table passed".to_string(),
+        n => format!("the {n} other tables passed"),
+    };
     let mut notes: Vec<String> = skipped
         .into_iter()
         .map(|s| format!("database `{name}`: PRAGMA {pragma}: {s}"))
         .collect();
     notes.push(format!(
-        "database `{name}`: PRAGMA {pragma} ran table by table (the other {passed} tables \
-         passed), so pages that belong to no table were not looked for; declaring the \
-         extension that defines what is missing (`extensions` in [[database]]) checks everything"
+        "database `{name}`: PRAGMA {pragma} ran table by table ({passed}), so pages that \
+         belong to no table were {NOT_CHECKED} either; where an SQLite extension defines what is \
+         missing, declaring it (`extensions` in [[database]]) lets everything be checked"
     ));
     Ok((format!("{pragma} (table by table)"), notes))
 }
@@ -705,6 +717,47 @@ mod tests {
         assert_eq!(c.check, "quick_check (table by table)");
         assert!(
             c.notes.iter().any(|n| n.contains("notes_sfld")),
+            "{:?}",
+            c.notes
+        );
+    }
+
+    #[test]
+    fn a_table_counted_with_an_extension_but_not_countable_now_is_a_note() {
+        // The snapshot was counted with the module loaded (`extensions`);
+        // the checking side lacks it now.
+        let (_dir, conn, mut entry) = source(0);
+        conn.execute_batch(
+            "PRAGMA writable_schema = ON;
+             INSERT INTO sqlite_schema VALUES
+               ('table', 'places_idx', 'places_idx', 0, 'CREATE VIRTUAL TABLE places_idx USING geo_rtree(id)');
+             PRAGMA writable_schema = OFF;",
+        )
+        .unwrap();
+        let path = conn.path().unwrap().to_string();
+        drop(conn);
+        let mut conn = Connection::open(&path).unwrap();
+        entry.row_counts.insert("places_idx".into(), 7);
+        let (counts, uncountable) = crate::snapshot::hotcopy::count_rows(&conn).unwrap();
+        assert!(!counts.contains_key("places_idx"));
+        assert!(
+            uncountable["places_idx"].contains("module `geo_rtree`"),
+            "{uncountable:?}"
+        );
+        let c = database("t", &mut conn, &entry, None, CheckLevel::Full).unwrap();
+        let row = c
+            .row_counts
+            .iter()
+            .find(|r| r.table == "places_idx")
+            .unwrap();
+        assert!(
+            matches!(row.status, CountStatus::Uncounted { .. }),
+            "{row:?}"
+        );
+        assert!(
+            c.notes
+                .iter()
+                .any(|n| n.contains("`places_idx` was not counted") && is_unchecked(n)),
             "{:?}",
             c.notes
         );

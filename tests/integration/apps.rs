@@ -578,3 +578,33 @@ fn a_spatialite_database_round_trips_with_and_without_the_extension() {
         }
     }
 }
+
+#[test]
+fn an_extension_that_does_not_load_is_named_with_its_fix() {
+    let app = App::new();
+    crate::support::sqlite(
+        &app.data_dir().join("geo.db"),
+        "CREATE TABLE t(x); INSERT INTO t VALUES (1);",
+    );
+    app.write_config(
+        "[[database]]\nname = \"geo\"\npath = \"geo.db\"\nextensions = [\"lifeboat_no_such_extension\"]\n",
+    );
+    let out = expect(&app, &["snapshot"], 1);
+    let all = text(&out);
+    assert!(
+        all.contains("cannot load SQLite extension `lifeboat_no_such_extension`"),
+        "{all}"
+    );
+    assert!(
+        all.contains("extensions"),
+        "the hint names the setting: {all}"
+    );
+    // A value that is not a library name is refused when the config loads.
+    app.write_config("[[database]]\nname = \"geo\"\npath = \"geo.db\"\nextensions = [\"\"]\n");
+    let out = expect(&app, &["snapshot"], 2);
+    assert!(
+        text(&out).contains("is not a library name"),
+        "{}",
+        text(&out)
+    );
+}
