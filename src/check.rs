@@ -241,6 +241,7 @@ fn per_table_integrity(
         return Err(refused_check(name, pragma, &findings));
     }
     let passed = match all.len() - skipped.len() {
+        0 => "there was no other table".to_string(),
         1 => "the 1 other table passed".to_string(),
         n => format!("the {n} other tables passed"),
     };
