@@ -9,3 +9,8 @@
 # for the provenance test's parent repository and build.rs's commit.
 set -euo pipefail
 apt-get install -y -qq --no-install-recommends systemd procps faketime man-db git >/dev/null
+# The real-application corpus (tests/integration/apps.rs): sqldiff compares
+# restored databases with their sources (sqlite3-tools), Fossil makes a
+# repository, SpatiaLite a spatial database (libsqlite3-mod-spatialite).
+# Django and sqlite-utils come from PyPI (.ci/run).
+apt-get install -y -qq --no-install-recommends sqlite3-tools fossil libsqlite3-mod-spatialite >/dev/null

@@ -17,13 +17,14 @@
 //! differs from the recorded one (the archive does not hold what was
 //! taken) and violations the migration ladder introduced (the ladder, not
 //! the data, is wrong then). A version 1 manifest recorded no state: its
-//! violations are a warning note, never a refusal.
+//! violations are a warning note, never a refusal. What needs a collation
+//! or function only the application defines is checked as far as it can
+//! be without it, and the notes name the rest ([`crate::sqlext`]).
 
 use crate::config::CheckLevel;
 use crate::error::{Error, Result};
 use crate::migrate::{Applied, MigrationRunner};
-use crate::snapshot::facts::{self, ForeignKeyFindings};
-use crate::snapshot::manifest::DatabaseEntry;
+use crate::snapshot::manifest::{DatabaseEntry, ForeignKeyCount, ForeignKeyState};
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 
@@ -33,7 +34,8 @@ pub struct Checked {
     pub schema_from: i64,
     pub schema_to: i64,
     pub migrations: Vec<Applied>,
-    /// `integrity_check` or `quick_check`.
+    /// `integrity_check` or `quick_check`, followed by " (table by table)"
+    /// when some tables could not be checked (the notes name them).
     pub check: String,
     pub row_counts: Vec<RowCount>,
     /// Findings that do not refuse (foreign-key rows the snapshot already had).
@@ -76,27 +78,27 @@ pub fn database(
     // Foreign-key findings of the snapshot as taken, before any migration.
     // A check that cannot even run usually means a damaged file: then
     // SQLite's integrity check says best what is wrong.
-    let fk_before = match foreign_keys(name, conn) {
+    let (fk_before, fk_unchecked) = match foreign_keys(name, conn) {
         Ok(found) => found,
         Err(e) => {
             integrity(name, conn, level)?;
             return Err(e);
         }
     };
-    let mut notes = Vec::new();
+    // Compared with what the snapshot recorded of the live data, when both
+    // are whole (a table that could not be checked now proves nothing).
     let recorded = entry.foreign_keys.as_ref();
-    if let Some(recorded) = recorded
-        && fk_before.state() != *recorded
+    if let Some(recorded) = recorded.filter(|_| fk_unchecked.is_empty())
+        && state(&fk_before) != *recorded
     {
         return Err(Error::refused(format!(
             "database `{name}`: the unpacked copy's foreign-key state differs from the one recorded \
              when the snapshot was taken:\n    recorded: {}\n    found:    {}",
             describe(recorded),
-            describe(&fk_before.state())
+            describe(&state(&fk_before))
         ))
         .with_hint(DAMAGED));
     }
-    let fk_before = violations(&fk_before);
     let migrations = match ladder {
         Some(l) => l
             .run(conn)
@@ -104,11 +106,12 @@ pub fn database(
         None => Vec::new(),
     };
     let schema_to = version(conn)?;
-    let check = integrity(name, conn, level)?;
+    let (check, mut notes) = integrity(name, conn, level)?;
+    notes.extend(fk_unchecked);
     let fk_after = if migrations.is_empty() {
         fk_before.clone()
     } else {
-        violations(&foreign_keys(name, conn)?)
+        foreign_keys(name, conn)?.0
     };
     // Violations are compared by count per parent table, not row by row: a
     // step may move an orphan to another table (archiving done tasks) or
@@ -164,15 +167,32 @@ pub fn database(
     }
     let tolerated = ladder.map_or_else(Vec::new, |l| l.tolerated_after(schema_from));
     let row_counts = row_counts(conn, entry, &tolerated)?;
+    for c in &row_counts {
+        if let CountStatus::Uncounted { reason } = &c.status {
+            notes.push(format!(
+                "database `{name}`: table `{}` was not counted: {reason}",
+                c.table
+            ));
+        }
+    }
     refuse_shortfalls(name, &row_counts)?;
     Ok(Checked {
         schema_from,
         schema_to,
         migrations,
-        check: check.to_string(),
+        check,
         row_counts,
         notes,
     })
+}
+
+/// Every note about something that could not be checked or counted says
+/// this, so a summary can say its "pass" was partial.
+pub const NOT_CHECKED: &str = "not checked";
+
+/// Whether a note says that something was not checked or counted.
+pub fn is_unchecked(note: &str) -> bool {
+    note.contains(NOT_CHECKED) || note.contains("not counted")
 }
 
 /// The hint of a refusal caused by the data in the archive.
@@ -183,56 +203,127 @@ const DAMAGED: &str = "this snapshot's data is damaged; nothing live was touched
 const SHOWN: usize = 5;
 
 /// `PRAGMA integrity_check` (or `quick_check`): refuse on any finding.
-fn integrity(name: &str, conn: &Connection, level: CheckLevel) -> Result<&'static str> {
+/// When the database needs a collation or function that only its
+/// application defines, SQLite refuses to run the check at all; then every
+/// table that can be checked without it is checked on its own, and the
+/// notes say exactly what was not checked.
+fn integrity(name: &str, conn: &Connection, level: CheckLevel) -> Result<(String, Vec<String>)> {
     let pragma = match level {
         CheckLevel::Full => "integrity_check",
         CheckLevel::Quick => "quick_check",
     };
-    let rows: Vec<String> = conn
-        .prepare(&format!("PRAGMA {pragma}"))
-        .and_then(|mut s| {
-            s.query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<_>>()
-        })
-        .map_err(|e| refused_check(name, pragma, &[e.to_string()]))?;
+    let rows = match pragma_rows(conn, &format!("PRAGMA {pragma}")) {
+        Ok(rows) => rows,
+        Err(e) if crate::sqlext::missing(&e).is_some() => {
+            return per_table_integrity(name, conn, pragma);
+        }
+        Err(e) => return Err(refused_check(name, pragma, &[e.to_string()])),
+    };
     if rows.len() == 1 && rows[0] == "ok" {
-        return Ok(pragma);
+        return Ok((pragma.to_string(), Vec::new()));
     }
     Err(refused_check(name, pragma, &rows))
+}
+
+fn pragma_rows(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare(sql).and_then(|mut s| {
+        s.query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()
+    })
+}
+
+/// The tables of the schema (the internal ones too), for per-table checks.
+fn tables(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect()
+}
+
+/// `PRAGMA integrity_check(T)` for each table T: its b-tree and its
+/// indexes. A table that needs a missing definition is skipped and named;
+/// a checked one with a finding refuses, as the whole check would.
+fn per_table_integrity(
+    name: &str,
+    conn: &Connection,
+    pragma: &'static str,
+) -> Result<(String, Vec<String>)> {
+    let all = tables(conn).map_err(|e| refused_check(name, pragma, &[e.to_string()]))?;
+    let mut findings = Vec::new();
+    let mut skipped = Vec::new();
+    for table in &all {
+        let sql = format!("PRAGMA {pragma}(\"{}\")", table.replace('"', "\"\""));
+        match pragma_rows(conn, &sql) {
+            Ok(rows) if rows.len() == 1 && rows[0] == "ok" => {}
+            Ok(rows) => findings.extend(rows),
+            Err(e) => match crate::sqlext::missing(&e) {
+                Some(m) => skipped.push(format!(
+                    "{}, which lifeboat cannot load: table `{table}` and its indexes were not \
+                     checked (their order and contents)",
+                    crate::sqlext::explain(conn, table, &m)
+                )),
+                None => findings.push(format!("table `{table}`: {e}")),
+            },
+        }
+    }
+    if !findings.is_empty() {
+        return Err(refused_check(name, pragma, &findings));
+    }
+    let passed = match all.len() - skipped.len() {
+        0 => "there was no other table".to_string(),
+        1 => "the 1 other table passed".to_string(),
+        n => format!("the {n} other tables passed"),
+    };
+    let mut notes: Vec<String> = skipped
+        .into_iter()
+        .map(|s| format!("database `{name}`: PRAGMA {pragma}: {s}"))
+        .collect();
+    notes.push(format!(
+        "database `{name}`: PRAGMA {pragma} ran table by table ({passed}), so pages that \
+         belong to no table were {NOT_CHECKED} either; where an SQLite extension defines what is \
+         missing, declaring it (`extensions` in [[database]]) lets everything be checked"
+    ));
+    Ok((format!("{pragma} (table by table)"), notes))
 }
 
 /// One `foreign_key_check` finding: the parent table it concerns, and a
 /// line for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Violation {
+    /// The table holding the row.
+    table: String,
     parent: String,
     text: String,
+    /// A "foreign key mismatch": `text` is SQLite's error.
+    mismatch: bool,
 }
 
-/// One finding per violation (or one for a "foreign key mismatch", a
-/// declaration SQLite cannot check), in a stable order.
-fn violations(found: &ForeignKeyFindings) -> Vec<Violation> {
-    match found {
-        ForeignKeyFindings::Rows(rows) => rows
-            .iter()
-            .map(|r| Violation {
-                parent: r.parent.clone(),
-                text: format!(
-                    "{} row {} references a missing {} row",
-                    r.table,
-                    r.rowid.map_or("?".to_string(), |v| v.to_string()),
-                    r.parent
-                ),
+/// The summary a manifest records of these findings (as
+/// [`crate::snapshot::facts`] makes it when the snapshot is taken).
+fn state(found: &[Violation]) -> ForeignKeyState {
+    if let Some(m) = found.iter().find(|v| v.mismatch) {
+        return ForeignKeyState {
+            violations: vec![],
+            mismatch: Some(m.text.clone()),
+        };
+    }
+    let mut counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for v in found {
+        *counts.entry((&v.table, &v.parent)).or_default() += 1;
+    }
+    ForeignKeyState {
+        violations: counts
+            .into_iter()
+            .map(|((table, parent), rows)| ForeignKeyCount {
+                table: table.to_string(),
+                parent: parent.to_string(),
+                rows,
             })
             .collect(),
-        ForeignKeyFindings::Mismatch(m) => vec![Violation {
-            parent: String::new(),
-            text: m.clone(),
-        }],
+        mismatch: None,
     }
 }
 
-fn describe(state: &crate::snapshot::manifest::ForeignKeyState) -> String {
+fn describe(state: &ForeignKeyState) -> String {
     if state.is_clean() {
         "no violations".to_string()
     } else {
@@ -240,17 +331,88 @@ fn describe(state: &crate::snapshot::manifest::ForeignKeyState) -> String {
     }
 }
 
-/// `PRAGMA foreign_key_check`. A check that cannot run for another reason
-/// than a mismatch is refused as damage.
-fn foreign_keys(name: &str, conn: &Connection) -> Result<ForeignKeyFindings> {
-    facts::foreign_key_check(conn).map_err(|e| {
+/// `PRAGMA foreign_key_check`: one finding per violation (or one for a
+/// "foreign key mismatch", a declaration SQLite cannot check), in a stable
+/// order; and notes naming the tables that could not be checked because a
+/// key needs a collation or function the application defines.
+fn foreign_keys(name: &str, conn: &Connection) -> Result<(Vec<Violation>, Vec<String>)> {
+    match foreign_key_rows(conn, "PRAGMA foreign_key_check") {
+        Err(e) if crate::sqlext::missing(&e).is_some() => {}
+        other => return Ok((fk_findings(name, other)?, Vec::new())),
+    }
+    // Table by table, skipping (and naming) those SQLite cannot check.
+    let all = tables(conn).map_err(|e| {
         Error::refused(findings_message(
             name,
             "foreign_key_check",
             &[e.to_string()],
         ))
         .with_hint(DAMAGED)
+    })?;
+    let mut found = Vec::new();
+    let mut notes = Vec::new();
+    for table in &all {
+        let sql = format!(
+            "PRAGMA foreign_key_check(\"{}\")",
+            table.replace('"', "\"\"")
+        );
+        match foreign_key_rows(conn, &sql) {
+            Err(e) if crate::sqlext::missing(&e).is_some() => {
+                let m = crate::sqlext::missing(&e).expect("matched above");
+                notes.push(format!(
+                    "database `{name}`: PRAGMA foreign_key_check: {}, which lifeboat cannot \
+                     load: the foreign keys of table `{table}` were not checked",
+                    crate::sqlext::explain(conn, table, &m)
+                ));
+            }
+            other => found.extend(fk_findings(name, other)?),
+        }
+    }
+    found.sort_by(|a, b| a.text.cmp(&b.text));
+    Ok((found, notes))
+}
+
+fn foreign_key_rows(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<Violation>> {
+    conn.prepare(sql).and_then(|mut s| {
+        s.query_map([], |r| {
+            let table: String = r.get(0)?;
+            let rowid: Option<i64> = r.get(1)?;
+            let parent: String = r.get(2)?;
+            Ok(Violation {
+                text: format!(
+                    "{table} row {} references a missing {parent} row",
+                    rowid.map_or("?".to_string(), |v| v.to_string())
+                ),
+                table,
+                parent,
+                mismatch: false,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<Violation>>>()
     })
+}
+
+fn fk_findings(name: &str, found: rusqlite::Result<Vec<Violation>>) -> Result<Vec<Violation>> {
+    match found {
+        Ok(mut rows) => {
+            rows.sort_by(|a, b| a.text.cmp(&b.text));
+            Ok(rows)
+        }
+        // A foreign key to a non-unique column or a dropped table: SQLite
+        // cannot check it, and neither could the application.
+        Err(e) if e.to_string().contains("foreign key mismatch") => Ok(vec![Violation {
+            table: String::new(),
+            parent: String::new(),
+            text: e.to_string(),
+            mismatch: true,
+        }]),
+        Err(e) => Err(Error::refused(findings_message(
+            name,
+            "foreign_key_check",
+            &[e.to_string()],
+        ))
+        .with_hint(DAMAGED)),
+    }
 }
 
 fn per_parent(findings: &[Violation]) -> BTreeMap<&String, usize> {
@@ -287,6 +449,11 @@ pub enum CountStatus {
     },
     Short,
     Missing,
+    /// The table is there, but counting it needs something lifeboat cannot
+    /// load (a module or collation the application defines): not a finding.
+    Uncounted {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -305,13 +472,23 @@ fn row_counts(
     entry: &DatabaseEntry,
     tolerated: &[(String, String)],
 ) -> Result<Vec<RowCount>> {
-    let (found, _) = crate::snapshot::hotcopy::count_rows(conn).map_err(|e| {
+    let (found, uncountable) = crate::snapshot::hotcopy::count_rows(conn).map_err(|e| {
         Error::database(format!(
             "database `{}`: cannot count rows of the unpacked copy: {e}",
             entry.name
         ))
     })?;
-    Ok(compare(&entry.row_counts, &found, tolerated))
+    let mut counts = compare(&entry.row_counts, &found, tolerated);
+    for c in &mut counts {
+        if c.status == CountStatus::Missing
+            && let Some(reason) = uncountable.get(&c.table)
+        {
+            c.status = CountStatus::Uncounted {
+                reason: reason.clone(),
+            };
+        }
+    }
+    Ok(counts)
 }
 
 pub fn compare(
@@ -360,6 +537,7 @@ pub fn render(db: &str, counts: &[RowCount]) -> String {
             CountStatus::Tolerated { step } => format!("  (changed by {step})"),
             CountStatus::Short => "  SHORT".to_string(),
             CountStatus::Missing => "  MISSING".to_string(),
+            CountStatus::Uncounted { reason } => format!("  (not counted: {reason})"),
         };
         s.push_str(&format!(
             "  {pad}{:<width$} {:>10} {:>10}{note}\n",
@@ -415,9 +593,17 @@ mod tests {
             ("parent".to_string(), 1),
             ("child".to_string(), 1 + orphans as u64),
         ]);
-        // Recorded as a snapshot records it.
-        entry.foreign_keys = Some(facts::foreign_key_check(&conn).unwrap().state());
+        record(&conn, &mut entry);
         (dir, conn, entry)
+    }
+
+    /// Record the foreign-key state as a snapshot records it.
+    fn record(conn: &Connection, entry: &mut DatabaseEntry) {
+        entry.foreign_keys = Some(
+            crate::snapshot::facts::foreign_key_check(conn)
+                .unwrap()
+                .state(),
+        );
     }
 
     #[test]
@@ -539,7 +725,7 @@ mod tests {
         )
         .unwrap();
         entry.row_counts.insert("tag".into(), 1);
-        entry.foreign_keys = Some(facts::foreign_key_check(&conn).unwrap().state());
+        record(&conn, &mut entry);
         let l = ladder("INSERT INTO tag VALUES (998, 'a'), (997, 'b');");
         let e = database("t", &mut conn, &entry, Some(&l), CheckLevel::Full).unwrap_err();
         assert!(e.message.contains("after the migration ladder"), "{e}");
@@ -555,7 +741,7 @@ mod tests {
         let mut entry = entry;
         entry.row_counts.insert("a".into(), 0);
         entry.row_counts.insert("b".into(), 1);
-        entry.foreign_keys = Some(facts::foreign_key_check(&conn).unwrap().state());
+        record(&conn, &mut entry);
         let c = database("t", &mut conn, &entry, None, CheckLevel::Full).unwrap();
         assert!(c.notes[0].contains("foreign key mismatch"), "{:?}", c.notes);
     }
@@ -570,6 +756,160 @@ mod tests {
         let l = ladder("CREATE TABLE parent(id);");
         let e = database("t", &mut conn, &entry, Some(&l), CheckLevel::Full).unwrap_err();
         assert!(e.message.contains("0002_next.sql"), "{e}");
+    }
+
+    /// A database like an Anki collection or a blog: an index on a column
+    /// with the application's collation `unicase`, an index on its function
+    /// `slugify()`, a WITHOUT ROWID table keyed by a `unicase` column, and a
+    /// child table whose foreign key points at a `unicase` key. lifeboat
+    /// has neither. (Built with SQLite's own `nocase` and `lower()`, then
+    /// renamed in the schema: the files are what the application writes.)
+    fn app_defined(rows: usize) -> (tempfile::TempDir, Connection, DatabaseEntry) {
+        let (dir, conn, mut entry) = source(0);
+        conn.execute_batch(&format!(
+            "CREATE TABLE notes(id INTEGER PRIMARY KEY, sfld TEXT);
+             CREATE INDEX notes_sfld ON notes(sfld COLLATE nocase);
+             CREATE TABLE posts(id INTEGER PRIMARY KEY, title TEXT);
+             CREATE INDEX posts_slug ON posts(lower(title));
+             CREATE TABLE tags(tag TEXT NOT NULL PRIMARY KEY COLLATE nocase, usn INT) WITHOUT ROWID;
+             CREATE TABLE decks(name TEXT COLLATE nocase UNIQUE);
+             CREATE TABLE cards(deck TEXT REFERENCES decks(name));
+             INSERT INTO decks VALUES ('Default');
+             INSERT INTO cards VALUES ('default'), ('Default');
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+               INSERT INTO notes(sfld) SELECT printf('Note %05d', i) FROM n;
+             INSERT INTO posts(title) SELECT sfld FROM notes;
+             INSERT INTO tags SELECT printf('tag-%s-%s', sfld, hex(randomblob(20))), 1 FROM notes;
+             PRAGMA writable_schema = ON;
+             UPDATE sqlite_schema SET sql = replace(replace(sql, 'nocase', 'unicase'), 'lower(', 'slugify(');
+             PRAGMA writable_schema = OFF;"
+        ))
+        .unwrap();
+        let path = conn.path().unwrap().to_string();
+        drop(conn);
+        let conn = Connection::open(&path).unwrap();
+        for (t, n) in [
+            ("notes", rows),
+            ("posts", rows),
+            ("tags", rows),
+            ("decks", 1),
+            ("cards", 2),
+        ] {
+            entry.row_counts.insert(t.to_string(), n as u64);
+        }
+        (dir, conn, entry)
+    }
+
+    #[test]
+    fn rows_are_counted_without_the_applications_collations_and_functions() {
+        let (_dir, conn, _) = app_defined(3000);
+        // Without lifeboat's fallbacks, SQLite refuses to count some of them.
+        assert!(
+            conn.query_row("SELECT count(*) FROM tags", [], |r| r.get::<_, i64>(0))
+                .is_err()
+        );
+        let (counts, uncountable) = crate::snapshot::hotcopy::count_rows(&conn).unwrap();
+        assert!(uncountable.is_empty(), "{uncountable:?}");
+        for t in ["notes", "posts", "tags"] {
+            assert_eq!(counts[t], 3000, "{t}: {counts:?}");
+        }
+        assert_eq!((counts["decks"], counts["cards"]), (1, 2));
+    }
+
+    #[test]
+    fn checks_run_without_the_applications_definitions_and_say_what_they_skipped() {
+        let (_dir, mut conn, entry) = app_defined(50);
+        let c = database("t", &mut conn, &entry, None, CheckLevel::Full).unwrap();
+        let all = c.notes.join("\n");
+        assert!(
+            all.contains("index `notes_sfld` uses collation `unicase`, which lifeboat cannot load"),
+            "{all}"
+        );
+        assert!(
+            all.contains("index `posts_slug` uses function `slugify()`"),
+            "{all}"
+        );
+        assert!(all.contains("table `tags`"), "{all}");
+        assert!(all.contains("not checked"), "{all}");
+        assert!(!all.contains("damaged"), "{all}");
+        assert!(
+            c.row_counts.iter().all(|r| r.status == CountStatus::Ok),
+            "{c:?}"
+        );
+        // quick_check the same way.
+        let (_dir, mut conn, entry) = app_defined(50);
+        let c = database("t", &mut conn, &entry, None, CheckLevel::Quick).unwrap();
+        assert_eq!(c.check, "quick_check (table by table)");
+        assert!(
+            c.notes.iter().any(|n| n.contains("notes_sfld")),
+            "{:?}",
+            c.notes
+        );
+    }
+
+    #[test]
+    fn a_table_counted_with_an_extension_but_not_countable_now_is_a_note() {
+        // The snapshot was counted with the module loaded (`extensions`);
+        // the checking side lacks it now.
+        let (_dir, conn, mut entry) = source(0);
+        conn.execute_batch(
+            "PRAGMA writable_schema = ON;
+             INSERT INTO sqlite_schema VALUES
+               ('table', 'places_idx', 'places_idx', 0, 'CREATE VIRTUAL TABLE places_idx USING geo_rtree(id)');
+             PRAGMA writable_schema = OFF;",
+        )
+        .unwrap();
+        let path = conn.path().unwrap().to_string();
+        drop(conn);
+        let mut conn = Connection::open(&path).unwrap();
+        entry.row_counts.insert("places_idx".into(), 7);
+        let (counts, uncountable) = crate::snapshot::hotcopy::count_rows(&conn).unwrap();
+        assert!(!counts.contains_key("places_idx"));
+        assert!(
+            uncountable["places_idx"].contains("module `geo_rtree`"),
+            "{uncountable:?}"
+        );
+        let c = database("t", &mut conn, &entry, None, CheckLevel::Full).unwrap();
+        let row = c
+            .row_counts
+            .iter()
+            .find(|r| r.table == "places_idx")
+            .unwrap();
+        assert!(
+            matches!(row.status, CountStatus::Uncounted { .. }),
+            "{row:?}"
+        );
+        assert!(
+            c.notes
+                .iter()
+                .any(|n| n.contains("`places_idx` was not counted") && is_unchecked(n)),
+            "{:?}",
+            c.notes
+        );
+    }
+
+    #[test]
+    fn damage_in_what_can_be_checked_is_still_refused() {
+        let (_dir, conn, entry) = app_defined(50);
+        // An index whose declared order no longer matches its contents.
+        conn.execute_batch(
+            "CREATE TABLE other(x); CREATE INDEX other_x ON other(x);
+             INSERT INTO other VALUES (1), (2), (3);
+             PRAGMA writable_schema = ON;
+             UPDATE sqlite_schema SET sql = 'CREATE INDEX other_x ON other(x DESC)' WHERE name = 'other_x';
+             PRAGMA writable_schema = OFF;",
+        )
+        .unwrap();
+        let path = conn.path().unwrap().to_string();
+        drop(conn);
+        let mut conn = Connection::open(&path).unwrap();
+        let mut entry = entry;
+        entry.row_counts.insert("other".into(), 3);
+        let e = database("t", &mut conn, &entry, None, CheckLevel::Full).unwrap_err();
+        assert!(
+            e.message.contains("integrity_check") && e.message.contains("other_x"),
+            "{e}"
+        );
     }
 
     #[test]

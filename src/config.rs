@@ -54,6 +54,10 @@ pub struct DatabaseConfig {
     /// while the file does not exist, snapshots skip it with a note instead
     /// of a warning. Once it exists it is backed up like any other.
     pub optional: bool,
+    /// SQLite loadable extensions to load for counting and checking its
+    /// copies (`extensions = ["mod_spatialite"]`): a library name for the
+    /// system's search path, or a path (made absolute).
+    pub extensions: Vec<String>,
 }
 
 impl DatabaseConfig {
@@ -245,6 +249,8 @@ struct RawDatabase {
     migrations: Option<PathBuf>,
     #[serde(default)]
     optional: bool,
+    #[serde(default)]
+    extensions: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -428,11 +434,41 @@ impl Config {
                     db.path.display()
                 )));
             }
+            let mut extensions: Vec<String> = Vec::new();
+            for ext in db.extensions {
+                if ext.trim().is_empty() || ext.contains('\0') {
+                    return Err(bad(format!(
+                        "database `{}`: extensions = [\"{}\"] is not a library name",
+                        db.name,
+                        ext.escape_debug()
+                    ))
+                    .with_hint(
+                        "name a SQLite loadable extension, e.g. extensions = [\"mod_spatialite\"], \
+                         or give the path of its library",
+                    ));
+                }
+                // A name is looked up on the system's library path; a path
+                // is relative to the config file, like every other path.
+                let ext = if ext.contains('/') {
+                    base.join(&ext).to_string_lossy().into_owned()
+                } else {
+                    ext
+                };
+                if extensions.contains(&ext) {
+                    return Err(bad(format!(
+                        "database `{}`: extension `{ext}` is listed twice",
+                        db.name
+                    ))
+                    .with_hint("list each extension once"));
+                }
+                extensions.push(ext);
+            }
             databases.push(DatabaseConfig {
                 name: db.name,
                 path: db.path,
                 migrations: db.migrations.map(|p| base.join(p)),
                 optional: db.optional,
+                extensions,
             });
         }
 
@@ -774,6 +810,23 @@ mod tests {
 
     const MINIMAL: &str =
         "data_dir = \"data\"\n[[database]]\nname = \"tasks\"\npath = \"db/tasks.db\"\n";
+
+    #[test]
+    fn extensions_are_names_or_paths_relative_to_the_config() {
+        let c = parse(&format!(
+            "{MINIMAL}extensions = [\"mod_spatialite\", \"lib/vec0.so\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.databases[0].extensions,
+            vec!["mod_spatialite".to_string(), "/etc/lib/vec0.so".to_string()]
+        );
+        assert!(parse(MINIMAL).unwrap().databases[0].extensions.is_empty());
+        for bad in ["[\"\"]", "[\"a\", \"a\"]", "\"mod_spatialite\""] {
+            let e = parse(&format!("{MINIMAL}extensions = {bad}\n")).unwrap_err();
+            assert!(e.message.contains("extension"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn defaults_and_relative_paths() {

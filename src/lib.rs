@@ -60,6 +60,7 @@ pub mod restore;
 pub mod retention;
 pub mod schedule;
 pub mod snapshot;
+pub mod sqlext;
 pub mod store;
 pub mod tag;
 

@@ -169,7 +169,7 @@ pub(crate) fn print_restore(config: &Config, r: &RestoreReport) {
             let files: Vec<&str> = c.migrations.iter().map(|m| m.file.as_str()).collect();
             format!("migrated with {}", files.join(", "))
         };
-        let fk = if c.notes.is_empty() {
+        let fk = if !c.notes.iter().any(|n| n.contains("foreign_key_check")) {
             "foreign_key_check ok"
         } else {
             "foreign_key_check: see the note below"

@@ -186,6 +186,7 @@ pub fn stage_archive(
                     path: PathBuf::from(&entry.path),
                     migrations: None,
                     optional: false,
+                    extensions: Vec::new(),
                 },
             },
         )
@@ -363,6 +364,7 @@ fn check_one(
             db.name
         ))
     })?;
+    crate::sqlext::load_extensions(&conn, &db.name, &db.extensions)?;
     // 4-6. Migrate and check: the same checker verify and drill use.
     let checked = check::database(&db.name, &mut conn, entry, ladder, config.restore.check)?;
     // The copy was stored in rollback-journal mode; give the application

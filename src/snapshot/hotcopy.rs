@@ -89,6 +89,7 @@ pub fn hot_copy(
     src: &Path,
     dest: &Path,
     busy_timeout: Duration,
+    extensions: &[String],
     progress: Progress<'_>,
 ) -> Result<DatabaseEntry> {
     check_source(name, src)?;
@@ -122,6 +123,8 @@ pub fn hot_copy(
         "PRAGMA synchronous = OFF; PRAGMA cache_size = -{CACHE_KIB};"
     ))
     .map_err(|e| Error::database(format!("database `{name}`: cannot set up the copy: {e}")))?;
+    // What the application loads to use its database, for counting rows.
+    crate::sqlext::load_extensions(&copy, name, extensions)?;
     let copy_started = Instant::now();
     {
         let backup = Backup::new(source.conn(), &mut copy).map_err(ctx)?;
@@ -179,7 +182,7 @@ pub fn hot_copy(
         });
         (counted, sha256)
     });
-    let (row_counts, uncountable_tables) = counted?;
+    let (row_counts, uncountable) = counted?;
     let sha256 = sha256?;
     // The data's own foreign-key faults, recorded so that a restore can
     // tell them from damage. A check that cannot run leaves the state
@@ -212,7 +215,8 @@ pub fn hot_copy(
         bytes,
         sha256,
         row_counts,
-        uncountable_tables,
+        uncountable_tables: uncountable.keys().cloned().collect(),
+        uncountable_reasons: uncountable,
         foreign_keys,
         // The caller knows the live path the application uses.
         file: None,
@@ -220,8 +224,17 @@ pub fn hot_copy(
 }
 
 /// Row counts of every ordinary table and every virtual table whose module
-/// is available; the names of the virtual tables that cannot be counted.
-pub fn count_rows(conn: &Connection) -> rusqlite::Result<(BTreeMap<String, u64>, Vec<String>)> {
+/// is available; the tables that cannot be counted, each with the reason.
+///
+/// A table is counted through its own b-tree when the plain count needs a
+/// collation or function that only the application defines (SQLite counts
+/// through the smallest index, whose key may use one): `NOT INDEXED` for a
+/// rowid table, the cells of its b-tree pages (`dbstat`) for a WITHOUT
+/// ROWID table, whose primary key is the table. Neither compares keys, so
+/// neither needs the collation.
+pub fn count_rows(
+    conn: &Connection,
+) -> rusqlite::Result<(BTreeMap<String, u64>, BTreeMap<String, String>)> {
     let mut stmt = conn.prepare(
         "SELECT name, sql LIKE 'CREATE VIRTUAL TABLE%' FROM sqlite_schema
          WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
@@ -230,18 +243,55 @@ pub fn count_rows(conn: &Connection) -> rusqlite::Result<(BTreeMap<String, u64>,
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut counts = BTreeMap::new();
-    let mut uncountable = Vec::new();
+    let mut uncountable = BTreeMap::new();
     for (table, is_virtual) in tables {
-        let sql = format!("SELECT count(*) FROM \"{}\"", table.replace('"', "\"\""));
-        match conn.query_row(&sql, [], |r| r.get::<_, i64>(0)) {
+        let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+        let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
+        let mut result = count(&format!("SELECT count(*) FROM {quoted}"));
+        if !is_virtual
+            && let Err(e) = &result
+            && crate::sqlext::missing(e).is_some()
+            && let Ok(n) = count(&format!("SELECT count(*) FROM {quoted} NOT INDEXED"))
+                .or_else(|_| count_cells(conn, &table))
+        {
+            result = Ok(n);
+        }
+        match result {
             Ok(n) => {
                 counts.insert(table, n as u64);
             }
-            Err(_) if is_virtual => uncountable.push(table),
+            Err(e) if is_virtual || crate::sqlext::missing(&e).is_some() => {
+                let why = match crate::sqlext::missing(&e) {
+                    Some(m) => format!(
+                        "{}, which lifeboat cannot load",
+                        crate::sqlext::explain(conn, &table, &m)
+                    ),
+                    None => e.to_string(),
+                };
+                uncountable.insert(table, why);
+            }
             Err(e) => return Err(e),
         }
     }
     Ok((counts, uncountable))
+}
+
+/// The rows of a WITHOUT ROWID table, read off its b-tree pages: an index
+/// b-tree holds each row once, in a leaf or an interior cell.
+fn count_cells(conn: &Connection, table: &str) -> rusqlite::Result<i64> {
+    let without_rowid: bool = conn.query_row(
+        "SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1",
+        [table],
+        |r| r.get(0),
+    )?;
+    if !without_rowid {
+        return Err(rusqlite::Error::QueryReturnedNoRows);
+    }
+    conn.query_row(
+        "SELECT coalesce(sum(ncell), 0) FROM dbstat('main') WHERE name = ?1",
+        [table],
+        |r| r.get(0),
+    )
 }
 
 thread_local! {

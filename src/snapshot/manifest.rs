@@ -94,6 +94,10 @@ pub struct DatabaseEntry {
     /// Virtual tables whose module was not available to count them.
     #[serde(default)]
     pub uncountable_tables: Vec<String>,
+    /// Why each of `uncountable_tables` could not be counted (a module or
+    /// a collation the application defines). Absent in older manifests.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub uncountable_reasons: BTreeMap<String, String>,
     /// What `PRAGMA foreign_key_check` reported on the copy as taken.
     /// `None` in version 1 manifests: the state is unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -393,6 +397,7 @@ pub(crate) fn sample() -> Manifest {
             sha256: "0".repeat(64),
             row_counts: BTreeMap::from([("tasks".to_string(), 2)]),
             uncountable_tables: vec![],
+            uncountable_reasons: BTreeMap::new(),
             foreign_keys: Some(ForeignKeyState::default()),
             file: Some(FileOwnership {
                 mode: "0644".into(),

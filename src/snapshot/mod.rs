@@ -300,6 +300,7 @@ fn copy_one(
         &live,
         &tmp,
         config.snapshot.busy_timeout,
+        &db.extensions,
         &|done, total| progress(&db.name, done, total),
     );
     let mut entry = match entry {

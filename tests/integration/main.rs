@@ -5,6 +5,7 @@
 mod support;
 
 mod agreement;
+mod apps;
 mod audit;
 mod clock;
 mod crash;
