@@ -755,9 +755,18 @@ impl Remote for DirRemote {
             let Some((tag, _)) = Tag::from_archive_name(&name) else {
                 continue;
             };
-            let meta = entry
-                .metadata()
-                .ctx(format!("cannot stat {}", entry.path().display()))?;
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                // Deleted between the listing and now: another
+                // installation sharing the directory pruned its own.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("cannot stat {}", entry.path().display()),
+                        e,
+                    ));
+                }
+            };
             if !meta.is_file() {
                 continue;
             }
