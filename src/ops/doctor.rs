@@ -1,6 +1,8 @@
 //! Doctor: is the remote ready to receive snapshots? Each backend checks
 //! itself ([`crate::remote::Remote::check`]); this asks each configured one
-//! and says so when there is none.
+//! and says so when there is none. Then what the configuration itself can
+//! get wrong: no installation name, a declared SQLite extension that does
+//! not load.
 
 use crate::config::Config;
 use crate::remote::{Check, CheckStatus, Checks};
@@ -31,6 +33,7 @@ pub fn doctor(config: &Config, fix: bool) -> DoctorReport {
         }
     };
     installation(config, &mut checks);
+    extensions(config, &mut checks);
     DoctorReport {
         ok: checks.passed(),
         remote,
@@ -59,6 +62,29 @@ fn installation(config: &Config, checks: &mut Checks) {
                 config.file.display()
             ),
         ),
+    }
+}
+
+/// Every declared SQLite extension loads: found now rather than by the
+/// next snapshot (which would then count and check that database without
+/// it) or, worse, by a restore on the day it is needed.
+fn extensions(config: &Config, checks: &mut Checks) {
+    for db in config.databases.iter().filter(|d| !d.extensions.is_empty()) {
+        let loaded = rusqlite::Connection::open_in_memory()
+            .map_err(|e| crate::Error::database(e.to_string()))
+            .and_then(|conn| crate::sqlext::load_extensions(&conn, &db.name, &db.extensions));
+        match loaded {
+            Ok(()) => checks.ok(
+                "extensions",
+                format!("database `{}`: {} load", db.name, db.extensions.join(", ")),
+            ),
+            Err(e) => checks.fail(
+                "extensions",
+                e.message,
+                e.hint
+                    .unwrap_or_else(|| "fix `extensions` in the config".into()),
+            ),
+        }
     }
 }
 

@@ -599,6 +599,15 @@ fn an_extension_that_does_not_load_is_named_with_its_fix() {
         all.contains("extensions"),
         "the hint names the setting: {all}"
     );
+    // doctor finds it before any snapshot does.
+    let out = app.run(&["doctor"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("FAIL extensions")
+            && text(&out).contains("`lifeboat_no_such_extension`"),
+        "{}",
+        text(&out)
+    );
     // A value that is not a library name is refused when the config loads.
     app.write_config("[[database]]\nname = \"geo\"\npath = \"geo.db\"\nextensions = [\"\"]\n");
     let out = expect(&app, &["snapshot"], 2);
