@@ -15,6 +15,7 @@ mod interrupt;
 mod jobs;
 mod layout;
 mod output;
+mod rclone_remote;
 mod real_data;
 mod remote;
 mod restore;

@@ -226,7 +226,8 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// SIGKILL the child when lifeboat dies unhandled (see gh's runner).
+/// SIGKILL the child when lifeboat dies unhandled (see gh's runner), and
+/// give it a private umask.
 #[cfg(target_os = "linux")]
 fn die_with_parent(cmd: &mut Command) {
     let parent = std::process::id() as libc::pid_t;
@@ -240,6 +241,9 @@ fn die_with_parent(cmd: &mut Command) {
             if libc::getppid() != parent {
                 return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
             }
+            // What rclone creates on this machine (a local-path remote's
+            // directory and archives, a download) is the data's: private.
+            libc::umask(0o077);
             Ok(())
         });
     }
