@@ -742,7 +742,10 @@ fn rclone_config(r: RawRclone, base: &Path) -> std::result::Result<RcloneConfig,
     }
     // rclone reads `name:` before any `/` as a configured remote (or
     // `:backend:` as an on-the-fly one); anything else is a local path.
-    let is_remote = remote.split('/').next().is_some_and(|first| first.contains(':'));
+    let is_remote = remote
+        .split('/')
+        .next()
+        .is_some_and(|first| first.contains(':'));
     let remote = if is_remote {
         remote.to_string()
     } else {
@@ -975,12 +978,21 @@ mod tests {
             };
             assert_eq!(r.remote, expect, "{given}");
         }
-        for bad in ["remote = \"\"", "remote = \"--x:y\"", "remote = \"x:\"\nattempts = 0"] {
+        for bad in [
+            "remote = \"\"",
+            "remote = \"--x:y\"",
+            "remote = \"x:\"\nattempts = 0",
+        ] {
             assert!(
                 parse(&format!("{MINIMAL}[remote.rclone]\n{bad}\n")).is_err(),
                 "{bad}"
             );
         }
-        assert!(parse(&format!("{MINIMAL}[remote.rclone]\nremote = \"x:\"\nextra = 1\n")).is_err());
+        assert!(
+            parse(&format!(
+                "{MINIMAL}[remote.rclone]\nremote = \"x:\"\nextra = 1\n"
+            ))
+            .is_err()
+        );
     }
 }

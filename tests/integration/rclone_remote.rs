@@ -72,8 +72,16 @@ fn sha256sum(path: &Path) -> String {
 }
 
 fn dump(db: &Path) -> String {
-    let out = Command::new("sqlite3").arg(db).arg(".dump").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg(".dump")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -144,7 +152,12 @@ fn local_backend_push_list_restore_prune() {
         0o600,
         "rclone writes the archive privately"
     );
-    assert_eq!(app.last_run()["push"]["status"], "pushed", "{:#}", app.last_run());
+    assert_eq!(
+        app.last_run()["push"]["status"],
+        "pushed",
+        "{:#}",
+        app.last_run()
+    );
     let out = expect(&app, &["list", "--remote"], 0);
     assert!(stdout(&out).contains(&first), "{}", text(&out));
     assert!(!stdout(&out).contains("snap-2026 "), "{}", text(&out));
@@ -158,7 +171,11 @@ fn local_backend_push_list_restore_prune() {
     )
     .unwrap();
     let out = expect(&fresh, &["restore", "latest", "--from", "rclone"], 0);
-    assert!(stdout(&out).contains(&format!("rclone:{remote}")), "{}", text(&out));
+    assert!(
+        stdout(&out).contains(&format!("rclone:{remote}")),
+        "{}",
+        text(&out)
+    );
     let live = app.data_dir().join("db/tasks.db");
     assert_eq!(dump(&fresh.data_dir().join("db/tasks.db")), dump(&live));
 
@@ -196,7 +213,14 @@ struct Server(Child);
 impl Server {
     fn start(root: &Path, port: u16) -> Server {
         let child = Command::new("rclone")
-            .args(["serve", "webdav", "--config", "/dev/null", "--log-level", "ERROR"])
+            .args([
+                "serve",
+                "webdav",
+                "--config",
+                "/dev/null",
+                "--log-level",
+                "ERROR",
+            ])
             .arg(root)
             .args(["--addr", &format!("127.0.0.1:{port}")])
             .args(["--user", "u", "--pass", "secret-pw"])
@@ -323,7 +347,10 @@ fn webdav_on_loopback_and_a_server_stopped_mid_upload() {
     let second = record["snapshot"]["tag"].as_str().unwrap().to_string();
     assert_eq!(uploading, format!(".{second}.tar.gz.partial"));
     assert_eq!(record["push"]["status"], "failed", "{record:#}");
-    assert_eq!(record["push"]["error"]["kind"], "remote_transient", "{record:#}");
+    assert_eq!(
+        record["push"]["error"]["kind"], "remote_transient",
+        "{record:#}"
+    );
     assert!(
         stderr(&out).contains("gave up after 2 attempt(s)"),
         "{}",
@@ -397,7 +424,10 @@ fn an_unmarked_path_is_refused() {
         text(&out)
     );
     let record = app.last_run();
-    assert_eq!(record["push"]["error"]["kind"], "remote_permanent", "{record:#}");
+    assert_eq!(
+        record["push"]["error"]["kind"], "remote_permanent",
+        "{record:#}"
+    );
     let tag = record["snapshot"]["tag"].as_str().unwrap().to_string();
     assert!(pending(&app, &tag).exists());
     assert_eq!(names(&root), ["photo.jpg"]);

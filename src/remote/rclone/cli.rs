@@ -136,7 +136,13 @@ impl Rclone {
             argv.push("--config".into());
             argv.push(config.into());
         }
-        for fixed in ["--ask-password=false", "--log-level", "ERROR", "--retries", "1"] {
+        for fixed in [
+            "--ask-password=false",
+            "--log-level",
+            "ERROR",
+            "--retries",
+            "1",
+        ] {
             argv.push(fixed.into());
         }
         argv.extend(args.iter().map(|a| a.as_ref().to_os_string()));
@@ -312,7 +318,8 @@ impl Failure {
     /// message naming what failed, and, for a permanent one, the fix.
     pub fn to_error(&self, rclone: &Rclone, what: &str, remote: &str) -> Error {
         if let Failure::Interrupted(stop) = self {
-            return Error::from(*stop).context(format!("rclone was stopped while trying to {what}"));
+            return Error::from(*stop)
+                .context(format!("rclone was stopped while trying to {what}"));
         }
         if let Failure::Spawn(e) = self {
             let err = Error::new(
@@ -328,7 +335,9 @@ impl Failure {
                      or set [remote.rclone] rclone = \"/path/to/rclone\"; then run `lifeboat doctor`",
                 )
             } else {
-                err.with_hint("check [remote.rclone] rclone: it must be an executable rclone binary")
+                err.with_hint(
+                    "check [remote.rclone] rclone: it must be an executable rclone binary",
+                )
             };
         }
         let class = self.class();
@@ -512,7 +521,10 @@ mod tests {
 
     #[test]
     fn exit_codes_and_texts_are_classified() {
-        assert_eq!(classify(5, "dial tcp: connection refused"), Class::Transient);
+        assert_eq!(
+            classify(5, "dial tcp: connection refused"),
+            Class::Transient
+        );
         assert_eq!(classify(10, ""), Class::Transient);
         assert_eq!(classify(-1, ""), Class::Transient);
         assert_eq!(classify(3, "directory not found"), Class::DirNotFound);
@@ -534,7 +546,10 @@ mod tests {
                 Class::Permanent
             );
             assert_eq!(
-                classify(code, "Failed to deletefile: /r/x is a directory or doesn't exist"),
+                classify(
+                    code,
+                    "Failed to deletefile: /r/x is a directory or doesn't exist"
+                ),
                 Class::FileNotFound
             );
             assert_eq!(

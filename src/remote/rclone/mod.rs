@@ -122,11 +122,7 @@ struct Local<'a> {
 
 impl RcloneRemote {
     pub fn new(config: RcloneConfig) -> RcloneRemote {
-        let rclone = Rclone::new(
-            config.rclone.clone(),
-            config.config.clone(),
-            config.timeout,
-        );
+        let rclone = Rclone::new(config.rclone.clone(), config.config.clone(), config.timeout);
         RcloneRemote {
             config,
             rclone,
@@ -418,11 +414,7 @@ impl RcloneRemote {
             let partial = self.path(&partial_name(&local.name));
             self.rclone
                 .run_with_deadline(
-                    &[
-                        "copyto".as_ref(),
-                        local.path.as_os_str(),
-                        partial.as_ref(),
-                    ],
+                    &["copyto".as_ref(), local.path.as_os_str(), partial.as_ref()],
                     self.rclone.transfer_timeout(local.size),
                 )
                 .map_err(|f| self.fail(&format!("upload {}", local.name), &f))?;
@@ -662,10 +654,9 @@ impl RcloneRemote {
             ),
             None if fix => match self.mark() {
                 Ok(id) => {
-                    report.fixed.push(format!(
-                        "marked {} as lifeboat remote {id}",
-                        self.remote()
-                    ));
+                    report
+                        .fixed
+                        .push(format!("marked {} as lifeboat remote {id}", self.remote()));
                     report.ok(NAME, format!("{} is lifeboat remote {id}", self.remote()));
                 }
                 Err(e) => report.fail(NAME, e.message, e.hint.unwrap_or_default()),
@@ -808,7 +799,9 @@ fn parse_marker(bytes: &[u8], shown: &str) -> Result<Marker> {
         Some(v) => {
             return Err(Error::new(
                 Kind::RemotePermanent,
-                format!("{shown} has marker_version {v}; this lifeboat knows version {MARKER_VERSION}"),
+                format!(
+                    "{shown} has marker_version {v}; this lifeboat knows version {MARKER_VERSION}"
+                ),
             )
             .with_hint("it was written by a newer lifeboat: upgrade lifeboat"));
         }
@@ -885,7 +878,8 @@ mod tests {
 
     #[test]
     fn markers_are_checked() {
-        let good = br#"{"marker_version": 1, "id": "0123abcd", "created_at": "2030-01-01T00:00:00Z"}"#;
+        let good =
+            br#"{"marker_version": 1, "id": "0123abcd", "created_at": "2030-01-01T00:00:00Z"}"#;
         assert_eq!(parse_marker(good, "r:x").unwrap().id, "0123abcd");
         let newer = br#"{"marker_version": 2, "id": "x", "created_at": "2030-01-01T00:00:00Z"}"#;
         let err = parse_marker(newer, "r:x").unwrap_err();
