@@ -907,4 +907,157 @@ mod tests {
         assert_eq!(e[1].size, -1);
         assert!(parse_entries(b"[").is_err());
     }
+
+    /// The real rclone, or `None` (skip) unless `LIFEBOAT_REQUIRE_RCLONE=1`.
+    fn real_rclone() -> Option<PathBuf> {
+        let ok = std::process::Command::new("rclone")
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Some(PathBuf::from("rclone"));
+        }
+        assert_ne!(
+            std::env::var("LIFEBOAT_REQUIRE_RCLONE").as_deref(),
+            Ok("1"),
+            "LIFEBOAT_REQUIRE_RCLONE=1 and rclone is not installed"
+        );
+        eprintln!("skipped: rclone is not installed");
+        None
+    }
+
+    /// A local-path remote at `root`, set up the documented way.
+    fn local_remote(bin: PathBuf, root: &Path, conf: &Path) -> RcloneRemote {
+        std::fs::write(conf, "").unwrap();
+        let remote = RcloneRemote::new(RcloneConfig {
+            remote: root.display().to_string(),
+            rclone: bin,
+            config: Some(conf.to_path_buf()),
+            timeout: Duration::from_secs(30),
+            attempts: 2,
+            backoff: Duration::from_millis(10),
+        });
+        let report = remote.check(true);
+        assert!(report.passed(), "{report:?}");
+        remote
+    }
+
+    fn archive(dir: &Path, tag: &Tag, body: &[u8]) -> PathBuf {
+        let path = dir.join(tag.archive_name(Format::Gzip));
+        std::fs::write(&path, body).unwrap();
+        path
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A push converges on whatever an earlier one left: a damaged object
+    /// under the final name (same size, other bytes: only the hash tells)
+    /// is replaced, a fresh `.partial` is overwritten, an old one of
+    /// another snapshot is removed; a copy in the other format goes.
+    #[test]
+    fn pushes_converge_and_confirm_by_hash() {
+        let Some(bin) = real_rclone() else { return };
+        let place = tempfile::tempdir().unwrap();
+        let root = place.path().join("remote");
+        let remote = local_remote(bin, &root, &place.path().join("rclone.conf"));
+        let src = tempfile::tempdir().unwrap();
+        let a = tag("snap-20261120T100000Z");
+        let b = tag("snap-20261120T090000Z");
+        let a_path = archive(src.path(), &a, b"good bytes");
+        remote.push(&a, &a_path, "").unwrap();
+        assert_eq!(
+            std::fs::read(root.join(a.archive_name(Format::Gzip))).unwrap(),
+            b"good bytes"
+        );
+
+        std::fs::write(root.join(a.archive_name(Format::Gzip)), b"bad  bytes").unwrap();
+        std::fs::write(
+            root.join(partial_name(&a.archive_name(Format::Gzip))),
+            b"go",
+        )
+        .unwrap();
+        let stale = root.join(partial_name(&b.archive_name(Format::Zstd)));
+        std::fs::write(&stale, b"old").unwrap();
+        let touched = std::process::Command::new("touch")
+            .args(["-d", "3 days ago"])
+            .arg(&stale)
+            .status()
+            .unwrap();
+        assert!(touched.success());
+        std::fs::write(root.join(a.archive_name(Format::Zstd)), b"other format").unwrap();
+        std::fs::write(root.join("notes.partial"), b"foreign").unwrap();
+        let outcome = remote.push(&a, &a_path, "").unwrap();
+        assert_eq!(outcome.attempts, 1);
+        assert_eq!(
+            std::fs::read(root.join(a.archive_name(Format::Gzip))).unwrap(),
+            b"good bytes"
+        );
+        assert_eq!(
+            names(&root),
+            [MARKER, "notes.partial", "snap-20261120T100000Z.tar.gz"]
+        );
+
+        let listed = remote.list().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].tag, listed[0].size), (a, 10));
+        let dest = tempfile::tempdir().unwrap();
+        let got = remote.download(&a, dest.path()).unwrap();
+        assert_eq!(std::fs::read(&got).unwrap(), b"good bytes");
+        assert_eq!(names(dest.path()), ["snap-20261120T100000Z.tar.gz"]);
+        let err = remote.download(&b, dest.path()).unwrap_err();
+        assert_eq!(err.kind, Kind::RemotePermanent);
+        assert_eq!(
+            names(dest.path()),
+            ["snap-20261120T100000Z.tar.gz"],
+            "no partial download"
+        );
+
+        remote.delete(&a).unwrap();
+        remote.delete(&a).unwrap(); // already gone counts as done
+        assert_eq!(names(&root), [MARKER, "notes.partial"]);
+    }
+
+    /// Without the marker nothing is read or written; `check` names the fix.
+    #[test]
+    fn an_unmarked_directory_is_refused() {
+        let Some(bin) = real_rclone() else { return };
+        let place = tempfile::tempdir().unwrap();
+        let root = place.path().join("remote");
+        let remote = local_remote(bin, &root, &place.path().join("rclone.conf"));
+        std::fs::remove_file(root.join(MARKER)).unwrap();
+        let src = tempfile::tempdir().unwrap();
+        let a = tag("snap-20261120T100000Z");
+        let err = remote
+            .push(&a, &archive(src.path(), &a, b"x"), "")
+            .unwrap_err();
+        assert_eq!(err.kind, Kind::RemotePermanent);
+        assert_eq!(err.attempts, 1);
+        assert!(
+            err.hint.as_ref().unwrap().contains("lifeboat doctor --fix"),
+            "{err}"
+        );
+        assert!(remote.list().is_err());
+        assert!(remote.delete(&a).is_err());
+        assert!(names(&root).is_empty());
+        let report = remote.check(false);
+        let identity = report.checks.iter().find(|c| c.name == "identity").unwrap();
+        assert_eq!(identity.status, super::super::CheckStatus::Fail);
+        // A damaged marker is named, not replaced.
+        std::fs::write(root.join(MARKER), b"{not json").unwrap();
+        let report = remote.check(true);
+        assert!(!report.passed());
+        assert!(report.fixed.is_empty());
+        assert_eq!(std::fs::read(root.join(MARKER)).unwrap(), b"{not json");
+        let err = remote
+            .push(&a, &archive(src.path(), &a, b"x"), "")
+            .unwrap_err();
+        assert!(err.message.contains("not a valid remote marker"), "{err}");
+    }
 }
