@@ -207,15 +207,19 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `rclone serve webdav` of `root` on 127.0.0.1:`port`, user `u`.
+/// `rclone serve PROTOCOL` of `root` on 127.0.0.1:`port`, user `u`.
 struct Server(Child);
 
 impl Server {
     fn start(root: &Path, port: u16) -> Server {
+        Server::serve("webdav", root, port)
+    }
+
+    fn serve(protocol: &str, root: &Path, port: u16) -> Server {
         let child = Command::new("rclone")
             .args([
                 "serve",
-                "webdav",
+                protocol,
                 "--config",
                 "/dev/null",
                 "--log-level",
@@ -232,7 +236,7 @@ impl Server {
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
-                "rclone serve webdav did not start"
+                "rclone serve {protocol} did not start"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -385,6 +389,72 @@ fn webdav_on_loopback_and_a_server_stopped_mid_upload() {
         !names(&root).iter().any(|n| n.ends_with(".partial")),
         "{:?}",
         names(&root)
+    );
+}
+
+/// SFTP served by rclone on loopback: a backend with md5 and sha1 but no
+/// sha256, so uploads are confirmed by size and md5 (the archive's md5
+/// computed by `rclone hashsum`); pushed, listed, restored elsewhere.
+#[test]
+fn sftp_on_loopback_confirms_by_md5() {
+    let Some(bin) = rclone("sftp_on_loopback_confirms_by_md5") else {
+        return;
+    };
+    let place = tempfile::tempdir().unwrap();
+    let served = place.path().join("served");
+    fs::create_dir(&served).unwrap();
+    let port = free_port();
+    let _server = Server::serve("sftp", &served, port);
+    let obscured = Command::new(&bin)
+        .args(["obscure", "secret-pw"])
+        .output()
+        .unwrap();
+    let conf = place.path().join("rclone.conf");
+    fs::write(
+        &conf,
+        format!(
+            "[nas]\ntype = sftp\nhost = 127.0.0.1\nport = {port}\nuser = u\npass = {}\n",
+            String::from_utf8(obscured.stdout).unwrap().trim()
+        ),
+    )
+    .unwrap();
+    let app = tasks_app(&format!(
+        "{KEEP_ALL}{}",
+        section("nas:backups/myapp", &conf, "")
+    ));
+    fs::create_dir(served.join("backups")).unwrap();
+    let out = expect(&app, &["doctor", "--fix"], 0);
+    let shown = stdout(&out);
+    assert!(
+        shown.contains("fixed: marked") && shown.contains("confirmed by size and md5"),
+        "{shown}"
+    );
+    let root = served.join("backups/myapp");
+    let tag = snapshot(&app);
+    assert_eq!(
+        sha256sum(&root.join(format!("{tag}.tar.gz"))),
+        sha256sum(&app.backup_dir().join(format!("{tag}.tar.gz")))
+    );
+    let out = expect(&app, &["list", "--remote"], 0);
+    assert!(stdout(&out).contains(&tag), "{}", text(&out));
+    // Restored from the remote alone, beside the live data.
+    fs::remove_file(app.backup_dir().join(format!("{tag}.tar.gz"))).unwrap();
+    let elsewhere = place.path().join("elsewhere");
+    expect(
+        &app,
+        &[
+            "restore",
+            &tag,
+            "--from",
+            "rclone",
+            "--to",
+            &elsewhere.display().to_string(),
+        ],
+        0,
+    );
+    assert_eq!(
+        dump(&elsewhere.join("db/tasks.db")),
+        dump(&app.data_dir().join("db/tasks.db"))
     );
 }
 
