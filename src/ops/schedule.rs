@@ -119,11 +119,14 @@ fn context(config: &Config, lifeboat: PathBuf, user_mode: bool) -> Result<(Conte
                 if r.remote.starts_with('/') {
                     read_write.push(PathBuf::from(&r.remote));
                 }
+                // (Only one that exists: without it, rclone is configured
+                // some other way, and a missing ReadWritePaths entry would
+                // stop systemd from starting the unit.)
                 let conf_dir = match &r.config {
                     Some(file) => file.parent().map(Path::to_path_buf),
                     None => Some(home.join(".config").join("rclone")),
                 };
-                read_write.extend(conf_dir);
+                read_write.extend(conf_dir.filter(|d| d.is_dir()));
             }
             RemoteConfig::Github(_) => {}
         }
