@@ -412,16 +412,29 @@ impl RcloneRemote {
             tracing::info!(tag = %local.tag, "already on the remote and confirmed");
         } else {
             let partial = self.path(&partial_name(&local.name));
+            // `--ignore-times`: rclone skips a copy or a move whose target
+            // has the same size and modification time; what an earlier
+            // attempt left there is never trusted without confirmation.
             self.rclone
                 .run_with_deadline(
-                    &["copyto".as_ref(), local.path.as_os_str(), partial.as_ref()],
+                    &[
+                        "copyto".as_ref(),
+                        "--ignore-times".as_ref(),
+                        local.path.as_os_str(),
+                        partial.as_ref(),
+                    ],
                     self.rclone.transfer_timeout(local.size),
                 )
                 .map_err(|f| self.fail(&format!("upload {}", local.name), &f))?;
             // A move without server-side support re-uploads: same deadline.
             self.rclone
                 .run_with_deadline(
-                    &["moveto", partial.as_str(), final_path.as_str()],
+                    &[
+                        "moveto",
+                        "--ignore-times",
+                        partial.as_str(),
+                        final_path.as_str(),
+                    ],
                     self.rclone.transfer_timeout(local.size),
                 )
                 .map_err(|f| self.fail(&format!("move {partial} to {}", local.name), &f))?;
@@ -977,12 +990,20 @@ mod tests {
             b"good bytes"
         );
 
-        std::fs::write(root.join(a.archive_name(Format::Gzip)), b"bad  bytes").unwrap();
-        std::fs::write(
-            root.join(partial_name(&a.archive_name(Format::Gzip))),
-            b"go",
-        )
-        .unwrap();
+        // Same size and modification time as the archive: rclone itself
+        // would take them for copies of it.
+        let same_as_archive = |path: &Path| {
+            std::fs::write(path, b"bad  bytes").unwrap();
+            let touched = std::process::Command::new("touch")
+                .arg("-r")
+                .arg(&a_path)
+                .arg(path)
+                .status()
+                .unwrap();
+            assert!(touched.success());
+        };
+        same_as_archive(&root.join(a.archive_name(Format::Gzip)));
+        same_as_archive(&root.join(partial_name(&a.archive_name(Format::Gzip))));
         let stale = root.join(partial_name(&b.archive_name(Format::Zstd)));
         std::fs::write(&stale, b"old").unwrap();
         let touched = std::process::Command::new("touch")
