@@ -359,6 +359,11 @@ impl Failure {
                  running lifeboat (or point [remote.rclone] config at the rclone.conf that has it); \
                  `rclone listremotes` shows the remotes rclone knows"
             )
+        } else if text.to_ascii_lowercase().contains("permission denied") {
+            format!(
+                "the user running lifeboat may not write to \"{remote}\" (permission denied): \
+                 fix the owner or permissions there, or the account's rights on the server"
+            )
         } else if is_auth(text) {
             format!(
                 "the remote refused rclone's credentials: fix them with `rclone config` (or \
@@ -389,25 +394,29 @@ impl Failure {
 
 fn is_auth(text: &str) -> bool {
     let lower = text.to_ascii_lowercase();
-    [
-        "401",
-        "403",
-        "unauthorized",
-        "forbidden",
-        "access denied",
-        "accessdenied",
-        "permission denied",
-        "invalidaccesskeyid",
-        "signaturedoesnotmatch",
-        "unable to authenticate",
-        "invalid_grant",
-        "bad_auth",
-        "couldn't decrypt",
-        "unable to read obscured",
-        "ssh: handshake failed",
-    ]
-    .iter()
-    .any(|w| lower.contains(w))
+    // HTTP 401 and 403 as whole words: a port (`127.0.0.1:40321`) or a
+    // name may contain the digits.
+    let status = lower
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|w| w == "401" || w == "403");
+    status
+        || [
+            "unauthorized",
+            "forbidden",
+            "access denied",
+            "accessdenied",
+            "permission denied",
+            "invalidaccesskeyid",
+            "signaturedoesnotmatch",
+            "unable to authenticate",
+            "invalid_grant",
+            "bad_auth",
+            "couldn't decrypt",
+            "unable to read obscured",
+            "ssh: handshake failed",
+        ]
+        .iter()
+        .any(|w| lower.contains(w))
 }
 
 fn is_usage(text: &str) -> bool {
@@ -561,6 +570,18 @@ mod tests {
                 Class::Permanent
             );
         }
+        // Ports and names with the digits of 401 or 403 are not statuses.
+        assert_eq!(
+            classify(
+                5,
+                "Propfind \"http://127.0.0.1:40321/x\": dial tcp 127.0.0.1:40321: connect: connection refused"
+            ),
+            Class::Transient
+        );
+        assert_eq!(
+            classify(1, "Failed to copyto: Put \"http://h/snap-4031.x\": EOF"),
+            Class::Transient
+        );
         // A refused credential is not retried even when rclone says 5.
         assert_eq!(classify(5, "401 Unauthorized"), Class::Permanent);
     }
