@@ -458,6 +458,87 @@ fn sftp_on_loopback_confirms_by_md5() {
     );
 }
 
+/// Processes whose command line mentions `needle` (other than this test).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) && entry.file_name() != std::process::id().to_string().as_str()
+        {
+            found.push(format!(
+                "{}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    found
+}
+
+/// SIGTERM in the middle of an upload: lifeboat kills rclone and waits for
+/// it before it exits (128 + 15); no rclone is left acting on the remote;
+/// the half-written upload is not a snapshot, and the snapshot is queued.
+#[test]
+fn a_stop_signal_mid_upload_leaves_no_rclone() {
+    let Some(_) = rclone("a_stop_signal_mid_upload_leaves_no_rclone") else {
+        return;
+    };
+    let place = tempfile::tempdir().unwrap();
+    let conf = place.path().join("rclone.conf");
+    fs::write(&conf, "").unwrap();
+    let root = place.path().join("remote");
+    let app = tasks_app(&format!(
+        "{KEEP_ALL}{}",
+        section(&root.display().to_string(), &conf, "")
+    ));
+    sqlite(
+        &app.data_dir().join("db/tasks.db"),
+        "CREATE TABLE blobs(b BLOB);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 48)
+           INSERT INTO blobs(b) SELECT randomblob(65536) FROM n;",
+    );
+    expect(&app, &["doctor", "--fix"], 0);
+    let mut run = app.cmd(&["snapshot"]);
+    run.env("RCLONE_BWLIMIT", "512k")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = run.spawn().unwrap();
+    let started = Instant::now();
+    while !fs::read_dir(&root).unwrap().flatten().any(|e| {
+        e.file_name().to_string_lossy().ends_with(".partial")
+            && e.metadata().is_ok_and(|m| m.len() > 0)
+    }) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no upload started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let needle = root.display().to_string();
+    assert!(
+        !processes_mentioning(&needle).is_empty(),
+        "rclone is uploading"
+    );
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out));
+    let left = processes_mentioning(&needle);
+    assert!(left.is_empty(), "rclone outlived lifeboat: {left:?}");
+    let tag = app.last_run()["snapshot"]["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(pending(&app, &tag).exists(), "{tag} is still queued");
+    assert!(!root.join(format!("{tag}.tar.gz")).exists());
+    let out = expect(&app, &["--json", "list", "--remote"], 0);
+    assert!(!stdout(&out).contains(&tag), "{}", text(&out));
+}
+
 /// A directory without the marker (a mistyped path, a bucket of other
 /// things) is never written to: doctor and push name `doctor --fix`. A
 /// missing rclone binary names its installation.
