@@ -382,7 +382,7 @@ impl Failure {
         } else if is_usage(text) {
             format!(
                 "rclone did not accept lifeboat's command: this rclone (`{}`) may be too old; \
-                 lifeboat needs rclone 1.57 or later (`rclone version`)",
+                 lifeboat is tested with rclone 1.60 (Debian 12) and later (`rclone version`)",
                 rclone.bin.display()
             )
         } else {
