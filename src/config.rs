@@ -34,7 +34,7 @@ pub struct Config {
     pub snapshot: SnapshotConfig,
     pub retention: RetentionConfig,
     /// Where snapshots go off the machine, in the order they are pushed.
-    /// (Today at most one: `[github]` or `[remote.dir]`.)
+    /// (Today at most one: `[github]`, `[remote.dir]` or `[remote.rclone]`.)
     pub remotes: Vec<RemoteConfig>,
     pub health: HealthConfig,
     pub restore: RestoreConfig,
@@ -120,6 +120,8 @@ pub enum RemoteConfig {
     Github(GithubConfig),
     /// `[remote.dir]`: a directory (external drive, NAS mount).
     Dir(DirRemoteConfig),
+    /// `[remote.rclone]`: any rclone backend, through the `rclone` CLI.
+    Rclone(RcloneConfig),
 }
 
 impl RemoteConfig {
@@ -128,6 +130,7 @@ impl RemoteConfig {
         match self {
             RemoteConfig::Github(_) => "github",
             RemoteConfig::Dir(_) => "dir",
+            RemoteConfig::Rclone(_) => "rclone",
         }
     }
 
@@ -136,6 +139,7 @@ impl RemoteConfig {
         match self {
             RemoteConfig::Github(_) => "[github]",
             RemoteConfig::Dir(_) => "[remote.dir]",
+            RemoteConfig::Rclone(_) => "[remote.rclone]",
         }
     }
 }
@@ -163,6 +167,24 @@ pub struct DirRemoteConfig {
     /// found at `path` ([`crate::store::Store::remote_ids`]).
     pub data_dir: PathBuf,
     pub remote_ids: PathBuf,
+}
+
+/// `[remote.rclone]`: the credentials stay in rclone's own configuration.
+#[derive(Debug, Clone)]
+pub struct RcloneConfig {
+    /// An rclone `remote:path` (or a local path, absolute), without a
+    /// trailing `/`: the directory the snapshots go to.
+    pub remote: String,
+    /// The `rclone` binary to run (default: `rclone` on `PATH`).
+    pub rclone: PathBuf,
+    /// rclone's configuration file (`--config`); else rclone's default.
+    pub config: Option<PathBuf>,
+    /// Timeout of one rclone call (a transfer gets more: see the backend).
+    pub timeout: Duration,
+    /// Attempts for a transient failure (default 3).
+    pub attempts: u32,
+    /// First backoff between attempts; doubles each time.
+    pub backoff: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -312,6 +334,18 @@ struct RawGithub {
 #[serde(deny_unknown_fields)]
 struct RawRemote {
     dir: Option<RawDirRemote>,
+    rclone: Option<RawRclone>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRclone {
+    remote: String,
+    rclone: Option<PathBuf>,
+    config: Option<PathBuf>,
+    timeout: Option<String>,
+    attempts: Option<u32>,
+    backoff: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -556,10 +590,23 @@ impl Config {
             data_dir: data_dir.clone(),
             remote_ids: crate::store::Store::new(&backup_dir).remote_ids(),
         });
-        if github.is_some() && remote_dir.is_some() {
-            return Err(bad(
-                "both [github] and [remote.dir] are configured: lifeboat pushes to one remote; keep one".into(),
-            ));
+        let rclone = match raw.remote.rclone {
+            None => None,
+            Some(r) => Some(rclone_config(r, base).map_err(bad)?),
+        };
+        let configured: Vec<&str> = [
+            github.as_ref().map(|_| "[github]"),
+            remote_dir.as_ref().map(|_| "[remote.dir]"),
+            rclone.as_ref().map(|_| "[remote.rclone]"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if configured.len() > 1 {
+            return Err(bad(format!(
+                "{} are configured: lifeboat pushes to one remote ([github], [remote.dir] or [remote.rclone]); keep one",
+                configured.join(" and ")
+            )));
         }
 
         let health = {
@@ -676,6 +723,7 @@ impl Config {
                 .map(RemoteConfig::Github)
                 .into_iter()
                 .chain(remote_dir.map(RemoteConfig::Dir))
+                .chain(rclone.map(RemoteConfig::Rclone))
                 .collect(),
             health,
             restore,
@@ -745,6 +793,56 @@ impl Config {
     pub fn remote(&self) -> Option<&RemoteConfig> {
         self.remotes.first()
     }
+}
+
+/// `[remote.rclone]` as written, checked. A `remote` without `name:` is a
+/// local path to rclone: a relative one resolves against the config's
+/// directory, like every other path in the file.
+fn rclone_config(r: RawRclone, base: &Path) -> std::result::Result<RcloneConfig, String> {
+    let remote = r.remote.trim();
+    if remote.is_empty() || remote.chars().any(char::is_control) {
+        return Err(format!(
+            "[remote.rclone] remote = {:?}: expected an rclone \"remote:path\" (see `rclone listremotes`)",
+            r.remote
+        ));
+    }
+    if remote.starts_with('-') {
+        return Err(format!(
+            "[remote.rclone] remote = {:?} starts with `-`: rclone would read it as a flag",
+            r.remote
+        ));
+    }
+    // rclone reads `name:` before any `/` as a configured remote (or
+    // `:backend:` as an on-the-fly one); anything else is a local path.
+    let is_remote = remote
+        .split('/')
+        .next()
+        .is_some_and(|first| first.contains(':'));
+    let remote = if is_remote {
+        remote.to_string()
+    } else {
+        base.join(remote).to_string_lossy().into_owned()
+    };
+    // `remote:dir/` and `remote:dir` are the same directory; `remote:` and
+    // `/` keep theirs.
+    let remote = match remote.strip_suffix('/') {
+        Some(stripped) if !stripped.is_empty() && !stripped.ends_with(':') => {
+            stripped.trim_end_matches('/').to_string()
+        }
+        _ => remote,
+    };
+    let attempts = r.attempts.unwrap_or(3);
+    if attempts == 0 {
+        return Err("[remote.rclone] attempts must be at least 1".into());
+    }
+    Ok(RcloneConfig {
+        remote,
+        rclone: r.rclone.unwrap_or_else(|| PathBuf::from("rclone")),
+        config: r.config.map(|p| base.join(p)),
+        timeout: duration_or(r.timeout, "remote.rclone.timeout", "10m")?,
+        attempts,
+        backoff: duration_or(r.backoff, "remote.rclone.backoff", "2s")?,
+    })
 }
 
 fn check_relative(p: &Path) -> std::result::Result<(), &'static str> {
@@ -928,7 +1026,62 @@ mod tests {
         let text =
             format!("{MINIMAL}[github]\nrepo = \"me/backups\"\n[remote.dir]\npath = \"/mnt\"\n");
         assert!(parse(&text).unwrap_err().message.contains("one remote"));
+        let text = format!(
+            "{MINIMAL}[remote.dir]\npath = \"/mnt\"\n[remote.rclone]\nremote = \"b2:bucket\"\n"
+        );
+        let err = parse(&text).unwrap_err().message;
+        assert!(
+            err.contains("[remote.dir] and [remote.rclone] are configured")
+                && err.contains("[github], [remote.dir] or [remote.rclone]"),
+            "{err}"
+        );
         let text = format!("{MINIMAL}[github]\nrepo = \"me\"\n");
         assert!(parse(&text).unwrap_err().message.contains("owner/name"));
+    }
+
+    #[test]
+    fn rclone_remote() {
+        let c = parse(&format!(
+            "{MINIMAL}[remote.rclone]\nremote = \"b2:bucket/lifeboat/\"\nconfig = \"rclone.conf\"\nattempts = 5\n"
+        ))
+        .unwrap();
+        let Some(RemoteConfig::Rclone(r)) = c.remote() else {
+            panic!("{:?}", c.remotes)
+        };
+        assert_eq!(r.remote, "b2:bucket/lifeboat");
+        assert_eq!(r.rclone, PathBuf::from("rclone"));
+        assert_eq!(r.config.as_deref(), Some(Path::new("/etc/rclone.conf")));
+        assert_eq!((r.attempts, r.timeout), (5, Duration::from_secs(600)));
+        assert_eq!(c.remote().unwrap().kind(), "rclone");
+        // A local path resolves like every path in the file; a bare
+        // `remote:` is the remote's root.
+        for (given, expect) in [
+            ("backups/x", "/etc/backups/x"),
+            ("/mnt/usb/", "/mnt/usb"),
+            ("s3:", "s3:"),
+            (":local:/srv/x", ":local:/srv/x"),
+        ] {
+            let c = parse(&format!("{MINIMAL}[remote.rclone]\nremote = \"{given}\"\n")).unwrap();
+            let Some(RemoteConfig::Rclone(r)) = c.remote() else {
+                panic!()
+            };
+            assert_eq!(r.remote, expect, "{given}");
+        }
+        for bad in [
+            "remote = \"\"",
+            "remote = \"--x:y\"",
+            "remote = \"x:\"\nattempts = 0",
+        ] {
+            assert!(
+                parse(&format!("{MINIMAL}[remote.rclone]\n{bad}\n")).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(
+            parse(&format!(
+                "{MINIMAL}[remote.rclone]\nremote = \"x:\"\nextra = 1\n"
+            ))
+            .is_err()
+        );
     }
 }

@@ -76,6 +76,7 @@ pub enum FromArg {
     Local,
     Github,
     Dir,
+    Rclone,
 }
 
 pub fn run(global: &Global, args: RestoreArgs) -> Result<i32> {
@@ -112,6 +113,7 @@ pub fn run(global: &Global, args: RestoreArgs) -> Result<i32> {
             Some(FromArg::Local) => Source::Local,
             Some(FromArg::Github) => Source::Github,
             Some(FromArg::Dir) => Source::Dir,
+            Some(FromArg::Rclone) => Source::Rclone,
         },
         only: args.db,
         dry_run: args.dry_run,

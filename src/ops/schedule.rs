@@ -110,8 +110,25 @@ fn context(config: &Config, lifeboat: PathBuf, user_mode: bool) -> Result<(Conte
 
     let mut read_write = vec![config.data_dir.clone(), config.backup_dir.clone()];
     for remote in &config.remotes {
-        if let RemoteConfig::Dir(d) = remote {
-            read_write.push(d.path.clone());
+        match remote {
+            RemoteConfig::Dir(d) => read_write.push(d.path.clone()),
+            // A local path, and rclone's configuration directory: backends
+            // with OAuth tokens (Drive, OneDrive, Dropbox, ...) rewrite the
+            // file when they refresh the token.
+            RemoteConfig::Rclone(r) => {
+                if r.remote.starts_with('/') {
+                    read_write.push(PathBuf::from(&r.remote));
+                }
+                // (Only one that exists: without it, rclone is configured
+                // some other way, and a missing ReadWritePaths entry would
+                // stop systemd from starting the unit.)
+                let conf_dir = match &r.config {
+                    Some(file) => file.parent().map(Path::to_path_buf),
+                    None => Some(home.join(".config").join("rclone")),
+                };
+                read_write.extend(conf_dir.filter(|d| d.is_dir()));
+            }
+            RemoteConfig::Github(_) => {}
         }
     }
     if let Some(parent) = config.health.metrics_file.as_ref().and_then(|m| m.parent()) {
@@ -138,8 +155,25 @@ fn context(config: &Config, lifeboat: PathBuf, user_mode: bool) -> Result<(Conte
     let mut environment = Vec::new();
     let github = config.remotes.iter().find_map(|r| match r {
         RemoteConfig::Github(g) => Some(g),
-        RemoteConfig::Dir(_) => None,
+        RemoteConfig::Dir(_) | RemoteConfig::Rclone(_) => None,
     });
+    // The same for rclone: the job runs the rclone the shell found.
+    for r in &config.remotes {
+        let RemoteConfig::Rclone(r) = r else { continue };
+        match which::which(&r.rclone) {
+            Ok(bin) => {
+                if let Some(dir) = bin.parent()
+                    && !path_dirs.iter().any(|d| d == dir)
+                {
+                    path_dirs.insert(0, dir.to_path_buf());
+                }
+            }
+            Err(_) => warnings.push(format!(
+                "`{}` is not installed or not on PATH; install rclone before the first scheduled run (lifeboat doctor checks it)",
+                r.rclone.display()
+            )),
+        }
+    }
     if let Some(g) = github {
         match which::which(&g.gh) {
             Ok(gh) => {

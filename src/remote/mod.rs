@@ -9,9 +9,12 @@
 //! knows how it works. Backends:
 //! - [`github::GithubRemote`]: one GitHub release per snapshot, through `gh`.
 //! - [`dir::DirRemote`]: a plain directory (external drive, NAS mount).
+//! - [`rclone::RcloneRemote`]: any rclone backend (S3, B2, SFTP, WebDAV,
+//!   ...), through the `rclone` CLI.
 
 pub mod dir;
 pub mod github;
+pub mod rclone;
 
 use crate::config::RemoteConfig;
 use crate::error::Result;
@@ -117,6 +120,7 @@ pub fn open(config: &RemoteConfig) -> Box<dyn Remote> {
     match config {
         RemoteConfig::Github(g) => Box::new(github::GithubRemote::new(g.clone())),
         RemoteConfig::Dir(d) => Box::new(dir::DirRemote::new(d.clone())),
+        RemoteConfig::Rclone(r) => Box::new(rclone::RcloneRemote::new(r.clone())),
     }
 }
 

@@ -21,6 +21,8 @@ pub enum Source {
     Github,
     /// The `[remote.dir]` remote.
     Dir,
+    /// The `[remote.rclone]` remote.
+    Rclone,
 }
 
 /// An archive ready to read. A downloaded one lives in a private directory
@@ -46,7 +48,7 @@ pub fn local(config: &Config, tag: &Tag) -> Result<Obtained> {
             "snapshot {tag} is not in {}",
             config.backup_dir.display()
         ))
-        .with_hint("`lifeboat restore` without a tag lists the snapshots; `--from github|dir` downloads one")
+        .with_hint("`lifeboat restore` without a tag lists the snapshots; `--from github|dir|rclone` downloads one")
     })?;
     Ok(Obtained {
         from: format!("local:{}", path.display()),
@@ -60,6 +62,7 @@ pub fn remote_for(config: &Config, source: Source) -> Result<Box<dyn Remote>> {
     let wanted = match source {
         Source::Github => Some("github"),
         Source::Dir => Some("dir"),
+        Source::Rclone => Some("rclone"),
         Source::Auto | Source::Remote | Source::Local => None,
     };
     let found = match wanted {
@@ -69,6 +72,7 @@ pub fn remote_for(config: &Config, source: Source) -> Result<Box<dyn Remote>> {
     found.map(remote::open).ok_or_else(|| {
         let what = match wanted {
             Some("github") => "[github] ",
+            Some("rclone") => "[remote.rclone] ",
             Some(_) => "[remote.dir] ",
             None => "",
         };
@@ -76,7 +80,7 @@ pub fn remote_for(config: &Config, source: Source) -> Result<Box<dyn Remote>> {
             "no {what}remote is configured in {}",
             config.file.display()
         ))
-        .with_hint("add a [github] or [remote.dir] section, or restore from a local archive")
+        .with_hint("add a [github], [remote.dir] or [remote.rclone] section, or restore from a local archive")
     })
 }
 

@@ -18,6 +18,7 @@ mod jobs;
 mod layout;
 mod links;
 mod output;
+mod rclone_remote;
 mod real_data;
 mod remote;
 mod restore;
