@@ -33,8 +33,10 @@ pub struct Config {
     pub databases: Vec<DatabaseConfig>,
     pub snapshot: SnapshotConfig,
     pub retention: RetentionConfig,
-    /// Where snapshots go off the machine, in the order they are pushed.
-    /// (Today at most one: `[github]`, `[remote.dir]` or `[remote.rclone]`.)
+    /// Where snapshots go off the machine, in the order they are pushed and
+    /// tried by a restore: `[remote.dir]`, `[github]`, `[remote.rclone]`
+    /// (the nearest first), at most one of each kind, each named by its
+    /// kind ([`RemoteConfig::kind`]).
     pub remotes: Vec<RemoteConfig>,
     pub health: HealthConfig,
     pub restore: RestoreConfig,
@@ -594,21 +596,8 @@ impl Config {
             None => None,
             Some(r) => Some(rclone_config(r, base).map_err(bad)?),
         };
-        let configured: Vec<&str> = [
-            github.as_ref().map(|_| "[github]"),
-            remote_dir.as_ref().map(|_| "[remote.dir]"),
-            rclone.as_ref().map(|_| "[remote.rclone]"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if configured.len() > 1 {
-            return Err(bad(format!(
-                "{} are configured: lifeboat pushes to one remote ([github], [remote.dir] or [remote.rclone]); keep one",
-                configured.join(" and ")
-            )));
-        }
-
+        // Several remotes at once (3-2-1: a drive, GitHub, object storage),
+        // at most one of each kind; each is named by its kind.
         let health = {
             let h = raw.health;
             let cadence = duration_or(h.cadence, "health.cadence", "1h").map_err(bad)?;
@@ -719,10 +708,10 @@ impl Config {
             databases,
             snapshot,
             retention,
-            remotes: github
-                .map(RemoteConfig::Github)
+            remotes: remote_dir
+                .map(RemoteConfig::Dir)
                 .into_iter()
-                .chain(remote_dir.map(RemoteConfig::Dir))
+                .chain(github.map(RemoteConfig::Github))
                 .chain(rclone.map(RemoteConfig::Rclone))
                 .collect(),
             health,
@@ -1023,18 +1012,17 @@ mod tests {
 
     #[test]
     fn one_remote_only() {
-        let text =
-            format!("{MINIMAL}[github]\nrepo = \"me/backups\"\n[remote.dir]\npath = \"/mnt\"\n");
-        assert!(parse(&text).unwrap_err().message.contains("one remote"));
+        // Several at once, nearest first: dir, github, rclone.
         let text = format!(
-            "{MINIMAL}[remote.dir]\npath = \"/mnt\"\n[remote.rclone]\nremote = \"b2:bucket\"\n"
+            "{MINIMAL}[remote.rclone]\nremote = \"b2:bucket\"\n[github]\nrepo = \"me/backups\"\n[remote.dir]\npath = \"/mnt\"\n"
         );
-        let err = parse(&text).unwrap_err().message;
-        assert!(
-            err.contains("[remote.dir] and [remote.rclone] are configured")
-                && err.contains("[github], [remote.dir] or [remote.rclone]"),
-            "{err}"
-        );
+        let kinds: Vec<&str> = parse(&text)
+            .unwrap()
+            .remotes
+            .iter()
+            .map(|r| r.kind())
+            .collect();
+        assert_eq!(kinds, ["dir", "github", "rclone"]);
         let text = format!("{MINIMAL}[github]\nrepo = \"me\"\n");
         assert!(parse(&text).unwrap_err().message.contains("owner/name"));
     }

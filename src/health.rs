@@ -135,8 +135,9 @@ pub struct RemoteFacts {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RetentionFailure {
-    /// `local` or `remote`.
-    pub place: &'static str,
+    /// `local`, or the remote's name (`dir`, `github`, `rclone`; `remote` in
+    /// records from before several remotes).
+    pub place: String,
     pub tag: Tag,
     pub error: String,
 }
@@ -334,23 +335,39 @@ pub fn evaluate(
         );
     }
 
-    // Off the machine?
-    if let Some(p) = &rec.push {
+    // Off the machine? Each remote on its own: one that is down is named,
+    // and the others still count. `remote` reports the first failing one
+    // (else the first).
+    let pushes = rec.pushes();
+    let shown = pushes
+        .iter()
+        .find(|p| p.status == PushStatus::Failed)
+        .or(pushes.first());
+    if let Some(p) = shown {
         report.remote.last_push = Some(p.status);
         report.remote.remote = Some(p.remote.clone());
         report.remote.attempts = Some(p.attempts);
         report.remote.error = p.error.as_ref().map(|e| e.message.clone());
     }
-    let push_failed = rec.push.as_ref().filter(|p| p.status == PushStatus::Failed);
-    // Archives the remote refuses for good: later ones were pushed past
-    // them, but each is on this machine only until someone acts.
-    if let Some(p) = &rec.push {
-        let failed_tag = push_failed.and(rec.snapshot.as_ref()).map(|s| s.tag);
-        for r in p.refused.iter().filter(|r| Some(r.tag) != failed_tag) {
+    let this_tag = rec.snapshot.as_ref().map(|s| s.tag);
+    let elsewhere: Vec<&str> = pushes
+        .iter()
+        .filter(|p| p.status == PushStatus::Pushed)
+        .map(|p| p.remote.as_str())
+        .collect();
+    for p in &pushes {
+        let failed = p.status == PushStatus::Failed;
+        // Archives the remote refuses for good: later ones were pushed past
+        // them, but each is on this machine only until someone acts.
+        for r in p
+            .refused
+            .iter()
+            .filter(|r| !(failed && Some(r.tag) == this_tag))
+        {
             problem(
                 Status::Warning,
                 format!(
-                    "snapshot {} cannot be pushed to {}: {}; it is only on this machine{}",
+                    "snapshot {} cannot be pushed to {}: {}; it is not on that remote{}",
                     r.tag,
                     p.remote,
                     r.error.message,
@@ -362,23 +379,29 @@ pub fn evaluate(
                 ),
             );
         }
+        if failed {
+            let tag = this_tag.map(|t| t.to_string());
+            let where_else = if elsewhere.is_empty() {
+                "the snapshot is only on this machine".to_string()
+            } else {
+                format!("it is on {}", elsewhere.join(", "))
+            };
+            problem(
+                Status::Warning,
+                format!(
+                    "push of {} to {} failed: {}; {where_else}",
+                    tag.as_deref().unwrap_or("the snapshot"),
+                    p.remote,
+                    p.error
+                        .as_ref()
+                        .map_or("no error recorded", |e| e.message.as_str())
+                ),
+            );
+        }
     }
-    if let Some(p) = push_failed {
-        let tag = rec.snapshot.as_ref().map(|s| s.tag.to_string());
-        problem(
-            Status::Warning,
-            format!(
-                "push of {} to {} failed: {}; the snapshot is only on this machine",
-                tag.as_deref().unwrap_or("the snapshot"),
-                p.remote,
-                report
-                    .remote
-                    .error
-                    .as_deref()
-                    .unwrap_or("no error recorded")
-            ),
-        );
-    } else if let Some(s) = rec.last_success.as_ref().filter(|s| !s.pushed)
+    let any_failed = pushes.iter().any(|p| p.status == PushStatus::Failed);
+    if !any_failed
+        && let Some(s) = rec.last_success.as_ref().filter(|s| !s.pushed)
         && remote_configured
     {
         problem(
@@ -392,10 +415,15 @@ pub fn evaluate(
 
     // Retention.
     if let Some(r) = &rec.retention {
-        for (place, sweep) in [("local", &r.local), ("remote", &r.remote)] {
-            for f in sweep.iter().flat_map(|s| &s.failed) {
+        let sweeps = r
+            .local
+            .iter()
+            .map(|s| ("local", s))
+            .chain(r.remote_sweeps());
+        for (place, sweep) in sweeps {
+            for f in &sweep.failed {
                 report.retention_failures.push(RetentionFailure {
-                    place,
+                    place: place.to_string(),
                     tag: f.tag,
                     error: f.error.clone(),
                 });
@@ -948,7 +976,7 @@ mod tests {
             &report,
             Status::Warning,
             "snapshot snap-20261101T000000Z cannot be pushed to dir:/mnt/nas: the archive is 3000000000 bytes; \
-             it is only on this machine (fix: copy it somewhere safe)",
+             it is not on that remote (fix: copy it somewhere safe)",
         );
     }
 
@@ -977,6 +1005,7 @@ mod tests {
                     error: "HTTP 503".into(),
                 }],
             }),
+            remotes: Default::default(),
         });
         let report = eval(r);
         assert_status(&report, Status::Warning, "could not delete 1 snapshot");

@@ -206,21 +206,42 @@ pub fn render(
         out.sample("lifeboat_database_bytes", &[("db", db)], *bytes as f64);
     }
 
-    if let Some(p) = record.and_then(|r| r.push.as_ref())
-        && p.status != PushStatus::Skipped
-    {
-        out.gauge(
-            "lifeboat_remote_push_attempts",
-            "Attempts used by the last push.",
-            &[("remote", &p.remote)],
-            f64::from(p.attempts),
-        );
-        out.gauge(
-            "lifeboat_remote_refused_snapshots",
-            "Snapshots the remote refuses for good (too large), kept only on this machine.",
-            &[("remote", &p.remote)],
-            p.refused.len() as f64,
-        );
+    // One series per remote: a remote that is down shows as such while the
+    // others keep succeeding.
+    let pushes: Vec<&crate::record::PushResult> = record
+        .map(|r| r.pushes())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.status != PushStatus::Skipped)
+        .collect();
+    if !pushes.is_empty() {
+        for (name, help, value) in [
+            (
+                "lifeboat_remote_push_success",
+                "1 if the last push to the remote succeeded, else 0.",
+                0,
+            ),
+            (
+                "lifeboat_remote_push_attempts",
+                "Attempts used by the last push.",
+                1,
+            ),
+            (
+                "lifeboat_remote_refused_snapshots",
+                "Snapshots the remote refuses for good (too large), kept only on this machine.",
+                2,
+            ),
+        ] {
+            out.family(name, "gauge", help);
+            for p in &pushes {
+                let v = match value {
+                    0 => f64::from(u8::from(p.status == PushStatus::Pushed)),
+                    1 => f64::from(p.attempts),
+                    _ => p.refused.len() as f64,
+                };
+                out.sample(name, &[("remote", &p.remote)], v);
+            }
+        }
     }
 
     // Local counts are a directory listing. A per-kind remote count would
@@ -377,6 +398,7 @@ mod tests {
                 kept: 5,
                 ..SweepResult::default()
             }),
+            remotes: Default::default(),
         });
         let text = render(Some(&r), None, &[], HealthStatus::Warning);
         for needle in [

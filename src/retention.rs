@@ -20,7 +20,7 @@ use crate::remote::{Remote, RemoteSnapshot};
 use crate::tag::Format;
 use crate::tag::{Owner, Tag};
 use chrono::{DateTime, Datelike, Utc};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 /// A time-bucketed tier of the policy.
@@ -448,15 +448,17 @@ fn carry_out(
     result
 }
 
-/// Sweep local archives, then the remote, after a snapshot. Never fails: a
-/// sweep that cannot run is logged and left for the next run. The remote is
-/// swept only once every snapshot has been pushed.
+/// Sweep local archives, then each remote, after a snapshot. Never fails:
+/// a sweep that cannot run is logged and left for the next run. A remote is
+/// swept only once its own queue is empty: the others' do not hold it up.
 pub fn sweep_after_snapshot(
     config: &Config,
-    remote: Option<&dyn Remote>,
+    remotes: &[Box<dyn Remote>],
     just_taken: &Tag,
 ) -> RetentionResult {
-    let pending = config.store().pending();
+    let store = config.store();
+    // Local archives are kept while any remote still waits for them.
+    let pending = store.pending_anywhere();
     let local = match sweep_local(config, &pending, Some(just_taken), false) {
         Ok((_, result)) => Some(result),
         Err(e) => {
@@ -464,35 +466,45 @@ pub fn sweep_after_snapshot(
             None
         }
     };
-    // An unpushed snapshot means the remote failed this run: leave it alone
-    // until the pushes catch up, rather than prune a remote that is behind
-    // (and call a failing remote again). One the remote refuses for good
-    // (too large) is not catching up: it must not stop the sweep forever.
-    let remote = remote.filter(|remote| {
-        let store = config.store();
-        let waiting = pending
+    let mut swept = BTreeMap::new();
+    let mut first = None;
+    for (i, remote) in remotes.iter().enumerate() {
+        let remote = remote.as_ref();
+        // An unpushed snapshot means this remote failed this run: leave it
+        // alone until its pushes catch up, rather than prune a remote that
+        // is behind (and call a failing remote again). One it refuses for
+        // good (too large) is not catching up: it must not stop the sweep
+        // forever.
+        let waiting = store
+            .pending(remote.name())
             .iter()
             .filter(|t| {
                 store
-                    .refusal(t)
+                    .refusal(t, remote.name())
                     .is_none_or(|r| !r.holds_for(&remote.describe()))
             })
             .count();
         if waiting > 0 {
             tracing::warn!(remote = %remote.describe(), pending = waiting, "snapshots still to push; the remote sweep waits for them");
+            continue;
         }
-        waiting == 0
-    });
-    let remote = remote.and_then(|remote| {
         match sweep_remote(remote, config, Some(just_taken), false) {
-            Ok((_, result)) => Some(result),
+            Ok((_, result)) => {
+                if i == 0 {
+                    first = Some(result.clone());
+                }
+                swept.insert(remote.name().to_string(), result);
+            }
             Err(e) => {
                 tracing::warn!(remote = %remote.describe(), error = %e.message, "remote retention sweep failed; the next run tries again");
-                None
             }
         }
-    });
-    RetentionResult { local, remote }
+    }
+    RetentionResult {
+        local,
+        remote: first,
+        remotes: swept,
+    }
 }
 
 #[cfg(test)]

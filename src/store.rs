@@ -4,8 +4,9 @@
 //! here and nowhere else:
 //!
 //! - [`Store`], the backup directory (`backup_dir`): the archives
-//!   `<tag>.tar.gz|zst`, the push queue (`<tag>.pending-push` markers,
-//!   empty, or holding the remote's refusal of that archive), the
+//!   `<tag>.tar.gz|zst`, one push queue per remote (`<tag>.pending-push.<remote>`
+//!   markers, empty, or holding the remote's refusal of that archive; a
+//!   `<tag>.pending-push` from before several remotes counts for each), the
 //!   run lock, the records `last_run.json` and `drill.json`, the restore
 //!   journal `restore-journal.json`, the audit log `audit.jsonl`, the ids of
 //!   the drives directory remotes live on (`remote-ids.json`), and the
@@ -179,18 +180,38 @@ impl Store {
         self.dir.join(format!("{STAGING_PREFIX}{tag}"))
     }
 
-    fn pending_marker(&self, tag: &Tag) -> PathBuf {
+    /// `<tag>.pending-push.<remote>`: `tag` waits to be pushed to `remote`.
+    fn pending_marker(&self, tag: &Tag, remote: &str) -> PathBuf {
+        self.dir.join(format!("{tag}{PENDING_SUFFIX}.{remote}"))
+    }
+
+    /// `<tag>.pending-push`, written before there were several remotes: it
+    /// counts for every remote until each has taken the snapshot.
+    fn legacy_marker(&self, tag: &Tag) -> PathBuf {
         self.dir.join(format!("{tag}{PENDING_SUFFIX}"))
     }
 
-    /// Queue `tag` for pushing (durably).
-    pub fn mark_pending(&self, tag: &Tag) -> Result<()> {
-        crate::fsutil::write_atomic(&self.pending_marker(tag), b"")
+    /// Queue `tag` for pushing to `remote` (durably).
+    pub fn mark_pending(&self, tag: &Tag, remote: &str) -> Result<()> {
+        crate::fsutil::write_atomic(&self.pending_marker(tag, remote), b"")
     }
 
-    /// Take `tag` off the push queue: pushed, or its archive never came to be.
-    pub fn clear_pending(&self, tag: &Tag) {
-        let _ = std::fs::remove_file(self.pending_marker(tag));
+    /// Take `tag` off `remote`'s queue: pushed there, or its archive never
+    /// came to be. A legacy marker first becomes one per remote of
+    /// `remotes` (all configured), so the others still push it.
+    pub fn clear_pending(&self, tag: &Tag, remote: &str, remotes: &[&str]) {
+        let legacy = self.legacy_marker(tag);
+        if legacy.exists() {
+            for other in remotes.iter().filter(|r| **r != remote) {
+                let marker = self.pending_marker(tag, other);
+                if !marker.exists() && self.mark_pending(tag, other).is_err() {
+                    // Keep the legacy marker: it still queues it everywhere.
+                    return;
+                }
+            }
+            let _ = std::fs::remove_file(&legacy);
+        }
+        let _ = std::fs::remove_file(self.pending_marker(tag, remote));
         let _ = crate::fsutil::sync_dir(&self.dir);
     }
 
@@ -198,30 +219,49 @@ impl Store {
     /// [`crate::remote::PushFailure::archive_refused`]): the refusal is
     /// written into its push-queue marker, which stays, so local retention
     /// still keeps the archive while it is on no remote.
-    pub fn mark_refused(&self, tag: &Tag, refusal: &PushRefusal) -> Result<()> {
-        crate::fsutil::write_json_atomic(&self.pending_marker(tag), refusal)
+    pub fn mark_refused(&self, tag: &Tag, remote: &str, refusal: &PushRefusal) -> Result<()> {
+        crate::fsutil::write_json_atomic(&self.pending_marker(tag, remote), refusal)
     }
 
-    /// Why the remote refused `tag`'s archive, if it did. An empty marker
-    /// (the usual queue entry, or one written by a lifeboat from before
-    /// refusals were recorded) is no refusal.
-    pub fn refusal(&self, tag: &Tag) -> Option<PushRefusal> {
-        let bytes = std::fs::read(self.pending_marker(tag)).ok()?;
+    /// Why `remote` refused `tag`'s archive, if it did. An empty marker
+    /// (the usual queue entry) is no refusal.
+    pub fn refusal(&self, tag: &Tag, remote: &str) -> Option<PushRefusal> {
+        let bytes = std::fs::read(self.pending_marker(tag, remote)).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
-    /// Tags whose push has not been confirmed, oldest first.
-    pub fn pending(&self) -> Vec<Tag> {
+    /// Tags waiting to be pushed to `remote`, oldest first.
+    pub fn pending(&self, remote: &str) -> Vec<Tag> {
+        self.queued(Some(remote))
+    }
+
+    /// Tags waiting to be pushed to any remote, oldest first: local
+    /// retention keeps their archives.
+    pub fn pending_anywhere(&self) -> Vec<Tag> {
+        self.queued(None)
+    }
+
+    fn queued(&self, remote: Option<&str>) -> Vec<Tag> {
         let mut tags: Vec<Tag> = std::fs::read_dir(&self.dir)
             .into_iter()
             .flatten()
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
-                name.strip_suffix(PENDING_SUFFIX).and_then(Tag::parse)
+                let (tag, rest) = name.split_once(PENDING_SUFFIX)?;
+                let tag = Tag::parse(tag)?;
+                let whose = rest.strip_prefix('.');
+                let wanted = match (remote, whose) {
+                    // Legacy: every remote's.
+                    (_, None) => rest.is_empty(),
+                    (None, Some(r)) => !r.is_empty(),
+                    (Some(want), Some(r)) => r == want,
+                };
+                wanted.then_some(tag)
             })
             .collect();
         tags.sort();
+        tags.dedup();
         tags
     }
 
@@ -659,11 +699,32 @@ mod tests {
             store.archives().unwrap(),
             vec![(tag, store.archive(&tag, Format::Gzip))]
         );
-        store.mark_pending(&tag).unwrap();
+        store.mark_pending(&tag, "dir").unwrap();
         std::fs::write(dir.path().join("x.pending-push"), b"").unwrap();
-        assert_eq!(store.pending(), vec![tag]);
-        store.clear_pending(&tag);
-        assert!(store.pending().is_empty());
+        std::fs::write(dir.path().join("x.pending-push.dir"), b"").unwrap();
+        assert_eq!(store.pending("dir"), vec![tag]);
+        assert!(
+            store.pending("github").is_empty(),
+            "each remote its own queue"
+        );
+        assert_eq!(store.pending_anywhere(), vec![tag]);
+        store.clear_pending(&tag, "dir", &["dir", "github"]);
+        assert!(store.pending("dir").is_empty());
+        assert!(store.pending_anywhere().is_empty());
+
+        // A marker from before several remotes: every remote's, until each
+        // has taken the snapshot.
+        let old = Tag::parse("snap-20261122T004500Z").unwrap();
+        std::fs::write(dir.path().join(format!("{old}.pending-push")), b"").unwrap();
+        assert_eq!(store.pending("dir"), vec![old]);
+        assert_eq!(store.pending("github"), vec![old]);
+        store.clear_pending(&old, "dir", &["dir", "github", "rclone"]);
+        assert!(store.pending("dir").is_empty());
+        assert_eq!(store.pending("github"), vec![old]);
+        assert_eq!(store.pending("rclone"), vec![old]);
+        store.clear_pending(&old, "github", &["dir", "github", "rclone"]);
+        store.clear_pending(&old, "rclone", &["dir", "github", "rclone"]);
+        assert!(store.pending_anywhere().is_empty());
         store.delete_archive(&tag).unwrap();
         assert!(store.find_archive(&tag).is_none());
         assert!(dir.path().join("snap-2026.tar.gz").exists());

@@ -131,8 +131,8 @@ pub(crate) fn print_table(rows: &[Row]) {
     );
     for (r, dbs) in rows.iter().zip(dbs) {
         let place = match &r.remote {
-            Some(s) if s.draft => format!("{} (draft)", r.place),
-            _ => r.place.to_string(),
+            Some(s) if s.draft => format!("{} (draft)", r.on.join("+")),
+            _ => r.on.join("+"),
         };
         // Only a local manifest carries the reason; a remote-only manual
         // snapshot's is unknown until downloaded.

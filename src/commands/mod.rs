@@ -25,6 +25,7 @@ pub mod prune;
 pub mod restore;
 pub mod schedule;
 pub mod snapshot;
+pub mod sync;
 pub mod verify;
 pub mod version;
 
@@ -162,6 +163,8 @@ pub enum Command {
     Health(health::HealthArgs),
     /// Apply the retention policy now (local archives and remote) and show why each snapshot is kept.
     Prune(prune::PruneArgs),
+    /// Push to each remote the snapshots it lacks (a newly added one catches up).
+    Sync(sync::SyncArgs),
     /// Apply the migration ladders to the live databases (after a snapshot).
     Migrate(migrate::MigrateArgs),
     /// Check that the remote is ready (gh, login, repository); --fix creates it.
@@ -191,6 +194,7 @@ pub fn run(global: &Global, command: Command) -> Result<i32> {
         Command::Drill(args) => drill::run(global, args),
         Command::Health(args) => health::run(global, args),
         Command::Prune(args) => prune::run(global, args),
+        Command::Sync(args) => sync::run(global, args),
         Command::Migrate(args) => migrate::run(global, args),
         Command::Doctor(args) => doctor::run(global, args),
         Command::Schedule(args) => schedule::run(global, args),

@@ -33,7 +33,7 @@ pub fn run(global: &Global, args: PruneArgs) -> Result<i32> {
     if global.json {
         return global.print_json_outcome(&report, outcome.map(|()| 0));
     } else {
-        for section in [&report.local, &report.remote].into_iter().flatten() {
+        for section in report.local.iter().chain(&report.remotes) {
             print_section(section, args.dry_run);
         }
         if let Some(p) = &report.pre_restore {

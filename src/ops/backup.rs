@@ -39,14 +39,19 @@ impl Backup {
         {
             return Err(partial);
         }
-        let Some(e) = self.record.push.as_ref().and_then(|p| p.error.as_ref()) else {
+        let Some((remote, e)) = self
+            .record
+            .pushes()
+            .into_iter()
+            .find_map(|p| p.error.as_ref().map(|e| (&p.remote, e)))
+        else {
             return Ok(());
         };
         let tag = self.record.snapshot.as_ref().map(|s| s.tag.to_string());
         Err(Error {
             kind: e.kind,
             message: format!(
-                "snapshot {} was taken but not pushed: {}",
+                "snapshot {} was taken but not pushed to {remote}: {}",
                 tag.unwrap_or_default(),
                 e.message
             ),
@@ -100,26 +105,37 @@ pub(crate) fn take_push_sweep(run: &mut Run, opts: &BackupOptions) -> Result<Sna
     });
     let record = &mut run.record;
     record.snapshot = Some(snapshot_result(&snap));
-    let remote = config.remote().map(crate::remote::open);
-    let pushed = match &remote {
-        Some(remote) => {
-            let result = push::push_pending(&config.store(), remote.as_ref(), &snap);
-            let ok = result.status == PushStatus::Pushed;
-            record.push = Some(result);
-            ok
+    // Each remote pushes its own queue: one that is down or refuses holds
+    // up nothing for the others. A stop signal ends the round (the rest
+    // stay queued).
+    let remotes = crate::remote::open_all(config);
+    let names: Vec<&str> = remotes.iter().map(|r| r.name()).collect();
+    let mut pushes = Vec::new();
+    for remote in &remotes {
+        let result = push::push_pending(&config.store(), remote.as_ref(), &snap, &names);
+        let interrupted = result
+            .error
+            .as_ref()
+            .is_some_and(|e| e.kind == crate::error::Kind::Interrupted);
+        pushes.push(result);
+        if interrupted {
+            break;
         }
-        None => {
-            record.push = Some(PushResult {
-                remote: "none".into(),
-                status: PushStatus::Skipped,
-                attempts: 0,
-                pushed: vec![],
-                error: None,
-                refused: vec![],
-            });
-            false
-        }
-    };
+    }
+    // Off the machine: on at least one remote (each failing one warns).
+    let pushed = pushes
+        .iter()
+        .any(|p| p.status == PushStatus::Pushed && p.pushed.contains(&snap.tag));
+    record.push = Some(pushes.first().cloned().unwrap_or(PushResult {
+        remote: "none".into(),
+        status: PushStatus::Skipped,
+        attempts: 0,
+        pushed: vec![],
+        error: None,
+        refused: vec![],
+    }));
+    record.pushes = pushes;
+    let remote = (!remotes.is_empty()).then_some(());
     // The last success is the newest snapshot holding every database: a
     // partial one must not make a database that failed look fresh.
     if snap.is_complete() {
@@ -154,9 +170,7 @@ pub(crate) fn take_push_sweep(run: &mut Run, opts: &BackupOptions) -> Result<Sna
         return Ok(snap);
     }
     record.retention = Some(crate::retention::sweep_after_snapshot(
-        config,
-        remote.as_deref(),
-        &snap.tag,
+        config, &remotes, &snap.tag,
     ));
     crate::interrupt::check().map_err(|stop| stopped(stop, "the sweep was cut short"))?;
     Ok(snap)

@@ -17,20 +17,38 @@ pub struct DoctorReport {
     pub fixed: Vec<String>,
 }
 
-/// Run every check of the configured remote (and its safe fixes, when
-/// `fix`).
+/// Run every check of each configured remote (and its safe fixes, when
+/// `fix`), then the configuration's own.
 pub fn doctor(config: &Config, fix: bool) -> DoctorReport {
-    let (remote, mut checks) = match config.remote().map(crate::remote::open) {
-        Some(remote) => (remote.describe(), remote.check(fix)),
-        None => {
-            let mut checks = Checks::default();
-            checks.fail(
-                "remote configured",
-                "no remote is configured: snapshots stay on this machine",
-                "add [github] repo = \"owner/name\" (or [remote.dir] path = \"/mnt/backups\") to the config",
-            );
-            ("none".to_string(), checks)
+    let remotes = crate::remote::open_all(config);
+    let mut checks = Checks::default();
+    if remotes.is_empty() {
+        checks.fail(
+            "remote configured",
+            "no remote is configured: snapshots stay on this machine",
+            "add [remote.dir] path = \"/mnt/backups\", [github] repo = \"owner/name\" or \
+             [remote.rclone] remote = \"name:path\" to the config",
+        );
+    }
+    let several = remotes.len() > 1;
+    for remote in &remotes {
+        let mut found = remote.check(fix);
+        if several {
+            // Say whose each check is.
+            for c in &mut found.checks {
+                c.detail = format!("{}: {}", remote.name(), c.detail);
+            }
         }
+        checks.checks.append(&mut found.checks);
+        checks.fixed.append(&mut found.fixed);
+    }
+    let remote = match remotes.len() {
+        0 => "none".to_string(),
+        _ => remotes
+            .iter()
+            .map(|r| r.describe())
+            .collect::<Vec<_>>()
+            .join(", "),
     };
     installation(config, &mut checks);
     extensions(config, &mut checks);

@@ -154,7 +154,7 @@ pub fn init(opts: &InitOptions) -> Result<InitReport> {
         next.push(format!("lifeboat {cfg} doctor --fix"));
     } else {
         next.push(format!(
-            "add a remote to {} ([github] or [remote.dir]), then: lifeboat {cfg} doctor --fix",
+            "add a remote to {} ([remote.dir], [github] or [remote.rclone]; several for 3-2-1), then: lifeboat {cfg} doctor --fix",
             file.display()
         ));
     }
@@ -321,7 +321,10 @@ fn render(
          # yearly = \"unbounded\"\n\
          # manual = 10\n\n",
     );
-    t.push_str("# Where snapshots go off the machine: one of [github] or [remote.dir].\n");
+    t.push_str(
+        "# Where snapshots go off the machine: any of [remote.dir], [github] and [remote.rclone]\n\
+         # (each is pushed to and pruned on its own; a restore tries them in that order).\n",
+    );
     match (&opts.github, &opts.remote_dir) {
         (Some(repo), _) => t.push_str(&format!(
             "[github]\nrepo = {}   # a private repository; `lifeboat doctor --fix` creates it\n",

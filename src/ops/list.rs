@@ -48,6 +48,9 @@ pub struct Row {
     /// `local`, `remote` or `both`.
     #[serde(rename = "where")]
     pub place: &'static str,
+    /// Every place holding it: `local`, then each remote by name (`dir`,
+    /// `github`, `rclone`) in the configuration's order.
+    pub on: Vec<String>,
     pub local: Option<LocalCopy>,
     pub remote: Option<RemoteSnapshot>,
 }
@@ -91,19 +94,45 @@ pub fn list(config: &Config, opts: &ListOptions) -> Result<Listing> {
         }
     }
     let mut remote_error = None;
-    let mut remote_rows = BTreeMap::new();
+    // Per tag: the first remote's listing, and every remote holding it.
+    let mut remote_rows: BTreeMap<Tag, RemoteSnapshot> = BTreeMap::new();
+    let mut holders: BTreeMap<Tag, Vec<String>> = BTreeMap::new();
     if !opts.local_only {
-        match list_remote(config, opts.remote_only) {
-            Ok(list) => {
-                for s in list.into_iter().filter(|s| wanted(opts, &owner, &s.tag)) {
-                    remote_rows.insert(s.tag, s);
+        let remotes = crate::remote::open_all(config);
+        if remotes.is_empty() && opts.remote_only {
+            return Err(Error::usage("--remote: no remote is configured")
+                .with_hint("add [remote.dir], [github] or [remote.rclone] to the config"));
+        }
+        let mut failures = Vec::new();
+        for remote in &remotes {
+            match remote.list() {
+                Ok(list) => {
+                    for s in list.into_iter().filter(|s| wanted(opts, &owner, &s.tag)) {
+                        holders
+                            .entry(s.tag)
+                            .or_default()
+                            .push(remote.name().to_string());
+                        remote_rows.entry(s.tag).or_insert(s);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(remote = %remote.describe(), error = %e, "cannot list the remote");
+                    failures.push((remote.describe(), e));
                 }
             }
-            Err(e) if !opts.remote_only => {
-                tracing::debug!(error = %e, "cannot list the remote");
-                remote_error = Some(e.message);
-            }
-            Err(e) => return Err(e),
+        }
+        // Only the remotes asked for, and every one failed: that is the answer.
+        if opts.remote_only && failures.len() == remotes.len() && !failures.is_empty() {
+            return Err(failures.remove(0).1);
+        }
+        if !failures.is_empty() {
+            remote_error = Some(
+                failures
+                    .iter()
+                    .map(|(r, e)| format!("{r}: {}", e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
         }
     }
 
@@ -129,6 +158,12 @@ pub fn list(config: &Config, opts: &ListOptions) -> Result<Listing> {
                     (Some(_), None) => "local",
                     _ => "remote",
                 },
+                on: l
+                    .as_ref()
+                    .map(|_| "local".to_string())
+                    .into_iter()
+                    .chain(holders.remove(&tag).unwrap_or_default())
+                    .collect(),
                 local: l,
                 remote: r,
             }
@@ -146,17 +181,6 @@ fn wanted(opts: &ListOptions, owner: &Owner, tag: &Tag) -> bool {
         && opts.kind.is_none_or(|k| tag.kind() == k)
         && opts.since.is_none_or(|s| tag.time() >= s)
         && opts.until.is_none_or(|u| tag.time() <= u)
-}
-
-/// The remote's snapshots; `Ok(empty)` when none is configured, unless
-/// `--remote` asked for it explicitly.
-fn list_remote(config: &Config, required: bool) -> Result<Vec<RemoteSnapshot>> {
-    match config.remote().map(crate::remote::open) {
-        Some(r) => r.list(),
-        None if required => Err(Error::usage("--remote: no remote is configured")
-            .with_hint("add [github] or [remote.dir] to the config")),
-        None => Ok(vec![]),
-    }
 }
 
 fn describe_local(tag: &Tag, path: PathBuf) -> LocalCopy {

@@ -22,6 +22,7 @@ pub mod push;
 pub mod restore;
 pub mod run;
 pub mod schedule;
+pub mod sync;
 pub mod verify;
 
 use std::path::PathBuf;

@@ -32,7 +32,10 @@ pub struct Section {
 pub struct PruneReport {
     pub dry_run: bool,
     pub local: Option<Section>,
+    /// The first remote's section (as before several remotes).
     pub remote: Option<Section>,
+    /// Every remote's, in the configuration's order.
+    pub remotes: Vec<Section>,
     /// The pre-restore copies beside data_dir (not with --remote).
     pub pre_restore: Option<PreRestoreSection>,
 }
@@ -115,9 +118,9 @@ pub fn prune_pre_restore(config: &Config, dry_run: bool) -> PreRestoreSection {
 impl PruneReport {
     /// Deletions that failed, as `tag (error)`.
     pub fn failures(&self) -> Vec<String> {
-        [&self.local, &self.remote]
-            .into_iter()
-            .flatten()
+        self.local
+            .iter()
+            .chain(&self.remotes)
             .flat_map(|s| &s.result.failed)
             .map(|f| format!("{} ({})", f.tag, f.error))
             .chain(
@@ -134,24 +137,26 @@ impl PruneReport {
 /// failed keeps its snapshot and fails the run): the caller shows it, then
 /// the error.
 pub fn prune(config: &Config, env: &Env, opts: &PruneOptions) -> (PruneReport, Result<()>) {
-    let remote = config.remote().map(crate::remote::open);
+    let remotes = crate::remote::open_all(config);
     let mut report = PruneReport {
         dry_run: opts.dry_run,
         local: None,
         remote: None,
+        remotes: vec![],
         pre_restore: None,
     };
-    if opts.remote_only && remote.is_none() {
+    if opts.remote_only && remotes.is_empty() {
         return (
             report,
-            Err(Error::usage("--remote: no remote is configured")
-                .with_hint("add a [github] or [remote.dir] section to the config")),
+            Err(Error::usage("--remote: no remote is configured").with_hint(
+                "add a [remote.dir], [github] or [remote.rclone] section to the config",
+            )),
         );
     }
     let sweep = |report: &mut PruneReport| -> Result<()> {
         if !opts.remote_only {
             // Unpushed snapshots stay until the next snapshot run pushes them.
-            let pending = config.store().pending();
+            let pending = config.store().pending_anywhere();
             let (plan, result) = retention::sweep_local(config, &pending, None, opts.dry_run)?;
             report.local = Some(Section {
                 location: config.backup_dir.display().to_string(),
@@ -159,15 +164,20 @@ pub fn prune(config: &Config, env: &Env, opts: &PruneOptions) -> (PruneReport, R
                 result,
             });
         }
-        if let (false, Some(remote)) = (opts.local_only, &remote) {
+        for remote in remotes.iter().filter(|_| !opts.local_only) {
             let (plan, result) =
                 retention::sweep_remote(remote.as_ref(), config, None, opts.dry_run)?;
-            report.remote = Some(Section {
+            report.remotes.push(Section {
                 location: remote.describe(),
                 plan,
                 result,
             });
         }
+        report.remote = report.remotes.first().map(|s| Section {
+            location: s.location.clone(),
+            plan: s.plan.clone(),
+            result: s.result.clone(),
+        });
         if !opts.remote_only {
             report.pre_restore = Some(prune_pre_restore(config, opts.dry_run));
         }
@@ -193,6 +203,11 @@ pub fn prune(config: &Config, env: &Env, opts: &PruneOptions) -> (PruneReport, R
             run.record.retention = Some(RetentionResult {
                 local: report.local.as_ref().map(|s| s.result.clone()),
                 remote: report.remote.as_ref().map(|s| s.result.clone()),
+                remotes: remotes
+                    .iter()
+                    .zip(&report.remotes)
+                    .map(|(r, s)| (r.name().to_string(), s.result.clone()))
+                    .collect(),
             });
             outcome
         })

@@ -1,6 +1,7 @@
-//! Pushing the queue: every snapshot whose push was never confirmed
-//! (a `<tag>.pending-push` marker in the backup directory), oldest first,
-//! then the one just taken.
+//! Pushing one remote's queue: every snapshot whose push to it was never
+//! confirmed (a `<tag>.pending-push.<remote>` marker in the backup
+//! directory), oldest first, then the one just taken. Each remote has its
+//! own queue, so a remote that is down holds up nothing for the others.
 //!
 //! A snapshot is queued before its archive can exist under its final name
 //! ([`crate::snapshot::take`]) and taken off the queue only once the remote
@@ -25,7 +26,25 @@ use crate::store::{PushRefusal, Store};
 /// failure): the rest stay queued for the next run. A refused archive is
 /// passed over (see the module's documentation); the run fails only when
 /// it is `snap`'s.
-pub fn push_pending(store: &Store, remote: &dyn Remote, snap: &Snapshot) -> PushResult {
+pub fn push_pending(
+    store: &Store,
+    remote: &dyn Remote,
+    snap: &Snapshot,
+    remotes: &[&str],
+) -> PushResult {
+    push_queue(store, remote, Some(snap), remotes)
+}
+
+/// Push `remote`'s queue, oldest first; `current` is the snapshot this run
+/// took (queued again here in case its marker was lost), if any.
+pub fn push_queue(
+    store: &Store,
+    remote: &dyn Remote,
+    current: Option<&Snapshot>,
+    remotes: &[&str],
+) -> PushResult {
+    let name = remote.name();
+    let current_tag = current.map(|s| s.tag);
     let mut result = PushResult {
         remote: remote.describe(),
         status: PushStatus::Pushed,
@@ -36,10 +55,11 @@ pub fn push_pending(store: &Store, remote: &dyn Remote, snap: &Snapshot) -> Push
     };
     // `snapshot::take` queued the snapshot before its archive existed; a
     // listing that fails must not be mistaken for "every archive is gone".
-    let local = match store
-        .mark_pending(&snap.tag)
-        .and_then(|()| store.archives())
-    {
+    let queued = match current {
+        Some(snap) => store.mark_pending(&snap.tag, name),
+        None => Ok(()),
+    };
+    let local = match queued.and_then(|()| store.archives()) {
         Ok(local) => local,
         Err(e) => {
             result.status = PushStatus::Failed;
@@ -47,7 +67,7 @@ pub fn push_pending(store: &Store, remote: &dyn Remote, snap: &Snapshot) -> Push
             return result;
         }
     };
-    for tag in store.pending() {
+    for tag in store.pending(name) {
         if let Err(stop) = crate::interrupt::check() {
             result.status = PushStatus::Failed;
             result.error = Some((&crate::Error::from(stop)).into());
@@ -56,10 +76,13 @@ pub fn push_pending(store: &Store, remote: &dyn Remote, snap: &Snapshot) -> Push
         let Some((_, archive)) = local.iter().find(|(t, _)| *t == tag) else {
             // The archive is gone (removed by hand): nothing left to push.
             tracing::warn!(%tag, "pending push has no local archive; dropping it");
-            store.clear_pending(&tag);
+            store.clear_pending(&tag, name, remotes);
             continue;
         };
-        if let Some(refusal) = store.refusal(&tag).filter(|r| r.holds_for(&result.remote)) {
+        if let Some(refusal) = store
+            .refusal(&tag, name)
+            .filter(|r| r.holds_for(&result.remote))
+        {
             result.refused.push(RefusedPush {
                 tag,
                 error: ErrorRecord {
@@ -70,7 +93,7 @@ pub fn push_pending(store: &Store, remote: &dyn Remote, snap: &Snapshot) -> Push
             });
             continue;
         }
-        let notes = if tag == snap.tag {
+        let notes = if let Some(snap) = current.filter(|s| s.tag == tag) {
             snap.manifest.summary()
         } else {
             format!("lifeboat snapshot {tag}")
@@ -79,7 +102,7 @@ pub fn push_pending(store: &Store, remote: &dyn Remote, snap: &Snapshot) -> Push
             Ok(outcome) => {
                 result.attempts = outcome.attempts;
                 result.pushed.push(tag);
-                store.clear_pending(&tag);
+                store.clear_pending(&tag, name, remotes);
                 crate::audit::log(crate::audit::Event::SnapshotPushed {
                     tag: tag.to_string(),
                     remote: result.remote.clone(),
@@ -97,14 +120,14 @@ pub fn push_pending(store: &Store, remote: &dyn Remote, snap: &Snapshot) -> Push
                     lifeboat_version: env!("CARGO_PKG_VERSION").to_string(),
                 };
                 // Unrecorded, the refusal is met again next run: no harm.
-                if let Err(e) = store.mark_refused(&tag, &refusal) {
+                if let Err(e) = store.mark_refused(&tag, name, &refusal) {
                     tracing::warn!(%tag, error = %e.message, "cannot record the refusal");
                 }
                 result.refused.push(RefusedPush {
                     tag,
                     error: (&failure.error).into(),
                 });
-                if tag == snap.tag {
+                if Some(tag) == current_tag {
                     result.status = PushStatus::Failed;
                     result.error = Some((&failure.error).into());
                 }
@@ -138,6 +161,9 @@ mod tests {
     }
 
     impl Remote for Picky {
+        fn name(&self) -> &'static str {
+            "picky"
+        }
         fn describe(&self) -> String {
             "test:picky".into()
         }
@@ -169,7 +195,7 @@ mod tests {
         let tag = Tag::parse(tag).unwrap();
         let archive = store.dir().join(format!("{tag}.tar.gz"));
         std::fs::write(&archive, b"archive").unwrap();
-        store.mark_pending(&tag).unwrap();
+        store.mark_pending(&tag, "picky").unwrap();
         let mut manifest = crate::snapshot::manifest::sample();
         manifest.tag = tag;
         Snapshot {
@@ -191,32 +217,37 @@ mod tests {
             calls: RefCell::default(),
         };
         let next = snapshot(&store, "snap-20261101T010000Z");
-        let r = push_pending(&store, &remote, &next);
+        let r = push_pending(&store, &remote, &next, &["picky"]);
         assert_eq!(r.status, PushStatus::Pushed);
         assert_eq!(r.pushed, vec![next.tag]);
         assert_eq!(r.refused.len(), 1);
         assert_eq!(
-            store.pending(),
+            store.pending("picky"),
             vec![big.tag],
             "still queued, so kept locally"
         );
-        assert!(store.refusal(&big.tag).unwrap().holds_for("test:picky"));
+        assert!(
+            store
+                .refusal(&big.tag, "picky")
+                .unwrap()
+                .holds_for("test:picky")
+        );
 
         // The next run does not ask again.
         let third = snapshot(&store, "snap-20261101T020000Z");
         remote.calls.borrow_mut().clear();
-        let r = push_pending(&store, &remote, &third);
+        let r = push_pending(&store, &remote, &third, &["picky"]);
         assert_eq!(*remote.calls.borrow(), vec![third.tag]);
         assert_eq!(r.refused[0].tag, big.tag);
         assert_eq!(r.refused[0].error.message, "too large");
 
         // Another lifeboat version (it may split archives) tries again.
-        let mut refusal = store.refusal(&big.tag).unwrap();
+        let mut refusal = store.refusal(&big.tag, "picky").unwrap();
         refusal.lifeboat_version = "0.0.1".into();
-        store.mark_refused(&big.tag, &refusal).unwrap();
+        store.mark_refused(&big.tag, "picky", &refusal).unwrap();
         remote.calls.borrow_mut().clear();
         let fourth = snapshot(&store, "snap-20261101T030000Z");
-        push_pending(&store, &remote, &fourth);
+        push_pending(&store, &remote, &fourth, &["picky"]);
         assert_eq!(*remote.calls.borrow(), vec![big.tag, fourth.tag]);
 
         // When the refused one is the snapshot just taken, the run fails.
@@ -225,7 +256,7 @@ mod tests {
             refuses: fifth.tag,
             calls: RefCell::default(),
         };
-        let r = push_pending(&store, &remote, &fifth);
+        let r = push_pending(&store, &remote, &fifth, &["picky"]);
         assert_eq!(r.status, PushStatus::Failed);
         assert_eq!(r.error.unwrap().message, "too large");
     }

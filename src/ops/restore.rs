@@ -322,8 +322,12 @@ pub fn available(config: &Config, scope: Scope) -> Result<Choice> {
                 },
             );
         }
-        let remote_note = match config.remote().map(crate::remote::open) {
-            Some(remote) => match remote.list() {
+        // Every remote's listing; "cannot list" only when none could be
+        // listed (one that is down does not hide what the others have).
+        let remotes = crate::remote::open_all(config);
+        let mut failures = Vec::new();
+        for remote in &remotes {
+            match remote.list() {
                 Ok(list) => {
                     for s in list
                         .into_iter()
@@ -337,11 +341,19 @@ pub fn available(config: &Config, scope: Scope) -> Result<Choice> {
                         });
                         row.remote = true;
                     }
-                    None
                 }
-                Err(e) => Some(format!("cannot list {}: {}", remote.describe(), e.message)),
-            },
-            None => Some("no remote configured".to_string()),
+                Err(e) => {
+                    tracing::warn!(remote = %remote.describe(), error = %e.message, "cannot list the remote");
+                    failures.push(format!("cannot list {}: {}", remote.describe(), e.message));
+                }
+            }
+        }
+        let remote_note = if remotes.is_empty() {
+            Some("no remote configured".to_string())
+        } else if failures.len() == remotes.len() {
+            Some(failures.join("; "))
+        } else {
+            None
         };
         Ok(Choice {
             snapshots: rows.into_values().rev().collect(),

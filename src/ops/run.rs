@@ -89,14 +89,14 @@ pub fn recorded<T>(
                 .filter(|_| record.status == crate::record::Status::Partial)
                 .map(|e| (e.message.clone(), e.hint.clone()));
             let push = record
-                .push
-                .as_ref()
-                .and_then(|p| p.error.as_ref())
-                .map(|e| {
+                .pushes()
+                .into_iter()
+                .find_map(|p| p.error.as_ref().map(|e| (&p.remote, e)))
+                .map(|(remote, e)| {
                     let tag = record.snapshot.as_ref().map(|s| s.tag.to_string());
                     (
                         format!(
-                            "snapshot {} was taken but not pushed: {}",
+                            "snapshot {} was taken but not pushed to {remote}: {}",
                             tag.unwrap_or_default(),
                             e.message
                         ),

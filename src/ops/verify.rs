@@ -82,8 +82,9 @@ pub fn verify(config: &Config, opts: &VerifyOptions) -> Result<VerifyReport> {
     let now = Utc::now();
     let (snapshots, notes): (Vec<Verdict>, Vec<String>) = if opts.remote {
         let remote = config.remote().map(crate::remote::open).ok_or_else(|| {
-            Error::usage("--remote: no remote is configured")
-                .with_hint("add [github] or [remote.dir] to the config, or drop --remote")
+            Error::usage("--remote: no remote is configured").with_hint(
+                "add [remote.dir], [github] or [remote.rclone] to the config, or drop --remote",
+            )
         })?;
         let mut listed: Vec<Tag> = remote
             .list()?

@@ -42,6 +42,11 @@ pub struct RunRecord {
     pub snapshot: Option<SnapshotResult>,
     #[serde(default)]
     pub push: Option<PushResult>,
+    /// Every remote's push, in the configuration's order (`push` is the
+    /// first's, as records had it before several remotes). Empty in
+    /// records written before it existed: see [`RunRecord::pushes`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pushes: Vec<PushResult>,
     #[serde(default)]
     pub retention: Option<RetentionResult>,
     /// The newest successful snapshot, carried forward across failed runs.
@@ -253,8 +258,24 @@ pub struct RefusedPush {
 pub struct RetentionResult {
     #[serde(default)]
     pub local: Option<SweepResult>,
+    /// The first remote's sweep (as records had it before several remotes).
     #[serde(default)]
     pub remote: Option<SweepResult>,
+    /// Every remote's sweep, by remote name (`dir`, `github`, `rclone`); a
+    /// remote whose sweep did not run (its queue not empty, or it failed)
+    /// is absent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub remotes: BTreeMap<String, SweepResult>,
+}
+
+impl RetentionResult {
+    /// Every remote's sweep, also for records written before `remotes`.
+    pub fn remote_sweeps(&self) -> Vec<(&str, &SweepResult)> {
+        if self.remotes.is_empty() {
+            return self.remote.iter().map(|s| ("remote", s)).collect();
+        }
+        self.remotes.iter().map(|(k, v)| (k.as_str(), v)).collect()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -294,11 +315,21 @@ impl RunRecord {
             error: None,
             snapshot: None,
             push: None,
+            pushes: vec![],
             retention: None,
             last_success: None,
             last_backup: None,
             runs: BTreeMap::new(),
         }
+    }
+
+    /// Every remote's push result, also for records written before
+    /// `pushes` existed (then only `push`).
+    pub fn pushes(&self) -> Vec<&PushResult> {
+        if self.pushes.is_empty() {
+            return self.push.iter().collect();
+        }
+        self.pushes.iter().collect()
     }
 
     /// Record the outcome of a backup taken inside another run (the safety
@@ -396,6 +427,7 @@ impl RunRecord {
         {
             if self.push.is_none() {
                 self.push = p.push.clone();
+                self.pushes = p.pushes.clone();
                 self.snapshot = p.snapshot.clone();
             }
             if self.retention.is_none() {

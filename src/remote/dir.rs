@@ -734,6 +734,10 @@ impl Remote for DirRemote {
         self.doctor(fix)
     }
 
+    fn name(&self) -> &'static str {
+        "dir"
+    }
+
     fn describe(&self) -> String {
         format!("dir:{}", self.root.display())
     }

@@ -92,6 +92,11 @@ impl std::fmt::Display for PushFailure {
 }
 
 pub trait Remote {
+    /// The remote's name in the configuration, which is its kind (`dir`,
+    /// `github`, `rclone`): what `restore --from` takes, and what names its
+    /// push queue in `backup_dir`.
+    fn name(&self) -> &'static str;
+
     /// A short description for messages and records: `github:owner/name`.
     fn describe(&self) -> String;
 
@@ -113,6 +118,11 @@ pub trait Remote {
 
     /// Delete the snapshot `tag` from the remote.
     fn delete(&self, tag: &Tag) -> Result<()>;
+}
+
+/// The backends of every configured remote, in the configuration's order.
+pub fn open_all(config: &crate::config::Config) -> Vec<Box<dyn Remote>> {
+    config.remotes.iter().map(open).collect()
 }
 
 /// The backend for one remote section of the config.

@@ -68,36 +68,27 @@ pub fn stage_and_check(
             Some(_) => {
                 let local = obtain::local(config, tag)?;
                 match stage_from(config, tag, &local, dest_dir, &selected) {
-                    Err(e) if e.kind == Kind::Archive => {
-                        let Ok(remote) = obtain::remote_for(config, Source::Remote) else {
-                            return Err(e);
-                        };
-                        tracing::warn!(%tag, error = %e.message, "the local archive is damaged; trying the remote");
+                    Err(e) if e.kind == Kind::Archive && !config.remotes.is_empty() => {
+                        tracing::warn!(%tag, error = %e.message, "the local archive is damaged; trying the remotes");
                         crate::progress::notice(&format!(
-                            "warning: the local copy of {tag} is damaged ({}); downloading it from {}",
-                            e.message,
-                            remote.describe()
+                            "warning: the local copy of {tag} is damaged ({}); trying the remotes",
+                            e.message
                         ));
                         remove_dir(dest_dir)?;
-                        let got = obtain::download(config, remote.as_ref(), tag)?;
-                        stage_from(config, tag, &got, dest_dir, &selected)?
+                        from_remotes(config, tag, dest_dir, &selected)?
                     }
                     other => other?,
                 }
             }
-            None => {
-                let remote = obtain::remote_for(config, Source::Remote).map_err(|e| {
-                    Error::usage(format!(
-                        "snapshot {tag} is not in {} and {}",
-                        config.backup_dir.display(),
-                        e.message
-                    ))
-                    .with_hint("`lifeboat restore` without a tag lists the available snapshots")
-                })?;
-                obtain::require_listed(config, remote.as_ref(), tag)?;
-                let got = obtain::download(config, remote.as_ref(), tag)?;
-                stage_from(config, tag, &got, dest_dir, &selected)?
+            None if config.remotes.is_empty() => {
+                return Err(Error::usage(format!(
+                    "snapshot {tag} is not in {} and no remote is configured in {}",
+                    config.backup_dir.display(),
+                    config.file.display()
+                ))
+                .with_hint("`lifeboat restore` without a tag lists the available snapshots"));
             }
+            None => from_remotes(config, tag, dest_dir, &selected)?,
         },
         Source::Local => stage_from(
             config,
@@ -115,6 +106,52 @@ pub fn stage_and_check(
     };
     report.duration_secs = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The first remote, in the configuration's order, that has `tag` and
+/// gives an intact copy of it: one that is down, lacks it, or holds a
+/// damaged copy does not stop the restore while another can serve it.
+fn from_remotes(
+    config: &Config,
+    tag: &Tag,
+    dest_dir: &Path,
+    selected: &[&DatabaseConfig],
+) -> Result<StageReport> {
+    let mut last: Option<Error> = None;
+    let mut listed_nowhere = true;
+    for remote in crate::remote::open_all(config) {
+        match obtain::require_listed(config, remote.as_ref(), tag) {
+            Err(e) if e.kind == Kind::Usage => continue,
+            _ => listed_nowhere = false,
+        }
+        let staged = obtain::download(config, remote.as_ref(), tag)
+            .and_then(|got| stage_from(config, tag, &got, dest_dir, selected));
+        match staged {
+            Ok(report) => return Ok(report),
+            // Refusals of the data itself are the snapshot's, not the
+            // remote's: another copy would be refused the same way.
+            Err(e) if e.kind == Kind::Refused || e.kind == Kind::Interrupted => return Err(e),
+            Err(e) => {
+                tracing::warn!(%tag, remote = %remote.describe(), error = %e.message, "cannot restore from this remote; trying the next");
+                crate::progress::notice(&format!(
+                    "warning: {tag} from {}: {}; trying the next remote",
+                    remote.describe(),
+                    e.message
+                ));
+                remove_dir(dest_dir)?;
+                last = Some(e.context(format!("from {}", remote.describe())));
+            }
+        }
+    }
+    match last {
+        Some(e) => Err(e),
+        None if listed_nowhere => Err(Error::usage(format!(
+            "snapshot {tag} is not in {} nor on any remote",
+            config.backup_dir.display()
+        ))
+        .with_hint("`lifeboat restore` without a tag lists the available snapshots")),
+        None => unreachable!("a remote that lists the tag either served it or failed"),
+    }
 }
 
 fn select<'a>(config: &'a Config, only: Option<&str>) -> Result<Vec<&'a DatabaseConfig>> {

@@ -61,18 +61,21 @@ pub fn take(
     store.create()?;
     store.clean_stale()?;
     let tag = unique_tag(&store, kind, config.installation);
-    // With a remote, the snapshot is queued for pushing before its archive
+    // The snapshot is queued for pushing to each remote before its archive
     // can exist under its final name: a crash at any later moment leaves the
-    // marker, and retention never deletes a queued archive that was not pushed.
-    let queued = config.remote().is_some();
-    if queued {
-        store.mark_pending(&tag)?;
+    // markers, and retention never deletes a queued archive that was not
+    // pushed.
+    let remotes: Vec<&str> = config.remotes.iter().map(|r| r.kind()).collect();
+    for remote in &remotes {
+        store.mark_pending(&tag, remote)?;
     }
     let staging = store.staging(&tag);
     let result = take_in(config, &tag, reason, &staging, progress);
     let _ = std::fs::remove_dir_all(&staging);
-    if result.is_err() && queued {
-        store.clear_pending(&tag);
+    if result.is_err() {
+        for remote in &remotes {
+            store.clear_pending(&tag, remote, &remotes);
+        }
     }
     result
 }

@@ -21,6 +21,7 @@ mod output;
 mod rclone_remote;
 mod real_data;
 mod remote;
+mod remotes;
 mod restore;
 mod restore_ux;
 mod retention;

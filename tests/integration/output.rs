@@ -103,6 +103,8 @@ fn every_command_json_matches_its_schema() {
     let h = doc(&app, "health", &["health"], 0);
     assert_eq!(h["status"], "OK", "{h:#}");
     doc(&app, "prune", &["prune", "--dry-run"], 0);
+    let y = doc(&app, "sync", &["sync"], 0);
+    assert_eq!(y["remotes"][0]["name"], "dir", "{y:#}");
     let m = doc(&app, "migrate", &["migrate"], 0);
     assert!(
         m["databases"].is_array(),

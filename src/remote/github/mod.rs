@@ -481,6 +481,10 @@ impl Remote for GithubRemote {
         report
     }
 
+    fn name(&self) -> &'static str {
+        "github"
+    }
+
     fn describe(&self) -> String {
         format!("github:{}", self.config.repo)
     }

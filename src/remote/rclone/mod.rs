@@ -683,6 +683,10 @@ impl RcloneRemote {
 }
 
 impl Remote for RcloneRemote {
+    fn name(&self) -> &'static str {
+        "rclone"
+    }
+
     fn describe(&self) -> String {
         format!("rclone:{}", self.remote())
     }
