@@ -37,7 +37,7 @@ fn names(dir: &Path) -> Vec<String> {
 }
 
 fn pending(app: &App, tag: &str) -> PathBuf {
-    app.backup_dir().join(format!("{tag}.pending-push"))
+    app.backup_dir().join(format!("{tag}.pending-push.dir"))
 }
 
 fn marker_id(root: &Path) -> String {
@@ -325,7 +325,7 @@ fn a_missing_root_is_created_only_by_doctor_fix() {
             .read_dir()
             .unwrap()
             .flatten()
-            .all(|e| { !e.file_name().to_string_lossy().ends_with(".pending-push") })
+            .all(|e| { !e.file_name().to_string_lossy().contains(".pending-push") })
     );
 }
 

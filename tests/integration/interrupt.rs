@@ -177,7 +177,7 @@ fn start_stalled_push(app: &App, emu: &Emulator, gh: &GhBin) -> (Running, Instan
 }
 
 fn pending_marker(app: &App, tag: &str) -> std::path::PathBuf {
-    app.backup_dir().join(format!("{tag}.pending-push"))
+    app.backup_dir().join(format!("{tag}.pending-push.github"))
 }
 
 /// The archive of `tag` in the backup directory: its name and bytes.
@@ -339,7 +339,7 @@ fn sigkill_during_a_stalled_upload_takes_gh_with_it() {
             .filter_map(|e| {
                 e.file_name()
                     .to_string_lossy()
-                    .strip_suffix(".pending-push")
+                    .strip_suffix(".pending-push.github")
                     .map(str::to_string)
             })
             .collect();

@@ -90,7 +90,7 @@ fn next_second() {
 }
 
 fn pending(app: &App, tag: &str) -> PathBuf {
-    app.backup_dir().join(format!("{tag}.pending-push"))
+    app.backup_dir().join(format!("{tag}.pending-push.rclone"))
 }
 
 /// `[remote.rclone]` for the remote `remote` of `conf`.

@@ -103,7 +103,7 @@ fn assert_pushed(app: &App, emu: &Emulator, gh: &GhBin) {
     let pending: Vec<_> = std::fs::read_dir(app.backup_dir())
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".pending-push"))
+        .filter(|e| e.file_name().to_string_lossy().contains(".pending-push"))
         .collect();
     assert!(
         pending.is_empty(),
@@ -598,7 +598,7 @@ fn a_refused_archive_does_not_hold_up_later_snapshots() {
             // Kept locally, still queued, with the refusal written in.
             assert!(archive.exists());
             let marker =
-                std::fs::read(app.backup_dir().join(format!("{old}.pending-push"))).unwrap();
+                std::fs::read(app.backup_dir().join(format!("{old}.pending-push.github"))).unwrap();
             let refusal: serde_json::Value = serde_json::from_slice(&marker).unwrap();
             assert_eq!(refusal["remote"], format!("github:{REPO}"));
             // Health names the snapshot, the remote and the fix.

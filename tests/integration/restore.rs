@@ -309,7 +309,7 @@ fn fresh_machine_with_only_the_dir_remote() {
     let out = app.run(&["restore"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        stdout(&out).contains(&tag) && stdout(&out).contains("remote"),
+        stdout(&out).contains(&tag) && stdout(&out).contains("dir"),
         "{}",
         text(&out)
     );

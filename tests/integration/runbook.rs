@@ -399,7 +399,7 @@ fn failed_push_is_pushed_by_the_next_run() {
     assert!(
         m.app
             .backup_dir()
-            .join(format!("{unpushed}.pending-push"))
+            .join(format!("{unpushed}.pending-push.dir"))
             .exists()
     );
 
@@ -437,7 +437,7 @@ fn failed_push_is_pushed_by_the_next_run() {
     assert!(
         !m.app
             .backup_dir()
-            .join(format!("{unpushed}.pending-push"))
+            .join(format!("{unpushed}.pending-push.dir"))
             .exists()
     );
 }

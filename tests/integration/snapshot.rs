@@ -789,7 +789,7 @@ fn sigkill_never_leaves_an_archive_that_is_neither_pushed_nor_queued() {
     let queued = |name: &str| {
         let tag = name.trim_end_matches(".tar.gz");
         app.backup_dir()
-            .join(format!("{tag}.pending-push"))
+            .join(format!("{tag}.pending-push.dir"))
             .exists()
     };
     kill_snapshots(&app, 10, 45, |delay_ms| {
