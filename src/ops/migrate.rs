@@ -116,7 +116,9 @@ pub fn migrate(config: &Config, env: &Env, opts: &MigrateOptions) -> Result<Migr
 /// open the target by name so that what is written is never in doubt.
 fn live_file(config: &Config, db: &DatabaseConfig) -> Result<std::path::PathBuf> {
     let declared = db.live_path(&config.data_dir);
-    Ok(crate::restore::links::follow(&db.name, &declared)?.path)
+    let target = crate::restore::links::follow(&db.name, &declared)?.path;
+    crate::restore::links::refuse_planted_links(&db.name, &declared, &target)?;
+    Ok(target)
 }
 
 /// The databases to migrate: one by name, or every one with a ladder.

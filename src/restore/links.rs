@@ -16,8 +16,9 @@
 //! here, before anything is unpacked or moved, naming the link and why:
 //! a dangling link, a loop, a target that is not a regular file, a target
 //! directory on another filesystem than the restore's area (renames cannot
-//! cross filesystems, and a copy would not be atomic), or a target
-//! directory this account cannot write.
+//! cross filesystems, and a copy would not be atomic), a target directory
+//! this account cannot write, or, for a root restore, a link of another
+//! account pointing at a file that is not that account's.
 //!
 //! The distinction with archive entries: a link *in the configuration's
 //! data* (the database's own path) is the user's choice and is followed
@@ -154,6 +155,7 @@ pub fn follow(name: &str, at: &Path) -> Result<Live> {
 /// before anything moves.
 pub fn for_swap(name: &str, at: &Path, area_dir: &Path) -> Result<Live> {
     let live = follow(name, at)?;
+    refuse_planted_links(name, at, &live.path)?;
     let Some(dir) = nearest_existing_dir(&live.path) else {
         return Ok(live);
     };
@@ -182,6 +184,96 @@ pub fn for_swap(name: &str, at: &Path, area_dir: &Path) -> Result<Live> {
         ));
     }
     Ok(live)
+}
+
+/// A root restore writes through a symbolic link (of the database file, or
+/// of any directory on its path) only if the link is root's or belongs to
+/// the owner of where it leads: the rule of the kernel's
+/// `fs.protected_symlinks`, for every link met. Otherwise the
+/// application's account could plant a link (`app.db -> /etc/...`, or a
+/// directory `db -> /etc`) and have a `sudo lifeboat restore` replace a
+/// file that is not its own. An account restoring its own data has nothing
+/// to gain from a link, so this is for root only.
+pub fn refuse_planted_links(name: &str, at: &Path, target: &Path) -> Result<()> {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    // The owner of where the path leads: the file, or (not there yet) the
+    // nearest directory that exists.
+    let Some(owner) = std::fs::metadata(target)
+        .ok()
+        .or_else(|| nearest_existing_dir(target).and_then(|d| std::fs::metadata(d).ok()))
+        .map(|m| m.uid())
+    else {
+        return Ok(());
+    };
+    let links = links_on_the_way(at).map_err(|e| {
+        Error::io(
+            format!("database `{name}`: cannot follow {}", at.display()),
+            e,
+        )
+    })?;
+    if let Some((link, uid)) = links.iter().find(|(_, uid)| *uid != 0 && *uid != owner) {
+        return Err(Error::refused(format!(
+            "database `{name}`: {} is reached through the symbolic link {}, owned by uid {uid}, \
+             but leads to something owned by uid {owner}: a root restore does not write through \
+             another account's link",
+            at.display(),
+            link.display()
+        ))
+        .with_hint(
+            "check where the link points; if it is right, make the link root's (`chown -h \
+             root`) or give the target to the link's owner, or run the restore as the \
+             application's account; nothing was changed",
+        ));
+    }
+    Ok(())
+}
+
+/// Every symbolic link met while resolving `path` component by component
+/// (directories and the file), with its owner.
+fn links_on_the_way(path: &Path) -> std::io::Result<Vec<(PathBuf, u32)>> {
+    use std::collections::VecDeque;
+    use std::path::Component;
+    let mut pending: VecDeque<PathBuf> = path
+        .components()
+        .map(|c| PathBuf::from(c.as_os_str()))
+        .collect();
+    let mut at = PathBuf::from("/");
+    let mut links = Vec::new();
+    while let Some(part) = pending.pop_front() {
+        match part.components().next() {
+            Some(Component::RootDir) => at = PathBuf::from("/"),
+            Some(Component::ParentDir) => {
+                at.pop();
+            }
+            Some(Component::Normal(n)) => {
+                let next = at.join(n);
+                match std::fs::symlink_metadata(&next) {
+                    Ok(m) if m.file_type().is_symlink() => {
+                        if links.len() >= 40 {
+                            return Err(std::io::Error::from_raw_os_error(libc::ELOOP));
+                        }
+                        links.push((next.clone(), m.uid()));
+                        let to = std::fs::read_link(&next)?;
+                        let mut front: VecDeque<PathBuf> = to
+                            .components()
+                            .map(|c| PathBuf::from(c.as_os_str()))
+                            .collect();
+                        front.extend(pending);
+                        pending = front;
+                    }
+                    // A missing part ends the walk: nothing further is a link.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) => return Err(e),
+                    Ok(_) => at = next,
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(links)
 }
 
 /// Two declared databases must not resolve to one file (two links to one

@@ -682,3 +682,53 @@ fn assert_no_logs_beside(data: &Path) {
         );
     }
 }
+
+/// A root restore never writes through a link the application's account
+/// planted to a file that is not that account's: the account could
+/// otherwise have `sudo lifeboat restore` overwrite any file root can write.
+#[test]
+fn a_root_restore_refuses_another_accounts_link_to_a_file_not_its_own() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to play root and the application's account");
+        return;
+    }
+    let (app, target) = linked_app("wal");
+    let tag = snapshot(&app);
+    // The application's account re-points the link at a root-only file.
+    let victim = app.root().join("secret.conf");
+    std::fs::write(&victim, "root's own file\n").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = app.data_dir().join("app.db");
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+    let out = refused_with(&app, &["restore", &tag, "--force"], "owned by uid 65534", 1);
+    // The same through a link in the middle of the way (the volume's own).
+    std::fs::remove_file(&link).unwrap();
+    symlink(LINK, &link).unwrap();
+    let volume_link = app.root().join("volume/app.db");
+    let kept = app.root().join("volume/app.db.real");
+    std::fs::rename(&volume_link, &kept).unwrap();
+    symlink(&victim, &volume_link).unwrap();
+    std::os::unix::fs::lchown(&volume_link, Some(65534), Some(65534)).unwrap();
+    refused_with(&app, &["restore", &tag, "--force"], "owned by uid 65534", 1);
+    std::fs::remove_file(&volume_link).unwrap();
+    std::fs::rename(&kept, &volume_link).unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("chown -h root"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "root's own file\n"
+    );
+    // The account's link to the account's own file is followed.
+    std::fs::remove_file(&link).unwrap();
+    symlink(LINK, &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+    std::os::unix::fs::chown(&target, Some(65534), Some(65534)).unwrap();
+    assert_ok(&app.run(&["restore", &tag, "--force"]));
+    assert_link(&app, LINK);
+}
