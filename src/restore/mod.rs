@@ -151,7 +151,7 @@ pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
     }
     let result = swap_in(config, opts, &stage, &staging);
     if created && result.is_ok() {
-        give_created_data_dir(data_dir, stage.recorded_data_dir.as_ref())?;
+        give_created_data_dir(data_dir, stage.recorded_data_dir.as_ref());
     }
     // A journal left behind means even the rollback failed: after a
     // whole-directory exchange `staging` may then name the old live data, so
@@ -224,27 +224,47 @@ fn create_data_dir(data_dir: &Path) -> Result<()> {
 }
 
 /// A `data_dir` this restore created (0700, owned like its parent) gets the
-/// mode and owner the snapshot recorded, the owner by name: on a fresh
-/// machine the application's account must be able to enter it, and a root
-/// restore would otherwise leave it root's. Without a record (a version 1
-/// manifest) it stays as created.
+/// mode and owner the snapshot recorded, the owner by name, and so does
+/// every directory the restore created in it: on a fresh machine the
+/// application's account must be able to enter them, and a root restore
+/// would otherwise leave them root's. Without a record (a version 1
+/// manifest) they stay as created. The data is in place by now, so a
+/// failure here is a warning naming the fix, never a failed restore.
 fn give_created_data_dir(
     data_dir: &Path,
     recorded: Option<&crate::snapshot::manifest::FileOwnership>,
-) -> Result<()> {
+) {
     use std::os::unix::fs::PermissionsExt;
+    let Some(recorded) = recorded else { return };
     let current = crate::fsutil::owner_of(data_dir);
-    let owner = match recorded {
-        Some(r) => {
-            if let Some(mode) = r.mode_bits() {
-                std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(mode))
-                    .ctx(format!("cannot set permissions on {}", data_dir.display()))?;
-            }
-            r.owner_here(current)
+    let owner = recorded.owner_here(current);
+    let mut problems = Vec::new();
+    if let Some(mode) = recorded.mode_bits().map(crate::snapshot::manifest::safe_mode)
+        && let Err(e) = std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(mode))
+    {
+        problems.push(format!("chmod {mode:o} {}: {e}", data_dir.display()));
+    }
+    let mut dirs = vec![data_dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        if let Err(e) = crate::fsutil::give_to(&dir, owner) {
+            problems.push(e.message);
         }
-        None => None,
-    };
-    crate::fsutil::give_to(data_dir, owner)
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            // Never through a link: only what the restore created.
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(entry.path());
+            }
+        }
+    }
+    if !problems.is_empty() {
+        tracing::warn!(problems = ?problems, "cannot give the created data directory its recorded owner and mode");
+        crate::progress::notice(&format!(
+            "warning: the data was restored, but {} could not be given its recorded owner and mode ({}); \
+             give it to the application's account by hand (chown -R)",
+            data_dir.display(),
+            problems.join("; ")
+        ));
+    }
 }
 
 /// `restore TAG --to DIR`: steps 1-6 into `<DIR>.staging-<tag>` (beside

@@ -306,7 +306,7 @@ fn keep_owner_and_mode(
                 return crate::fsutil::give_to(staged, data_owner);
             };
             if let Some(mode) = recorded.mode_bits() {
-                set_mode(mode)?;
+                set_mode(crate::snapshot::manifest::safe_mode(mode))?;
             }
             crate::fsutil::give_to(staged, recorded.owner_here(data_owner))
         }

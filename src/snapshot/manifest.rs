@@ -190,20 +190,30 @@ impl FileOwnership {
 
     /// The recorded owner on this machine: the account and group of the
     /// recorded names (ids differ between machines), each falling back to
-    /// `fallback`'s.
+    /// `fallback`'s. A manifest is untrusted: it may not make files root's
+    /// (id 0) unless `fallback` is root's already.
     pub fn owner_here(&self, fallback: Option<(u32, u32)>) -> Option<(u32, u32)> {
         let uid = self
             .user
             .as_deref()
             .and_then(crate::accounts::uid_of)
+            .filter(|&u| u != 0 || fallback.is_some_and(|f| f.0 == 0))
             .or(fallback.map(|o| o.0))?;
         let gid = self
             .group
             .as_deref()
             .and_then(crate::accounts::gid_of)
+            .filter(|&g| g != 0 || fallback.is_some_and(|f| f.1 == 0))
             .or(fallback.map(|o| o.1))?;
         Some((uid, gid))
     }
+}
+
+/// A recorded mode as a restore applies it: never writable by others (a
+/// manifest is untrusted, and a world-writable data directory lets any
+/// account plant links in it).
+pub fn safe_mode(mode: u32) -> u32 {
+    mode & !0o002
 }
 
 impl Manifest {
@@ -302,6 +312,14 @@ impl Manifest {
                     f.mode, db.name
                 )));
             }
+        }
+        if let Some(f) = &self.data_dir
+            && f.mode_bits().is_none()
+        {
+            return Err(Error::archive(format!(
+                "MANIFEST.json records mode `{}` for data_dir: not plain permission bits",
+                f.mode
+            )));
         }
         Ok(())
     }
@@ -441,6 +459,24 @@ mod tests {
         let old = Manifest::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
         assert_eq!(old.databases[0].foreign_keys, None);
         assert_eq!(old.databases[0].file, None);
+
+        // Untrusted: root only when the fallback is root's already.
+        let root_owned = FileOwnership {
+            mode: "0666".into(),
+            uid: 0,
+            gid: 0,
+            user: Some("root".into()),
+            group: Some("root".into()),
+        };
+        assert_eq!(root_owned.owner_here(Some((1000, 1000))), Some((1000, 1000)));
+        assert_eq!(root_owned.owner_here(Some((0, 0))), Some((0, 0)));
+        assert_eq!(safe_mode(0o666), 0o664);
+        let mut m = sample();
+        m.data_dir = Some(FileOwnership {
+            mode: "4755".into(),
+            ..root_owned
+        });
+        assert!(Manifest::from_json(&m.to_json()).is_err(), "data_dir's mode is checked too");
 
         for bad in ["4755", "1777", "rw", "", "99"] {
             let mut m = sample();

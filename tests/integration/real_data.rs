@@ -297,21 +297,22 @@ fn a_fresh_machine_restore_gives_back_the_recorded_owner_and_mode() {
     let srv = root.path().join("srv");
     let data = srv.join("app");
     std::fs::create_dir_all(&data).unwrap();
-    let db = data.join("app.db");
+    let db = data.join("db/app.db");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
     sqlite(
         &db,
         "PRAGMA journal_mode=WAL; CREATE TABLE t(v); INSERT INTO t VALUES (1);",
     );
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o750)).unwrap();
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o640)).unwrap();
-    for p in [&data, &db] {
+    for p in [&data, &data.join("db"), &db] {
         std::os::unix::fs::chown(p, Some(NOBODY), Some(NOBODY)).unwrap();
     }
     let config = root.path().join("lifeboat.toml");
     std::fs::write(
         &config,
         format!(
-            "data_dir = \"{}\"\nbackup_dir = \"{}\"\n[[database]]\nname = \"app\"\npath = \"app.db\"\n",
+            "data_dir = \"{}\"\nbackup_dir = \"{}\"\n[[database]]\nname = \"app\"\npath = \"db/app.db\"\n",
             data.display(),
             root.path().join("backups").display()
         ),
@@ -342,6 +343,9 @@ fn a_fresh_machine_restore_gives_back_the_recorded_owner_and_mode() {
         assert_eq!((m.uid(), m.gid()), (NOBODY, NOBODY), "{}", p.display());
         assert_eq!(m.mode() & 0o777, mode, "{}", p.display());
     }
+    // The directory the restore created on the way is the account's too.
+    let m = std::fs::metadata(data.join("db")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (NOBODY, NOBODY), "data/db");
     // The application's first write succeeds, as its own account.
     let out = std::process::Command::new("setpriv")
         .args([
