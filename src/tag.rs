@@ -139,6 +139,23 @@ impl Owner {
         tag.installation.is_none() || self.owns(tag)
     }
 
+    /// Where "the newest snapshot" is chosen from (`restore latest`, `drill`,
+    /// `verify --latest`) among `tags` it sees: once this installation has
+    /// named snapshots, only those (and adopted unnamed ones). An unnamed
+    /// snapshot newer than them cannot be its own, but may be a neighbour's
+    /// that has not been named yet.
+    pub fn latest_pool(&self, tags: &[Tag]) -> Vec<Tag> {
+        let named = |t: &Tag| self.installation.is_some() && t.installation == self.installation;
+        if tags.iter().any(named) {
+            tags.iter()
+                .copied()
+                .filter(|t| named(t) || (t.installation.is_none() && self.adopt_unnamed))
+                .collect()
+        } else {
+            tags.iter().copied().filter(|t| self.sees(t)).collect()
+        }
+    }
+
     /// Why `tag` is not this installation's, for plans and messages.
     pub fn stranger(&self, tag: &Tag) -> Option<String> {
         if self.owns(tag) {

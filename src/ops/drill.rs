@@ -162,11 +162,7 @@ fn choose(
     let available = if wanted.is_some() {
         available
     } else {
-        own = available
-            .iter()
-            .copied()
-            .filter(|t| owner.sees(t))
-            .collect();
+        own = owner.latest_pool(available);
         &own
     };
     match wanted {

@@ -229,6 +229,10 @@ pub fn latest(config: &Config, source: Source, scope: Scope) -> Result<Latest> {
         })
         .map(|a| a.tag)
         .collect();
+    let tags = match scope {
+        Scope::Own => config.owner().latest_pool(&tags),
+        _ => tags,
+    };
     let wants_remote = source != Source::Local;
     let remote_failed = choice
         .remote_note

@@ -155,11 +155,14 @@ pub fn select(
     }
     // `--latest` and `--all` judge this installation's snapshots (and the
     // unnamed ones); another installation's are verified by name.
-    let own: Vec<Tag> = available
-        .iter()
-        .copied()
-        .filter(|t| owner.sees(t))
-        .collect();
+    let own: Vec<Tag> = match which {
+        Which::Latest => owner.latest_pool(available),
+        _ => available
+            .iter()
+            .copied()
+            .filter(|t| owner.sees(t))
+            .collect(),
+    };
     let available = own.as_slice();
     if available.is_empty() {
         return Err(
@@ -320,5 +323,17 @@ mod tests {
         assert_eq!(all, vec![mine, unnamed]);
         let (named, _) = select(&available, &Which::Tag(theirs), "in /b", now, &me).unwrap();
         assert_eq!(named, vec![theirs]);
+        // A neighbour's unnamed snapshot newer than this installation's own
+        // is not "latest": it cannot be this one's.
+        let newer_unnamed = Tag::new(now - TimeDelta::minutes(30), Kind::Scheduled);
+        let (chosen, _) = select(
+            &[unnamed, mine, theirs, newer_unnamed],
+            &Which::Latest,
+            "in /b",
+            now,
+            &me,
+        )
+        .unwrap();
+        assert_eq!(chosen, vec![mine]);
     }
 }

@@ -239,7 +239,9 @@ fn give_created_data_dir(
     let current = crate::fsutil::owner_of(data_dir);
     let owner = recorded.owner_here(current);
     let mut problems = Vec::new();
-    if let Some(mode) = recorded.mode_bits().map(crate::snapshot::manifest::safe_mode)
+    if let Some(mode) = recorded
+        .mode_bits()
+        .map(crate::snapshot::manifest::safe_mode)
         && let Err(e) = std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(mode))
     {
         problems.push(format!("chmod {mode:o} {}: {e}", data_dir.display()));

@@ -468,7 +468,10 @@ mod tests {
             user: Some("root".into()),
             group: Some("root".into()),
         };
-        assert_eq!(root_owned.owner_here(Some((1000, 1000))), Some((1000, 1000)));
+        assert_eq!(
+            root_owned.owner_here(Some((1000, 1000))),
+            Some((1000, 1000))
+        );
         assert_eq!(root_owned.owner_here(Some((0, 0))), Some((0, 0)));
         assert_eq!(safe_mode(0o666), 0o664);
         let mut m = sample();
@@ -476,7 +479,10 @@ mod tests {
             mode: "4755".into(),
             ..root_owned
         });
-        assert!(Manifest::from_json(&m.to_json()).is_err(), "data_dir's mode is checked too");
+        assert!(
+            Manifest::from_json(&m.to_json()).is_err(),
+            "data_dir's mode is checked too"
+        );
 
         for bad in ["4755", "1777", "rw", "", "99"] {
             let mut m = sample();

@@ -259,3 +259,39 @@ fn a_bad_installation_name_is_a_config_error_naming_a_good_one() {
         text(&out)
     );
 }
+
+/// A neighbour that has not been named yet pushes unnamed snapshots to the
+/// shared remote: they are listed, but "latest" for a named installation is
+/// its own newest, never a newer unnamed one (found by review).
+#[test]
+fn latest_is_never_a_neighbours_newer_unnamed_snapshot() {
+    let remote_dir = tempfile::tempdir().unwrap();
+    let remote = remote_dir.path().join("shared");
+    let a = installation(Some("shop-a"), &remote, "");
+    let b = installation(None, &remote, "");
+    a.set_up_remote();
+    b.set_up_remote();
+    for (app, offset) in [(&a, "-2h"), (&b, "-1h")] {
+        let out = with_clock(&mut app.cmd(&["snapshot"]), offset)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let fresh = App::new();
+    std::fs::create_dir_all(fresh.data_dir()).unwrap();
+    write_config(&fresh, Some("shop-a"), &remote, "");
+    let out = fresh.run(&["restore", "latest"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(who(&fresh.data_dir().join("app.db")), "shop-a");
+    // drill and verify --latest judge the same one.
+    let out = fresh.run(&["--json", "verify", "--remote", "--latest"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        json(&out)["snapshots"][0]["tag"]
+            .as_str()
+            .unwrap()
+            .starts_with("snap-shop-a-"),
+        "{}",
+        text(&out)
+    );
+}
