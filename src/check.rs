@@ -91,13 +91,24 @@ pub fn database(
     if let Some(recorded) = recorded.filter(|_| fk_unchecked.is_empty())
         && state(&fk_before) != *recorded
     {
+        // The file's bytes were checked against the manifest's sha256 before
+        // this, so this is not damage to the file: the SQLite (or the
+        // extension) reading it now judges its foreign keys differently
+        // from the one that took it. Refused all the same: the restore
+        // could not show that it reproduces the data as it was.
         return Err(Error::refused(format!(
             "database `{name}`: the unpacked copy's foreign-key state differs from the one recorded \
              when the snapshot was taken:\n    recorded: {}\n    found:    {}",
             describe(recorded),
             describe(&state(&fk_before))
         ))
-        .with_hint(DAMAGED));
+        .with_hint(format!(
+            "the file matches its recorded sha256, so it is as it was taken; this SQLite ({}) \
+             or a declared extension reads its foreign keys differently from the one that took it \
+             (`sqlite_version` in the manifest): restore with the lifeboat version that took it, \
+             or check the `extensions` of this database; nothing live was touched",
+            rusqlite::version()
+        )));
     }
     let migrations = match ladder {
         Some(l) => l
@@ -107,6 +118,7 @@ pub fn database(
     };
     let schema_to = version(conn)?;
     let (check, mut notes) = integrity(name, conn, level)?;
+    let fk_whole = fk_unchecked.is_empty();
     notes.extend(fk_unchecked);
     let fk_after = if migrations.is_empty() {
         fk_before.clone()
@@ -151,14 +163,21 @@ pub fn database(
     }
     if !fk_before.is_empty() {
         let texts: Vec<String> = fk_before.iter().map(|f| f.text.clone()).collect();
-        let why = if recorded.is_some() {
-            "already in the live data when the snapshot was taken, as its manifest records; \
-             SQLite enforces foreign keys only when the application turns them on, so they are \
-             restored as they were"
-        } else {
-            "warning: this snapshot's manifest (version 1) does not record the live data's \
-             foreign-key state, so lifeboat cannot tell whether the live data had them; they \
-             are restored as the archive holds them"
+        let why = match (recorded, fk_whole) {
+            (Some(_), true) => {
+                "already in the live data when the snapshot was taken, as its manifest records; \
+                 SQLite enforces foreign keys only when the application turns them on, so they \
+                 are restored as they were"
+            }
+            (Some(_), false) => {
+                "not compared with the state the manifest records, since some tables could not \
+                 be checked now (see the notes); they are restored as the archive holds them"
+            }
+            (None, _) => {
+                "warning: this snapshot's manifest records no foreign-key state (version 1, or \
+                 the check could not run when it was taken), so lifeboat cannot tell whether the \
+                 live data had them; they are restored as the archive holds them"
+            }
         };
         notes.push(format!(
             "{} ({why})",
@@ -642,7 +661,7 @@ mod tests {
         let c = database("t", &mut conn, &entry, None, CheckLevel::Full).unwrap();
         assert_eq!(c.notes.len(), 1, "{c:?}");
         assert!(
-            c.notes[0].contains("warning: this snapshot's manifest (version 1)"),
+            c.notes[0].contains("warning: this snapshot's manifest records no foreign-key state"),
             "{:?}",
             c.notes
         );

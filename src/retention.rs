@@ -103,6 +103,9 @@ pub enum Reason {
     /// Another installation's (or an unnamed one not adopted): never this
     /// installation's to delete, and it takes no slot of its policy.
     NotOurs(String),
+    /// The newest snapshot holding every database (`last_success`): while
+    /// later ones are partial, it holds the newest copy of what they lack.
+    NewestComplete,
 }
 
 fn slot(slot: u32, cap: Option<u32>) -> String {
@@ -141,6 +144,7 @@ impl fmt::Display for Reason {
             Reason::AllTiersOff => f.write_str("every tier is 0: keep all"),
             Reason::Foreign => f.write_str("not a lifeboat tag, never deleted"),
             Reason::NotOurs(whose) => write!(f, "{whose}, never deleted here"),
+            Reason::NewestComplete => f.write_str("newest complete snapshot"),
         }
     }
 }
@@ -377,6 +381,9 @@ pub fn sweep_local(
         &config.owner(),
     );
     plan.protect(protect, Reason::PendingPush);
+    if just_taken.is_none() {
+        keep_newest_complete(config, &mut plan);
+    }
     let result = carry_out(&plan, dry_run, "local", |tag| store.delete_archive(tag));
     Ok((plan, result))
 }
@@ -390,15 +397,32 @@ pub fn sweep_remote(
     dry_run: bool,
 ) -> Result<(Plan, SweepResult)> {
     let listing = remote.list()?;
-    let plan = plan_for(
+    let mut plan = plan_for(
         &remote_names(&listing),
         &config.retention,
         just_taken,
         &config.owner(),
     );
+    if just_taken.is_none() {
+        keep_newest_complete(config, &mut plan);
+    }
     let place = remote.describe();
     let result = carry_out(&plan, dry_run, &place, |tag| remote.delete(tag));
     Ok((plan, result))
+}
+
+/// Keep the newest snapshot that holds every database (the run record's
+/// `last_success`), whatever the policy says: after partial snapshots it
+/// holds the newest copy of what they lack, and a manual `prune` must not
+/// delete it. (The sweep after a snapshot runs only when that snapshot is
+/// complete, and keeps it as just taken.)
+fn keep_newest_complete(config: &Config, plan: &mut Plan) {
+    let record = crate::record::RunRecord::load(&config.store().last_run())
+        .ok()
+        .flatten();
+    if let Some(s) = record.and_then(|r| r.last_success) {
+        plan.protect(&[s.tag], Reason::NewestComplete);
+    }
 }
 
 /// Delete what `plan` deletes, one by one. A failed deletion is logged and

@@ -331,7 +331,41 @@ fn plan<'a>(
     selected: &[&'a DatabaseConfig],
 ) -> Result<Plan<'a>> {
     let mut out = Vec::new();
+    // A whole restore leaves alone the databases the snapshot recorded as
+    // left out (an optional one that did not exist yet, or one a partial
+    // snapshot could not copy): their live files stay as they are. Asked
+    // for by name (`--db`), such a database is refused with the reason.
+    let whole = selected.len() == config.databases.len() && selected.len() > 1;
     for db in selected {
+        if manifest.database(&db.name).is_none()
+            && let Some(skipped) = manifest.skipped.iter().find(|s| s.name == db.name)
+        {
+            let why = if skipped.optional {
+                "it is optional and did not exist when the snapshot was taken".to_string()
+            } else {
+                format!(
+                    "the snapshot is partial: it could not be copied ({})",
+                    skipped.reason
+                )
+            };
+            if whole {
+                crate::progress::notice(&format!(
+                    "note: database `{}` is not in snapshot {}: {why}; its live file is left as it is",
+                    db.name, manifest.tag
+                ));
+                continue;
+            }
+            return Err(Error::refused(format!(
+                "snapshot {} has no database `{}`: {why}",
+                manifest.tag, db.name
+            ))
+            .with_hint(if skipped.optional {
+                "there is nothing to restore for it from this snapshot".to_string()
+            } else {
+                "restore it from an older, complete snapshot (`lifeboat list` shows them)"
+                    .to_string()
+            }));
+        }
         let entry = manifest.database(&db.name).ok_or_else(|| {
             let names: Vec<&str> = manifest.databases.iter().map(|d| d.name.as_str()).collect();
             Error::refused(format!(

@@ -256,7 +256,11 @@ enum Copy {
 fn copy_all(config: &Config, staging: &Path, progress: Progress<'_>) -> Result<Vec<Copy>> {
     crate::par::try_map_ordered(&config.databases, |db| {
         let live = db.live_path(&config.data_dir);
-        if db.optional && std::fs::symlink_metadata(&live).is_err() {
+        // Only "does not exist": an unreadable directory is a failure to
+        // report, not a database that is not there yet.
+        let absent = matches!(std::fs::symlink_metadata(&live),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+        if db.optional && absent {
             return Ok(Copy::Skipped(format!(
                 "{} does not exist yet (the database is optional)",
                 live.display()

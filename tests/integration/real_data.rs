@@ -176,6 +176,10 @@ fn an_optional_database_that_does_not_exist_yet_is_skipped_without_a_warning() {
     let (code, problems) = health_problems(&app);
     assert_eq!(code, Some(0), "{problems}");
 
+    let first = app.last_run()["snapshot"]["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // Once it exists it is backed up; broken, it fails like any other.
     sqlite(
         &app.data_dir().join("cache.db"),
@@ -188,6 +192,20 @@ fn an_optional_database_that_does_not_exist_yet_is_skipped_without_a_warning() {
     let out = app.run(&["backup-now"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_eq!(app.last_run()["status"], "partial");
+
+    // A whole restore of the snapshot taken before it existed restores the
+    // rest and leaves it as it is; asked for by name, it says why not.
+    let cache = std::fs::read(app.data_dir().join("cache.db")).unwrap();
+    let out = app.run(&["restore", &first, "--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("is not in snapshot"), "{}", text(&out));
+    assert_eq!(
+        std::fs::read(app.data_dir().join("cache.db")).unwrap(),
+        cache
+    );
+    let out = app.run(&["restore", &first, "--db", "cache", "--force"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("it is optional"), "{}", text(&out));
 }
 
 /// A database with rows whose parent is missing (foreign keys are not
@@ -275,7 +293,7 @@ fn the_live_datas_foreign_key_state_is_recorded_and_reproduced() {
     let out = app.run(&["restore", &tag, "--force"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        text(&out).contains("warning: this snapshot's manifest (version 1)"),
+        text(&out).contains("warning: this snapshot's manifest records no foreign-key state"),
         "{}",
         text(&out)
     );
@@ -361,4 +379,49 @@ fn a_fresh_machine_restore_gives_back_the_recorded_owner_and_mode() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
+}
+
+/// While snapshots are partial, a manual `prune` keeps the newest complete
+/// one, whatever the policy: it holds the newest copy of what they lack
+/// (found by review).
+#[test]
+fn prune_keeps_the_newest_complete_snapshot_while_later_ones_are_partial() {
+    use crate::support::faketime::with_clock;
+    let app = tasks_app(
+        "[[database]]\nname = \"notes\"\npath = \"notes.db\"\n\
+         [retention]\nhourly = 1\ndaily = 0\nweekly = 0\nmonthly = 0\nyearly = 0\nmanual = 0\n",
+    );
+    sqlite(
+        &app.data_dir().join("notes.db"),
+        "CREATE TABLE n(v); INSERT INTO n VALUES (1);",
+    );
+    let run = |offset: &str| {
+        with_clock(&mut app.cmd(&["snapshot"]), offset)
+            .output()
+            .unwrap()
+    };
+    let out = run("-3h");
+    assert!(out.status.success(), "{}", text(&out));
+    let complete = app.last_run()["snapshot"]["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::write(app.data_dir().join("notes.db"), b"").unwrap();
+    for offset in ["-2h", "-1h"] {
+        let out = run(offset);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    }
+    let out = app.run(&["prune"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let left = app.archives();
+    assert!(
+        left.iter().any(|a| a.starts_with(&complete)),
+        "{complete} was pruned: {left:?}\n{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("newest complete snapshot"),
+        "{}",
+        text(&out)
+    );
 }

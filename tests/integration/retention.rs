@@ -315,7 +315,11 @@ fn snapshot_pushes_to_the_dir_remote_and_sweeps_it() {
     assert!(report["local"].is_null());
     let d = decisions(&report["remote"]);
     assert_eq!(d.len(), 2, "foreign names are not listed: {d:?}");
-    assert_eq!(d[&tag].1, ["newest", "hourly 1/2"]);
+    // The last successful snapshot holds every database: always kept.
+    assert_eq!(
+        d[&tag].1,
+        ["newest", "hourly 1/2", "newest complete snapshot"]
+    );
     assert_eq!(d["snap-20200101T120000Z"].1, ["hourly 2/2"]);
 
     app.write_config(
