@@ -482,7 +482,8 @@ pub fn sweep_after_snapshot(
 ) -> RetentionResult {
     let store = config.store();
     // Local archives are kept while any remote still waits for them.
-    let pending = store.pending_anywhere();
+    let names: Vec<&str> = remotes.iter().map(|r| r.name()).collect();
+    let pending = store.pending_anywhere(&names);
     let local = match sweep_local(config, &pending, Some(just_taken), false) {
         Ok((_, result)) => Some(result),
         Err(e) => {

@@ -232,16 +232,21 @@ impl Store {
 
     /// Tags waiting to be pushed to `remote`, oldest first.
     pub fn pending(&self, remote: &str) -> Vec<Tag> {
-        self.queued(Some(remote))
+        self.queued(remote)
     }
 
-    /// Tags waiting to be pushed to any remote, oldest first: local
-    /// retention keeps their archives.
-    pub fn pending_anywhere(&self) -> Vec<Tag> {
-        self.queued(None)
+    /// Tags waiting to be pushed to any of `remotes` (the configured ones),
+    /// oldest first: local retention keeps their archives. A queue of a
+    /// remote no longer configured does not count, or its archives would
+    /// be kept forever; its markers stay, for when it is configured again.
+    pub fn pending_anywhere(&self, remotes: &[&str]) -> Vec<Tag> {
+        let mut tags: Vec<Tag> = remotes.iter().flat_map(|r| self.pending(r)).collect();
+        tags.sort();
+        tags.dedup();
+        tags
     }
 
-    fn queued(&self, remote: Option<&str>) -> Vec<Tag> {
+    fn queued(&self, remote: &str) -> Vec<Tag> {
         let mut tags: Vec<Tag> = std::fs::read_dir(&self.dir)
             .into_iter()
             .flatten()
@@ -251,11 +256,10 @@ impl Store {
                 let (tag, rest) = name.split_once(PENDING_SUFFIX)?;
                 let tag = Tag::parse(tag)?;
                 let whose = rest.strip_prefix('.');
-                let wanted = match (remote, whose) {
+                let wanted = match whose {
                     // Legacy: every remote's.
-                    (_, None) => rest.is_empty(),
-                    (None, Some(r)) => !r.is_empty(),
-                    (Some(want), Some(r)) => r == want,
+                    None => rest.is_empty(),
+                    Some(r) => r == remote,
                 };
                 wanted.then_some(tag)
             })
@@ -707,10 +711,18 @@ mod tests {
             store.pending("github").is_empty(),
             "each remote its own queue"
         );
-        assert_eq!(store.pending_anywhere(), vec![tag]);
+        assert_eq!(store.pending_anywhere(&["dir", "github"]), vec![tag]);
+        assert!(
+            store.pending_anywhere(&["github"]).is_empty(),
+            "a remote no longer configured keeps nothing"
+        );
         store.clear_pending(&tag, "dir", &["dir", "github"]);
         assert!(store.pending("dir").is_empty());
-        assert!(store.pending_anywhere().is_empty());
+        assert!(
+            store
+                .pending_anywhere(&["dir", "github", "rclone"])
+                .is_empty()
+        );
 
         // A marker from before several remotes: every remote's, until each
         // has taken the snapshot.
@@ -724,7 +736,11 @@ mod tests {
         assert_eq!(store.pending("rclone"), vec![old]);
         store.clear_pending(&old, "github", &["dir", "github", "rclone"]);
         store.clear_pending(&old, "rclone", &["dir", "github", "rclone"]);
-        assert!(store.pending_anywhere().is_empty());
+        assert!(
+            store
+                .pending_anywhere(&["dir", "github", "rclone"])
+                .is_empty()
+        );
         store.delete_archive(&tag).unwrap();
         assert!(store.find_archive(&tag).is_none());
         assert!(dir.path().join("snap-2026.tar.gz").exists());

@@ -156,7 +156,8 @@ pub fn prune(config: &Config, env: &Env, opts: &PruneOptions) -> (PruneReport, R
     let sweep = |report: &mut PruneReport| -> Result<()> {
         if !opts.remote_only {
             // Unpushed snapshots stay until the next snapshot run pushes them.
-            let pending = config.store().pending_anywhere();
+            let names: Vec<&str> = config.remotes.iter().map(|r| r.kind()).collect();
+            let pending = config.store().pending_anywhere(&names);
             let (plan, result) = retention::sweep_local(config, &pending, None, opts.dry_run)?;
             report.local = Some(Section {
                 location: config.backup_dir.display().to_string(),

@@ -96,7 +96,12 @@ pub fn request(config: &Config, env: &Env, req: &Request) -> Result<Outcome> {
     };
     let (tag, notes) = match req.which {
         Which::Tag(tag) if !scope.admits(&config.owner(), &tag) => {
-            return Err(not_ours(config, &tag));
+            let mut e = not_ours(config, &tag);
+            if let Some(asked) = req.installation {
+                e.message
+                    .push_str(&format!(" (--installation {asked} names another one)"));
+            }
+            return Err(e);
         }
         Which::Tag(tag) => (tag, vec![]),
         Which::Latest => {

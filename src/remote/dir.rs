@@ -466,7 +466,21 @@ fn is_leftover(name: &str, mine: Option<Installation>) -> bool {
 fn remove_leftovers(root: &Path, mine: Option<Installation>) {
     for entry in fs::read_dir(root).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if is_leftover(&name, mine) && entry.file_type().is_ok_and(|t| t.is_file()) {
+        // Doctor's probes and marker writes carry no installation: another
+        // installation's may be in progress, so only old ones are left over.
+        let anyones = name.starts_with(PROBE_PREFIX) || name.starts_with(&format!(".{MARKER}."));
+        let old = || {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(3600))
+        };
+        if is_leftover(&name, mine)
+            && entry.file_type().is_ok_and(|t| t.is_file())
+            && (!anyones || old())
+        {
             let path = entry.path();
             match fs::remove_file(&path) {
                 Ok(()) => {
@@ -1274,6 +1288,14 @@ mod tests {
         ];
         for name in ours {
             fs::write(r.join(name), b"partial").unwrap();
+            // Old enough to be nobody's write in progress.
+            let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+            File::options()
+                .write(true)
+                .open(r.join(name))
+                .unwrap()
+                .set_modified(two_hours_ago)
+                .unwrap();
         }
         let foreign = [
             ".notes.tmp",
@@ -1281,8 +1303,9 @@ mod tests {
             ".snap-20261120T090000Z.tar.gz.sha256.tmp",
             ".snap-20261120T090000Z.tar.gz.sha256.12x.tmp",
             "snap-20261120T090000Z.tar.gz.tmp",
-            // Another installation's copies in progress: it shares the
-            // directory, not this machine's lock.
+            // Another installation's copies and doctor probe in progress:
+            // it shares the directory, not this machine's lock.
+            ".lifeboat-doctor-fresh1",
             ".snap-other-20261120T090000Z.tar.gz.tmp",
             ".snap-other-20261120T090000Z.tar.gz.sha256.4242.tmp",
         ];

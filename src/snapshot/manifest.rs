@@ -22,6 +22,10 @@ pub const MANIFEST_VERSION: u32 = 2;
 /// 2's records; readers treat each as unknown.
 pub const READABLE_VERSIONS: [u32; 2] = [1, 2];
 
+/// The hint of a manifest no lifeboat writes.
+const ALTERED: &str = "no lifeboat writes such a manifest: the archive was altered; restore \
+                       another snapshot (`lifeboat list` shows them), nothing live was touched";
+
 /// Manifests larger than this are refused unread (a hostile archive could
 /// otherwise make the reader allocate without bound).
 pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
@@ -265,7 +269,8 @@ impl Manifest {
                 self.installation.as_deref().unwrap_or(""),
                 self.tag,
                 named.as_deref().unwrap_or("none")
-            )));
+            ))
+            .with_hint(ALTERED));
         }
         if self
             .databases
@@ -310,7 +315,8 @@ impl Manifest {
                 return Err(Error::archive(format!(
                     "MANIFEST.json records mode `{}` for `{}`: not plain permission bits",
                     f.mode, db.name
-                )));
+                ))
+                .with_hint(ALTERED));
             }
         }
         if let Some(f) = &self.data_dir
@@ -319,7 +325,8 @@ impl Manifest {
             return Err(Error::archive(format!(
                 "MANIFEST.json records mode `{}` for data_dir: not plain permission bits",
                 f.mode
-            )));
+            ))
+            .with_hint(ALTERED));
         }
         Ok(())
     }
