@@ -322,3 +322,82 @@ fn a_restore_takes_the_first_remote_that_serves_it_and_sync_fills_a_new_one() {
         }
     }
 }
+
+/// Two installations share all three remotes for a simulated day and a
+/// half, both running in the same second every hour: each remote ends up
+/// holding exactly each installation's own policy's snapshots (what each
+/// keeps locally), neither deletes the other's, and each drill judges its
+/// own data.
+#[test]
+fn two_installations_share_three_remotes_for_a_day_and_a_half() {
+    if !rclone_installed() {
+        return;
+    }
+    let Some(gh) = gh_bins("two installations, three remotes")
+        .into_iter()
+        .next()
+    else {
+        return;
+    };
+    let a = three(&gh);
+    // B: its own machine, the same three remotes (and the same emulator).
+    let b = App::new();
+    sqlite(
+        &b.data_dir().join("app.db"),
+        "CREATE TABLE t(x); INSERT INTO t VALUES ('b');",
+    );
+    let config = std::fs::read_to_string(a.app.config_path())
+        .unwrap()
+        .replace("installation = \"shop\"", "installation = \"blog\"")
+        .replace("hourly = 2\ndaily = 0", "hourly = 3\ndaily = 2");
+    std::fs::write(b.config_path(), config).unwrap();
+    let policy = std::fs::read_to_string(a.app.config_path())
+        .unwrap()
+        .replace("hourly = 2\ndaily = 0", "hourly = 4\ndaily = 2");
+    std::fs::write(a.app.config_path(), policy).unwrap();
+    let cmd = |app: &App, args: &[&str], offset: &str| {
+        let mut c = app.cmd(args);
+        a.emu.env(&mut c);
+        with_clock(&mut c, offset);
+        c
+    };
+    for hours_ago in (1..=36).rev() {
+        let offset = format!("-{hours_ago}h");
+        let runs: Vec<_> = [&a.app, &b]
+            .iter()
+            .map(|app| cmd(app, &["snapshot"], &offset).spawn().unwrap())
+            .collect();
+        for run in runs {
+            let out = run.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", text(&out));
+        }
+    }
+    let local = |app: &App| -> BTreeSet<String> {
+        app.archives()
+            .iter()
+            .map(|n| n.trim_end_matches(".tar.gz").to_string())
+            .collect()
+    };
+    let (mine, theirs) = (local(&a.app), local(&b));
+    // Each its own policy: 4 hourly (+ a daily one) against 3 (+ one);
+    // how many dailies the hourly ones cover depends on the time of day.
+    assert!((4..=6).contains(&mine.len()), "{mine:?}");
+    assert!((3..=5).contains(&theirs.len()), "{theirs:?}");
+    assert!(mine.iter().all(|t| t.starts_with("snap-shop-")));
+    assert!(theirs.iter().all(|t| t.starts_with("snap-blog-")));
+    let both: BTreeSet<String> = mine.union(&theirs).cloned().collect();
+    assert_eq!(a.on_dir(), both, "dir");
+    assert_eq!(a.on_github(), both, "github");
+    assert_eq!(a.on_rclone(), both, "rclone");
+    // Each drill judges its own data.
+    let out = cmd(&b, &["--json", "drill"], "+0").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        json(&out)["tag"]
+            .as_str()
+            .unwrap()
+            .starts_with("snap-blog-"),
+        "{}",
+        text(&out)
+    );
+}
