@@ -262,32 +262,35 @@ pub fn render(
         );
     }
 
-    if let Some(kept) = record
-        .and_then(|r| r.retention.as_ref())
-        .and_then(|r| r.remote.as_ref())
-        .map(|s| s.kept)
-    {
-        out.gauge(
-            "lifeboat_remote_snapshots",
-            "Snapshots on the remote after the last retention sweep (all kinds).",
-            &[],
-            kept as f64,
-        );
-    }
+    // Per remote, by name (`remote` in records from before several remotes).
     if let Some(r) = record.and_then(|r| r.retention.as_ref()) {
+        let sweeps = r.remote_sweeps();
+        if !sweeps.is_empty() {
+            out.family(
+                "lifeboat_remote_snapshots",
+                "gauge",
+                "Snapshots on each remote after its last retention sweep (all kinds).",
+            );
+            for (name, sweep) in &sweeps {
+                out.sample(
+                    "lifeboat_remote_snapshots",
+                    &[("remote", name)],
+                    sweep.kept as f64,
+                );
+            }
+        }
         out.family(
             "lifeboat_retention_failed_deletions",
             "gauge",
             "Deletions the last retention sweep could not make.",
         );
-        for (place, sweep) in [("local", &r.local), ("remote", &r.remote)] {
-            if let Some(s) = sweep {
-                out.sample(
-                    "lifeboat_retention_failed_deletions",
-                    &[("where", place)],
-                    s.failed.len() as f64,
-                );
-            }
+        let places = r.local.iter().map(|s| ("local", s)).chain(sweeps);
+        for (place, sweep) in places {
+            out.sample(
+                "lifeboat_retention_failed_deletions",
+                &[("where", place)],
+                sweep.failed.len() as f64,
+            );
         }
     }
 
@@ -414,7 +417,7 @@ mod tests {
             "lifeboat_snapshots{where=\"local\",kind=\"manual\"} 0\n",
             "lifeboat_last_drill_success_timestamp_seconds 0\n",
             "# TYPE lifeboat_database_bytes gauge\n",
-            "lifeboat_remote_snapshots 5\n",
+            "lifeboat_remote_snapshots{remote=\"remote\"} 5\n",
             "lifeboat_retention_failed_deletions{where=\"remote\"} 0\n",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");

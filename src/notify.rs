@@ -71,8 +71,7 @@ pub fn events(outcome: &Outcome) -> Vec<Event> {
                 || (kind == Some(RunKind::Snapshot)
                     && outcome
                         .previous
-                        .and_then(|p| p.push.as_ref())
-                        .is_some_and(|p| p.error.is_some()));
+                        .is_some_and(|p| p.pushes().iter().any(|p| p.error.is_some())));
             if failed_before {
                 vec![Event::Success, Event::Recovery]
             } else {

@@ -239,11 +239,38 @@ impl Store {
     /// oldest first: local retention keeps their archives. A queue of a
     /// remote no longer configured does not count, or its archives would
     /// be kept forever; its markers stay, for when it is configured again.
+    ///
+    /// A refused archive is kept only while it is on no remote: refused by
+    /// every configured remote. Refused by one and taken by another, it is
+    /// off the machine and retention treats it like any other.
     pub fn pending_anywhere(&self, remotes: &[&str]) -> Vec<Tag> {
         let mut tags: Vec<Tag> = remotes.iter().flat_map(|r| self.pending(r)).collect();
+        // Legacy markers count for every remote, configured or not.
+        tags.extend(self.legacy_pending());
         tags.sort();
         tags.dedup();
+        tags.retain(|tag| {
+            let waiting = remotes
+                .iter()
+                .any(|r| self.pending_marker(tag, r).exists() && self.refusal(tag, r).is_none());
+            let refused_everywhere =
+                !remotes.is_empty() && remotes.iter().all(|r| self.refusal(tag, r).is_some());
+            waiting || refused_everywhere || self.legacy_marker(tag).exists()
+        });
         tags
+    }
+
+    /// Tags with a marker from before several remotes.
+    fn legacy_pending(&self) -> Vec<Tag> {
+        std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(PENDING_SUFFIX).and_then(Tag::parse)
+            })
+            .collect()
     }
 
     fn queued(&self, remote: &str) -> Vec<Tag> {
@@ -716,6 +743,23 @@ mod tests {
             store.pending_anywhere(&["github"]).is_empty(),
             "a remote no longer configured keeps nothing"
         );
+        // Refused by one remote and taken by another: off the machine.
+        let refusal = PushRefusal {
+            remote: "github:o/r".into(),
+            message: "too large".into(),
+            hint: None,
+            at: chrono::Utc::now(),
+            lifeboat_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        store.mark_refused(&tag, "github", &refusal).unwrap();
+        store.clear_pending(&tag, "dir", &["dir", "github"]);
+        assert!(store.pending_anywhere(&["dir", "github"]).is_empty());
+        // Refused by every remote: on none, so kept.
+        store.mark_refused(&tag, "dir", &refusal).unwrap();
+        assert_eq!(store.pending_anywhere(&["dir", "github"]), vec![tag]);
+        store.clear_pending(&tag, "dir", &["dir", "github"]);
+        store.clear_pending(&tag, "github", &["dir", "github"]);
+        store.mark_pending(&tag, "dir").unwrap();
         store.clear_pending(&tag, "dir", &["dir", "github"]);
         assert!(store.pending("dir").is_empty());
         assert!(

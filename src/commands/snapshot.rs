@@ -44,17 +44,17 @@ fn print(backup_dir: &std::path::Path, done: &Backup) {
         backup_dir.join(&s.archive).display(),
         s.archive_bytes
     );
-    match record.push.as_ref().map(|p| (p, p.status)) {
-        Some((p, PushStatus::Pushed)) => {
-            outln!("pushed to {} ({} attempt(s))", p.remote, p.attempts);
+    for p in record.pushes() {
+        match p.status {
+            PushStatus::Pushed => {
+                outln!("pushed to {} ({} attempt(s))", p.remote, p.attempts)
+            }
+            PushStatus::Skipped => {
+                outln!("no remote configured: the snapshot is only on this machine")
+            }
+            PushStatus::Failed => {}
         }
-        Some((_, PushStatus::Skipped)) => {
-            outln!("no remote configured: the snapshot is only on this machine")
-        }
-        _ => {}
-    }
-    // Earlier queued snapshots this run pushed (even when its own push failed).
-    if let Some(p) = &record.push {
+        // Earlier queued snapshots this run pushed (even when its own push failed).
         let earlier: Vec<String> = p
             .pushed
             .iter()
@@ -62,15 +62,22 @@ fn print(backup_dir: &std::path::Path, done: &Backup) {
             .map(ToString::to_string)
             .collect();
         if !earlier.is_empty() {
-            outln!("also pushed earlier snapshot(s): {}", earlier.join(", "));
+            outln!(
+                "also pushed earlier snapshot(s) to {}: {}",
+                p.remote,
+                earlier.join(", ")
+            );
         }
     }
     if let Some(r) = &record.retention {
-        for (place, sweep) in [("local", &r.local), ("remote", &r.remote)] {
-            if let Some(sweep) = sweep.as_ref().filter(|s| !s.deleted.is_empty()) {
-                let tags: Vec<String> = sweep.deleted.iter().map(ToString::to_string).collect();
-                outln!("pruned {place}: {}", tags.join(", "));
-            }
+        let places = r
+            .local
+            .iter()
+            .map(|s| ("local", s))
+            .chain(r.remote_sweeps());
+        for (place, sweep) in places.filter(|(_, s)| !s.deleted.is_empty()) {
+            let tags: Vec<String> = sweep.deleted.iter().map(ToString::to_string).collect();
+            outln!("pruned {place}: {}", tags.join(", "));
         }
     }
 }

@@ -165,14 +165,22 @@ pub fn prune(config: &Config, env: &Env, opts: &PruneOptions) -> (PruneReport, R
                 result,
             });
         }
+        // One remote that cannot be listed does not stop the others' sweeps.
+        let mut unlisted: Vec<Error> = Vec::new();
         for remote in remotes.iter().filter(|_| !opts.local_only) {
-            let (plan, result) =
-                retention::sweep_remote(remote.as_ref(), config, None, opts.dry_run)?;
-            report.remotes.push(Section {
-                location: remote.describe(),
-                plan,
-                result,
-            });
+            match retention::sweep_remote(remote.as_ref(), config, None, opts.dry_run) {
+                Ok((plan, result)) => report.remotes.push(Section {
+                    location: remote.describe(),
+                    plan,
+                    result,
+                }),
+                Err(e) => {
+                    if crate::interrupt::received().is_some() {
+                        return Err(e);
+                    }
+                    unlisted.push(e.context(remote.describe()));
+                }
+            }
         }
         report.remote = report.remotes.first().map(|s| Section {
             location: s.location.clone(),
@@ -181,6 +189,14 @@ pub fn prune(config: &Config, env: &Env, opts: &PruneOptions) -> (PruneReport, R
         });
         if !opts.remote_only {
             report.pre_restore = Some(prune_pre_restore(config, opts.dry_run));
+        }
+        if let Some(first) = unlisted.first() {
+            let all: Vec<&str> = unlisted.iter().map(|e| e.message.as_str()).collect();
+            return Err(Error {
+                kind: first.kind,
+                message: all.join("; "),
+                hint: first.hint.clone(),
+            });
         }
         // A stop signal ends the run as interrupted, whatever it cut short
         // (its failed deletions are retried by the next run, as any are).

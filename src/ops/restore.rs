@@ -224,13 +224,23 @@ pub struct Latest {
 pub fn latest(config: &Config, source: Source, scope: Scope) -> Result<Latest> {
     let now = chrono::Utc::now();
     let choice = available(config, scope)?;
+    // The remotes `source` takes from: every one, none, or the named one.
+    let first = config.remote().map(|r| r.kind());
+    let named = match source {
+        Source::Github => Some("github"),
+        Source::Dir => Some("dir"),
+        Source::Rclone => Some("rclone"),
+        Source::Remote => first,
+        Source::Auto | Source::Local => None,
+    };
     let tags: Vec<Tag> = choice
         .snapshots
         .iter()
-        .filter(|a| match source {
-            Source::Auto => true,
-            Source::Local => a.local,
-            _ => a.remote,
+        .filter(|a| match (source, named) {
+            (Source::Auto, _) => true,
+            (Source::Local, _) => a.local,
+            (_, Some(name)) => a.on.contains(&name),
+            (_, None) => false,
         })
         .map(|a| a.tag)
         .collect();
@@ -238,16 +248,26 @@ pub fn latest(config: &Config, source: Source, scope: Scope) -> Result<Latest> {
         Scope::Own => config.owner().latest_pool(&tags),
         _ => tags,
     };
-    let wants_remote = source != Source::Local;
-    let remote_failed = choice
-        .remote_note
-        .as_ref()
-        .filter(|n| n.starts_with("cannot list"));
-    if let (true, Some(note)) = (wants_remote, remote_failed)
-        && (tags.is_empty() || source != Source::Auto)
-    {
-        return Err(Error::new(Kind::RemoteTransient, note.clone())
-            .with_hint("check the remote with `lifeboat doctor`, or restore a local snapshot with --from local"));
+    // A remote that could not be listed may hold a newer snapshot (or the
+    // only one): with nothing else to choose from, or when it is the one
+    // asked for, that is an error, never "no snapshot" (`--if-missing
+    // --allow-empty` must not start a fresh machine with empty databases
+    // because a drive was unplugged); otherwise a note.
+    let failed: Vec<&String> = choice
+        .failed
+        .iter()
+        .filter(|(name, _)| match source {
+            Source::Auto => true,
+            Source::Local => false,
+            _ => Some(*name) == named,
+        })
+        .map(|(_, why)| why)
+        .collect();
+    if !failed.is_empty() && (tags.is_empty() || source != Source::Auto) {
+        let why: Vec<&str> = failed.iter().map(|s| s.as_str()).collect();
+        return Err(Error::new(Kind::RemoteTransient, why.join("; ")).with_hint(
+            "check the remote with `lifeboat doctor`, or restore from another source with --from",
+        ));
     }
     let newest = crate::clock::newest_not_in_future(&tags, now);
     let mut notes = newest.notes(now);
@@ -260,8 +280,10 @@ pub fn latest(config: &Config, source: Source, scope: Scope) -> Result<Latest> {
         _ => "on the remote",
     };
     let tag = newest.chosen(now, place, "lifeboat restore")?;
-    if let (true, Some(note)) = (wants_remote, remote_failed) {
-        notes.push(format!("{note}: chose among the local snapshots"));
+    for why in failed {
+        notes.push(format!(
+            "{why}: chose among the snapshots the other sources hold"
+        ));
     }
     Ok(Latest {
         tag: Some(tag),
@@ -289,6 +311,8 @@ pub struct Available {
     pub tag: Tag,
     pub local: bool,
     pub remote: bool,
+    /// The remotes holding it, by name.
+    pub on: Vec<&'static str>,
     pub bytes: Option<u64>,
 }
 
@@ -297,7 +321,8 @@ pub struct Available {
 #[derive(Debug)]
 pub struct Choice {
     pub snapshots: Vec<Available>,
-    pub remote_note: Option<String>,
+    /// The remotes that could not be listed: (name, why).
+    pub failed: Vec<(&'static str, String)>,
 }
 
 /// Finish (or roll back) an interrupted restore, under the lock, and do
@@ -327,6 +352,7 @@ pub fn available(config: &Config, scope: Scope) -> Result<Choice> {
                     tag,
                     local: true,
                     remote: false,
+                    on: vec![],
                     bytes: std::fs::metadata(&path).ok().map(|m| m.len()),
                 },
             );
@@ -346,27 +372,25 @@ pub fn available(config: &Config, scope: Scope) -> Result<Choice> {
                             tag: s.tag,
                             local: false,
                             remote: false,
+                            on: vec![],
                             bytes: Some(s.size),
                         });
                         row.remote = true;
+                        row.on.push(remote.name());
                     }
                 }
                 Err(e) => {
                     tracing::warn!(remote = %remote.describe(), error = %e.message, "cannot list the remote");
-                    failures.push(format!("cannot list {}: {}", remote.describe(), e.message));
+                    failures.push((
+                        remote.name(),
+                        format!("cannot list {}: {}", remote.describe(), e.message),
+                    ));
                 }
             }
         }
-        let remote_note = if remotes.is_empty() {
-            Some("no remote configured".to_string())
-        } else if failures.len() == remotes.len() {
-            Some(failures.join("; "))
-        } else {
-            None
-        };
         Ok(Choice {
             snapshots: rows.into_values().rev().collect(),
-            remote_note,
+            failed: failures,
         })
     }
 }

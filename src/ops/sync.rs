@@ -124,10 +124,16 @@ pub fn sync(config: &Config, opts: &SyncOptions) -> Result<SyncReport> {
                 Ok(listed) => {
                     let there: Vec<Tag> =
                         listed.iter().filter(|s| !s.draft).map(|s| s.tag).collect();
+                    // A snapshot this remote refuses for good is not asked again.
                     entry.missing = local
                         .iter()
                         .copied()
                         .filter(|t| !there.contains(t))
+                        .filter(|t| {
+                            store
+                                .refusal(t, remote.name())
+                                .is_none_or(|r| !r.holds_for(&remote.describe()))
+                        })
                         .collect();
                     if !opts.dry_run {
                         for tag in &entry.missing {

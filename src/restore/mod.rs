@@ -108,8 +108,11 @@ pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
     if data_dir.parent().is_none() {
         return Err(Error::config("data_dir must not be the filesystem root"));
     }
-    // Created by this restore: it then takes the recorded owner and mode.
-    let created = !data_dir.is_dir();
+    // Created by this restore (or holding only lifeboat's own directories,
+    // which the run's lock may have just created there: the default
+    // backup_dir is inside data_dir): it then takes the recorded owner and
+    // mode.
+    let created = !data_dir.is_dir() || holds_only_lifeboats(data_dir, &config.backup_dir);
     create_data_dir(data_dir)?;
     // A symbolic link that cannot be restored through is refused before
     // anything is downloaded or unpacked (and again, authoritatively, when
@@ -151,7 +154,11 @@ pub fn restore(config: &Config, opts: &Options) -> Result<RestoreReport> {
     }
     let result = swap_in(config, opts, &stage, &staging);
     if created && result.is_ok() {
-        give_created_data_dir(data_dir, stage.recorded_data_dir.as_ref());
+        give_created_data_dir(
+            data_dir,
+            &config.backup_dir,
+            stage.recorded_data_dir.as_ref(),
+        );
     }
     // A journal left behind means even the rollback failed: after a
     // whole-directory exchange `staging` may then name the old live data, so
@@ -232,6 +239,7 @@ fn create_data_dir(data_dir: &Path) -> Result<()> {
 /// failure here is a warning naming the fix, never a failed restore.
 fn give_created_data_dir(
     data_dir: &Path,
+    backup_dir: &Path,
     recorded: Option<&crate::snapshot::manifest::FileOwnership>,
 ) {
     use std::os::unix::fs::PermissionsExt;
@@ -252,9 +260,12 @@ fn give_created_data_dir(
             problems.push(e.message);
         }
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            // Never through a link: only what the restore created.
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                dirs.push(entry.path());
+            // Never through a link, and never lifeboat's own directories
+            // (root's records and lock must not become the application's):
+            // only what the restore created for the data.
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) && !is_lifeboats(&path, backup_dir) {
+                dirs.push(path);
             }
         }
     }
@@ -267,6 +278,21 @@ fn give_created_data_dir(
             problems.join("; ")
         ));
     }
+}
+
+/// Whether `path` is lifeboat's own: `backup_dir` (or under it), or the
+/// restore area inside the data directory.
+fn is_lifeboats(path: &Path, backup_dir: &Path) -> bool {
+    path.starts_with(backup_dir) || path.file_name().is_some_and(|n| n == ".lifeboat")
+}
+
+/// A data directory whose only entries are lifeboat's own directories.
+fn holds_only_lifeboats(data_dir: &Path, backup_dir: &Path) -> bool {
+    std::fs::read_dir(data_dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .all(|e| is_lifeboats(&e.path(), backup_dir))
+    })
 }
 
 /// `restore TAG --to DIR`: steps 1-6 into `<DIR>.staging-<tag>` (beside

@@ -75,7 +75,14 @@ pub fn stage_and_check(
                             e.message
                         ));
                         remove_dir(dest_dir)?;
-                        from_remotes(config, tag, dest_dir, &selected)?
+                        from_remotes(config, tag, dest_dir, &selected).map_err(|r| {
+                            // No remote has it: the local copy's damage is the news.
+                            if r.kind == Kind::Usage {
+                                e.context("and no remote has a copy")
+                            } else {
+                                r
+                            }
+                        })?
                     }
                     other => other?,
                 }

@@ -304,6 +304,18 @@ fn the_live_datas_foreign_key_state_is_recorded_and_reproduced() {
 /// database get the recorded mode and the recorded owner, looked up by name.
 #[test]
 fn a_fresh_machine_restore_gives_back_the_recorded_owner_and_mode() {
+    fresh_machine_restore(false);
+}
+
+/// The same with the default `backup_dir`, inside `data_dir`: the run's
+/// lock creates `data_dir` before the restore looks (found by review), and
+/// lifeboat's own directory there stays root's.
+#[test]
+fn a_fresh_machine_restore_with_backups_inside_data_dir_gives_back_owner_and_mode() {
+    fresh_machine_restore(true);
+}
+
+fn fresh_machine_restore(backups_inside: bool) {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
@@ -327,12 +339,17 @@ fn a_fresh_machine_restore_gives_back_the_recorded_owner_and_mode() {
         std::os::unix::fs::chown(p, Some(NOBODY), Some(NOBODY)).unwrap();
     }
     let config = root.path().join("lifeboat.toml");
+    let backups = if backups_inside {
+        data.join("backups")
+    } else {
+        root.path().join("backups")
+    };
     std::fs::write(
         &config,
         format!(
             "data_dir = \"{}\"\nbackup_dir = \"{}\"\n[[database]]\nname = \"app\"\npath = \"db/app.db\"\n",
             data.display(),
-            root.path().join("backups").display()
+            backups.display()
         ),
     )
     .unwrap();
@@ -347,13 +364,20 @@ fn a_fresh_machine_restore_gives_back_the_recorded_owner_and_mode() {
     let out = run(&["--json", "snapshot"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let tag = json(&out)["snapshot"]["tag"].as_str().unwrap().to_string();
-    let m = manifest(&root.path().join("backups").join(format!("{tag}.tar.gz")));
+    let m = manifest(&backups.join(format!("{tag}.tar.gz")));
     assert_eq!(m["databases"][0]["file"]["mode"], "0640", "{m:#}");
     assert_eq!(m["databases"][0]["file"]["user"], "nobody", "{m:#}");
     assert_eq!(m["data_dir"]["mode"], "0750", "{m:#}");
 
-    // The machine is lost: only /srv (root's) is left.
+    // The machine is lost: only /srv (root's) is left, and the archive
+    // (brought back into backup_dir by the operator, when it is inside).
+    let kept = root.path().join("kept.tar.gz");
+    std::fs::copy(backups.join(format!("{tag}.tar.gz")), &kept).unwrap();
     std::fs::remove_dir_all(&data).unwrap();
+    if backups_inside {
+        std::fs::create_dir_all(&backups).unwrap();
+        std::fs::copy(&kept, backups.join(format!("{tag}.tar.gz"))).unwrap();
+    }
     let out = run(&["restore", &tag]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     for (p, mode) in [(&data, 0o750), (&db, 0o640)] {
@@ -364,6 +388,10 @@ fn a_fresh_machine_restore_gives_back_the_recorded_owner_and_mode() {
     // The directory the restore created on the way is the account's too.
     let m = std::fs::metadata(data.join("db")).unwrap();
     assert_eq!((m.uid(), m.gid()), (NOBODY, NOBODY), "data/db");
+    if backups_inside {
+        let m = std::fs::metadata(&backups).unwrap();
+        assert_eq!(m.uid(), 0, "lifeboat's own directory stays root's");
+    }
     // The application's first write succeeds, as its own account.
     let out = std::process::Command::new("setpriv")
         .args([

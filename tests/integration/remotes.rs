@@ -401,3 +401,60 @@ fn two_installations_share_three_remotes_for_a_day_and_a_half() {
         text(&out)
     );
 }
+
+/// With several remotes, one that cannot be listed is never taken for
+/// "no snapshot": a first boot with the drive unplugged fails instead of
+/// starting with empty databases; `latest --from NAME` chooses from that
+/// remote's own listing; `prune` sweeps the remotes it can list and names
+/// the one it could not (found by review).
+#[test]
+fn a_remote_that_cannot_be_listed_is_never_taken_for_no_snapshot() {
+    if !rclone_installed() {
+        return;
+    }
+    let Some(gh) = gh_bins("several remotes: one unlisted").into_iter().next() else {
+        return;
+    };
+    let t = three(&gh);
+    // A snapshot only the drive has (GitHub and rclone refuse it this run).
+    t.emu.faults(serde_json::json!([
+        {"op": "release_create", "times": 0, "action": "status", "status": 500}
+    ]));
+    std::fs::rename(t.rclone_dir(), t.bucket.path().join("gone")).unwrap();
+    let out = t.run(&["--json", "snapshot"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let only_on_dir = json(&out)["snapshot"]["tag"].as_str().unwrap().to_string();
+    std::fs::rename(t.bucket.path().join("gone"), t.rclone_dir()).unwrap();
+    t.emu.faults(serde_json::json!([]));
+    assert!(t.on_dir().contains(&only_on_dir));
+
+    // `latest --from rclone` is rclone's newest, not the drive's.
+    let out = t.run(&["restore", "latest", "--from", "rclone", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        !text(&out).contains(&only_on_dir) || text(&out).contains("no snapshot"),
+        "{}",
+        text(&out)
+    );
+
+    // A first boot with the drive unplugged: not "nothing to restore".
+    std::fs::remove_dir_all(t.app.backup_dir()).unwrap();
+    std::fs::remove_file(t.app.data_dir().join("app.db")).unwrap();
+    let parked = t.drive.path().join("unplugged");
+    std::fs::rename(t.dir(), &parked).unwrap();
+    let out = t.run(&["restore", "latest", "--if-missing", "--allow-empty"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("cannot list dir:"), "{}", text(&out));
+    assert!(!t.app.data_dir().join("app.db").exists());
+
+    // prune sweeps what it can list and names what it could not.
+    let out = t.run(&["--json", "prune", "--remote", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = json(&out);
+    assert!(
+        report["remotes"].as_array().unwrap().len() >= 1,
+        "the others were still swept: {report:#}"
+    );
+    assert!(text(&out).contains("dir:"), "{}", text(&out));
+    std::fs::rename(&parked, t.dir()).unwrap();
+}

@@ -284,7 +284,8 @@ fn snapshot_names_what_it_pushed_and_pruned() {
     let out = expect(&app, &["snapshot"], 0);
     let text_out = stdout(&out);
     assert!(
-        text_out.contains(&format!("also pushed earlier snapshot(s): {queued}")),
+        text_out.contains("also pushed earlier snapshot(s) to ")
+            && text_out.contains(&format!(": {queued}")),
         "{}",
         text(&out)
     );
