@@ -158,7 +158,14 @@ pub struct GithubConfig {
     pub attempts: u32,
     /// First backoff between attempts; doubles each time.
     pub backoff: Duration,
+    /// An archive larger than this is pushed as consecutive parts of this
+    /// size (GitHub takes assets under 2 GiB only).
+    pub part_size: u64,
 }
+
+/// The default `[github] part_size`: under GitHub's 2 GiB asset limit, with
+/// room to spare.
+pub const DEFAULT_PART_SIZE: u64 = 2_000_000_000;
 
 #[derive(Debug, Clone)]
 pub struct DirRemoteConfig {
@@ -330,6 +337,7 @@ struct RawGithub {
     timeout: Option<String>,
     attempts: Option<u32>,
     backoff: Option<String>,
+    part_size: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -584,6 +592,16 @@ impl Config {
                     timeout: duration_or(g.timeout, "github.timeout", "10m").map_err(bad)?,
                     attempts,
                     backoff: duration_or(g.backoff, "github.backoff", "2s").map_err(bad)?,
+                    part_size: match g.part_size {
+                        None => DEFAULT_PART_SIZE,
+                        Some(n) if (1..(2 << 30)).contains(&n) => n,
+                        Some(n) => {
+                            return Err(bad(format!(
+                                "[github] part_size = {n}: must be at least 1 byte and under 2 GiB \
+                                 (2147483648), GitHub's limit for one asset"
+                            )));
+                        }
+                    },
                 })
             }
         };

@@ -997,6 +997,7 @@ mod tests {
                 size: 1,
                 sha256: None,
                 draft: false,
+                parts: vec![],
             }).collect();
             prop_assert_eq!(
                 plan(&local_names(&files), &policy, None),
@@ -1014,6 +1015,7 @@ mod tests {
             size: 1,
             sha256: None,
             draft: true,
+            parts: vec![],
         };
         assert!(remote_names(&[draft]).is_empty());
     }

@@ -308,7 +308,11 @@ impl Store {
             let entry = entry.ctx(format!("cannot list {}", self.dir.display()))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
-            if let Some(rest) = name.strip_prefix(STAGING_PREFIX) {
+            if name.starts_with(".lifeboat-parts-") && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                // The parts of an archive a killed push was uploading.
+                tracing::info!(path = %path.display(), "removing the parts of an interrupted push");
+                std::fs::remove_dir_all(&path).ctx(format!("cannot remove {}", path.display()))?;
+            } else if let Some(rest) = name.strip_prefix(STAGING_PREFIX) {
                 if Tag::parse(rest).is_some() {
                     tracing::info!(path = %path.display(), "removing staging directory of an interrupted run");
                     std::fs::remove_dir_all(&path)

@@ -794,6 +794,7 @@ impl Remote for DirRemote {
                 asset_name: name,
                 size: meta.len(),
                 draft: false,
+                parts: vec![],
             });
         }
         out.sort_by(|a, b| (a.tag, &a.asset_name).cmp(&(b.tag, &b.asset_name)));

@@ -32,6 +32,19 @@ pub struct RemoteSnapshot {
     pub sha256: Option<String>,
     /// A GitHub draft release: an unfinished push that the next push converges.
     pub draft: bool,
+    /// The consecutive parts the archive is kept as (GitHub: an archive
+    /// over the part size, since assets must be under 2 GiB); empty when it
+    /// is one object. `size` is then their total.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<RemotePart>,
+}
+
+/// One part of an archive kept in parts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RemotePart {
+    pub name: String,
+    pub size: u64,
+    pub sha256: Option<String>,
 }
 
 /// What a successful push cost.

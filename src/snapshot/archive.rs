@@ -205,8 +205,45 @@ pub type TarStream = Box<dyn Read + Send>;
 /// Open an archive and return a reader of its decompressed tar stream,
 /// choosing the decompressor by content.
 pub fn open(path: &Path) -> Result<(Format, TarStream)> {
-    let file = File::open(path).ctx(format!("cannot open archive {}", path.display()))?;
-    open_stream(file, &path.display().to_string())
+    open_stream(open_raw(path)?, &path.display().to_string())
+}
+
+/// The suffix of a parts list: an archive kept as consecutive parts (a
+/// GitHub release holds assets under 2 GiB only), read as one stream.
+pub const PARTS_SUFFIX: &str = ".parts";
+
+/// The bytes of the archive at `path`: the file itself, or, for a parts
+/// list (`<archive>.parts`, JSON `{"parts": [names]}` naming files beside
+/// it, in order), the parts one after the other, so that an archive split
+/// for a remote is read without ever being joined on disk. A parts list is
+/// untrusted like any archive: only plain file names beside it.
+pub fn open_raw(path: &Path) -> Result<Box<dyn Read + Send>> {
+    let shown = path.display();
+    if !path.to_string_lossy().ends_with(PARTS_SUFFIX) {
+        let file = File::open(path).ctx(format!("cannot open archive {shown}"))?;
+        return Ok(Box::new(file));
+    }
+    #[derive(serde::Deserialize)]
+    struct Parts {
+        parts: Vec<String>,
+    }
+    let text = std::fs::read(path).ctx(format!("cannot read {shown}"))?;
+    let list: Parts = serde_json::from_slice(&text)
+        .map_err(|e| Error::archive(format!("{shown} is not a parts list: {e}")))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut chain: Box<dyn Read + Send> = Box::new(io::empty());
+    for name in list.parts {
+        let plain = !name.is_empty() && !name.contains('/') && name != "." && name != "..";
+        if !plain {
+            return Err(Error::archive(format!(
+                "{shown} names part `{name}`, which is not a file beside it"
+            )));
+        }
+        let part = dir.join(&name);
+        let file = File::open(&part).ctx(format!("cannot open part {}", part.display()))?;
+        chain = Box::new(chain.chain(file));
+    }
+    Ok(chain)
 }
 
 /// [`open`] for any byte stream (`shown` names it in errors): the first
@@ -339,8 +376,13 @@ pub fn read(
     dest: Option<&Path>,
     limits: Limits,
 ) -> Result<ReadResult> {
-    let file = File::open(path).ctx(format!("cannot open archive {}", path.display()))?;
-    read_from(file, &path.display().to_string(), expect_tag, dest, limits)
+    read_from(
+        open_raw(path)?,
+        &path.display().to_string(),
+        expect_tag,
+        dest,
+        limits,
+    )
 }
 
 /// [`read`] from any byte stream (`shown` names it in errors), such as a

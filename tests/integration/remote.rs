@@ -11,7 +11,8 @@ use lifeboat::remote::Remote;
 use lifeboat::remote::github::GithubRemote;
 use lifeboat::tag::Tag;
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 /// An app with one database and a `[github]` remote using `gh`.
@@ -43,6 +44,7 @@ fn remote(emu: &Emulator, gh: &GhBin, attempts: u32, timeout: Duration) -> Githu
         timeout,
         attempts,
         backoff: Duration::from_millis(10),
+        part_size: lifeboat::config::DEFAULT_PART_SIZE,
     })
 }
 
@@ -532,7 +534,15 @@ fn permanent_faults_are_not_retried_and_name_the_fix() {
 fn oversized_archive_is_refused_before_any_call() {
     for gh in gh_bins("oversized_archive_is_refused_before_any_call") {
         let emu = Emulator::start();
-        let remote = remote(&emu, &gh, 3, Duration::from_secs(30));
+        // Parts of 2 MB: a 2 GiB archive would need more than 999.
+        let remote = GithubRemote::new(GithubConfig {
+            repo: REPO.into(),
+            gh: emu.wrapper(&gh),
+            timeout: Duration::from_secs(30),
+            attempts: 3,
+            backoff: Duration::from_millis(10),
+            part_size: 2_000_000,
+        });
         let dir = tempfile::tempdir().unwrap();
         let tag = Tag::parse("snap-20260102T030405Z").unwrap();
         let archive = dir.path().join(format!("{tag}.tar.gz"));
@@ -543,12 +553,13 @@ fn oversized_archive_is_refused_before_any_call() {
             .unwrap();
         let err = remote.push(&tag, &archive, "notes").unwrap_err();
         assert_eq!(err.kind, Kind::RemotePermanent);
-        assert!(err.message.contains("2 GiB"), "{err}");
+        assert!(err.archive_refused, "this archive only: {err}");
+        assert!(err.message.contains("more than 999 parts"), "{err}");
         assert_eq!(emu.log().trim(), "", "no request was made");
     }
 }
 
-/// An archive GitHub can never take (2 GiB and more) no longer holds up the
+/// An archive GitHub can never take (more than 999 parts) no longer holds up the
 /// queue: the snapshot taken after it is pushed in the same run, the remote
 /// is still swept, the refused one stays local (and queued), and `health`
 /// and the metrics keep naming it. The refusal is remembered, so later runs
@@ -558,6 +569,9 @@ fn a_refused_archive_does_not_hold_up_later_snapshots() {
     for gh in gh_bins("a_refused_archive_does_not_hold_up_later_snapshots") {
         let emu = Emulator::start();
         let app = app(&gh.path, "30s");
+        // Parts of 2 MB: more than 999 of them are refused.
+        let config = std::fs::read_to_string(app.config_path()).unwrap();
+        std::fs::write(app.config_path(), format!("{config}part_size = 2000000\n")).unwrap();
         std::fs::create_dir_all(app.backup_dir()).unwrap();
         // Left queued by an earlier run: sparse, 2 GiB of apparent size.
         let old = "snap-20260102T030405Z";
@@ -607,8 +621,8 @@ fn a_refused_archive_does_not_hold_up_later_snapshots() {
             assert_eq!(health.status.code(), Some(1), "{said}");
             assert!(
                 said.contains(&format!("snapshot {old} cannot be pushed to github:{REPO}"))
-                    && said.contains("2 GiB")
-                    && said.contains("fix: it stays on this machine"),
+                    && said.contains("more than 999 parts")
+                    && said.contains("fix: raise [github] part_size"),
                 "{said}"
             );
             let prom = std::fs::read_to_string(&metrics).unwrap();
@@ -620,6 +634,98 @@ fn a_refused_archive_does_not_hold_up_later_snapshots() {
             );
             std::thread::sleep(Duration::from_millis(1100));
         }
+    }
+}
+
+/// An archive larger than `[github] part_size` goes up as parts of one
+/// release (a plain byte split: `cat` of the parts is the archive), is
+/// listed as one snapshot, verified and restored by streaming the parts,
+/// never joined on disk.
+#[test]
+fn a_split_archive_is_pushed_listed_verified_and_restored() {
+    for gh in gh_bins("a_split_archive_is_pushed_listed_verified_and_restored") {
+        let emu = Emulator::start();
+        let app = App::new();
+        // Incompressible rows, so the archive is several parts of 4 KiB.
+        sqlite(
+            &app.data_dir().join("app.db"),
+            "CREATE TABLE t(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) \
+             INSERT INTO t SELECT randomblob(500) FROM n;",
+        );
+        app.write_config(&format!(
+            "[[database]]\nname = \"app\"\npath = \"app.db\"\n{}part_size = 4096\n",
+            github_config(&gh.path, "30s")
+        ));
+        let out = run(&app, &emu, &["snapshot"]);
+        assert!(out.status.success(), "{}: {}", gh.version, text(&out));
+        let tag = tag_of(&app);
+        let archive_name = format!("{tag}.tar.gz");
+        let archive = std::fs::read(app.backup_dir().join(&archive_name)).unwrap();
+        let releases = emu.releases_for(&tag);
+        assert_eq!(releases.len(), 1, "{}: {releases:?}", gh.version);
+        let assets: Vec<String> = releases[0]["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_string())
+            .collect();
+        let n = archive.len().div_ceil(4096);
+        assert!(n >= 3, "{} parts", n);
+        assert_eq!(assets.len(), n, "{assets:?}");
+        assert!(
+            assets
+                .iter()
+                .all(|a| a.starts_with(&format!("{archive_name}.part-")))
+        );
+
+        // Listed as one snapshot of the archive's size.
+        let out = run(&app, &emu, &["--json", "list", "--remote"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let listing: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let row = &listing["snapshots"][0];
+        assert_eq!(row["tag"], tag.as_str());
+        assert_eq!(row["remote"]["size"], archive.len() as u64, "{row:#}");
+
+        // The parts, downloaded by gh itself and put together with cat, are
+        // the archive, and tar lists it.
+        let dl = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(&gh.path);
+        cmd.args(["release", "download", &tag, "-R", REPO, "-D"])
+            .arg(dl.path());
+        emu.env(&mut cmd);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let mut parts: Vec<PathBuf> = std::fs::read_dir(dl.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        parts.sort();
+        let joined = Command::new("sh")
+            .arg("-c")
+            .arg("cat \"$@\" | tar tzf -")
+            .arg("sh")
+            .args(&parts)
+            .output()
+            .unwrap();
+        assert!(joined.status.success(), "{}", text(&joined));
+        assert!(
+            String::from_utf8_lossy(&joined.stdout).contains(&format!("{tag}/MANIFEST.json")),
+            "{}",
+            text(&joined)
+        );
+
+        // Verified and restored from the remote (no local copy).
+        let out = run(&app, &emu, &["verify", "--remote", &tag]);
+        assert!(out.status.success(), "{}: {}", gh.version, text(&out));
+        std::fs::remove_file(app.backup_dir().join(&archive_name)).unwrap();
+        sqlite(&app.data_dir().join("app.db"), "DELETE FROM t;");
+        let out = run(&app, &emu, &["restore", &tag, "--force"]);
+        assert!(out.status.success(), "{}: {}", gh.version, text(&out));
+        let rows: i64 = rusqlite::Connection::open(app.data_dir().join("app.db"))
+            .unwrap()
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 40);
     }
 }
 

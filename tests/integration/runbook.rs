@@ -922,8 +922,12 @@ fn snapshot_too_large_for_the_remote() {
         return;
     };
     let emulator = Emulator::start();
+    // Parts of 2 MB: a 2 GiB archive would need more than 999.
     let m = Machine::new(
-        &format!("{DATABASES}{}", github_config(&gh.path, "60s")),
+        &format!(
+            "{DATABASES}{}part_size = 2000000\n",
+            github_config(&gh.path, "60s")
+        ),
         Some(&emulator),
     );
     create_databases(&m);

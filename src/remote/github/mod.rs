@@ -91,8 +91,72 @@ struct Local<'a> {
     tag: &'a Tag,
     dir: &'a Path,
     name: String,
+    /// The assets it is pushed as: the archive itself, or its parts.
+    pieces: Vec<Piece>,
+}
+
+/// One asset of a snapshot: the whole archive, or one of its consecutive
+/// parts (`<archive>.part-001-of-003`, ...): a plain byte split, so the
+/// parts put together with `cat` are the archive.
+#[derive(Debug, Clone)]
+struct Piece {
+    name: String,
+    offset: u64,
     size: u64,
     sha256: String,
+}
+
+impl Local<'_> {
+    fn is_split(&self) -> bool {
+        self.pieces.len() > 1 || self.pieces.first().is_some_and(|p| p.name != self.name)
+    }
+}
+
+/// Most parts an archive is split into (three digits in their names).
+const MAX_PARTS: u64 = 999;
+
+fn part_name(archive: &str, i: usize, n: usize) -> String {
+    format!("{archive}.part-{i:03}-of-{n:03}")
+}
+
+/// `(archive, i, n)` of a part's asset name.
+fn parse_part(name: &str) -> Option<(&str, usize, usize)> {
+    let (archive, rest) = name.rsplit_once(".part-")?;
+    let (i, n) = rest.split_once("-of-")?;
+    let digits = |s: &str| s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(i) || !digits(n) {
+        return None;
+    }
+    let (i, n) = (i.parse().ok()?, n.parse().ok()?);
+    (1..=n).contains(&i).then_some((archive, i, n))
+}
+
+/// sha256 of `len` bytes of `path` from `offset`, written to `out` too.
+fn copy_range(
+    path: &Path,
+    offset: u64,
+    len: u64,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<String> {
+    use std::io::{Read, Seek};
+    let mut file = std::fs::File::open(path).ctx(format!("cannot open {}", path.display()))?;
+    file.seek(std::io::SeekFrom::Start(offset))
+        .ctx(format!("cannot read {}", path.display()))?;
+    let mut part = file.take(len);
+    match crate::hash::copy_hashed(&mut part, out) {
+        Ok((n, digest)) if n == len => Ok(crate::hash::hex(&digest)),
+        Ok((n, _)) => Err(Error::new(
+            Kind::Io,
+            format!(
+                "{} ended after {n} of {len} bytes of a part",
+                path.display()
+            ),
+        )),
+        Err(crate::hash::Failed::Read(e)) => {
+            Err(Error::io(format!("cannot read {}", path.display()), e))
+        }
+        Err(crate::hash::Failed::Write(e)) => Err(Error::io("cannot write a part", e)),
+    }
 }
 
 impl GithubRemote {
@@ -195,6 +259,43 @@ impl GithubRemote {
         }
     }
 
+    /// Where the asset `piece` is as a file, for gh (which takes a file
+    /// name): the archive itself, or the part written into a private
+    /// temporary directory beside it (removed when the guard is dropped).
+    fn materialize(
+        &self,
+        local: &Local,
+        piece: &Piece,
+    ) -> Result<(Option<tempfile::TempDir>, PathBuf, String)> {
+        if !local.is_split() {
+            return Ok((None, local.dir.to_path_buf(), local.name.clone()));
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix(".lifeboat-parts-")
+            .tempdir_in(local.dir)
+            .ctx(format!(
+                "cannot create a temporary directory in {}",
+                local.dir.display()
+            ))?;
+        let path = tmp.path().join(&piece.name);
+        let mut out =
+            std::fs::File::create(&path).ctx(format!("cannot create {}", path.display()))?;
+        let sha = copy_range(
+            &local.dir.join(&local.name),
+            piece.offset,
+            piece.size,
+            &mut out,
+        )?;
+        if sha != piece.sha256 {
+            return Err(Error::new(
+                Kind::Io,
+                format!("{} changed while it was being pushed", local.name),
+            ));
+        }
+        let dir = tmp.path().to_path_buf();
+        Ok((Some(tmp), dir, piece.name.clone()))
+    }
+
     fn push_once(&self, local: &Local, notes: &str) -> Result<()> {
         let tag = local.tag.to_string();
         let mine: Vec<Release> = self
@@ -205,13 +306,14 @@ impl GithubRemote {
         if mine.is_empty() {
             let title = format!("--title={tag}");
             let notes = format!("--notes={notes}");
+            let (_guard, dir, first) = self.materialize(local, &local.pieces[0])?;
             let created = self.gh.run_in(
-                Some(local.dir),
+                Some(&dir),
                 &[
                     "release",
                     "create",
                     &tag,
-                    &local.name,
+                    &first,
                     "-R",
                     self.repo(),
                     &title,
@@ -219,6 +321,15 @@ impl GithubRemote {
                 ],
             );
             match created {
+                // The other parts go up as in a convergence.
+                Ok(_) if local.pieces.len() > 1 => {
+                    let mine: Vec<Release> = self
+                        .releases()?
+                        .into_iter()
+                        .filter(|r| r.tag == tag)
+                        .collect();
+                    self.converge(local, mine)?;
+                }
                 Ok(_) => {}
                 Err(f) if f.class() == Class::AlreadyExists => {
                     tracing::info!(%tag, "release appeared meanwhile; converging");
@@ -264,27 +375,31 @@ impl GithubRemote {
         // API gives one. Re-uploading an asset that is already there is not
         // harmless: `upload --clobber` deletes it before uploading, so a
         // failed upload would leave a published release with no archive.
-        let complete = keep.assets.iter().any(|a| {
-            a.name == local.name
-                && a.size == local.size
-                && a.sha256().is_none_or(|remote| remote == local.sha256)
-        });
-        if !complete {
+        for piece in &local.pieces {
+            let complete = keep.assets.iter().any(|a| {
+                a.name == piece.name
+                    && a.size == piece.size
+                    && a.sha256().is_none_or(|remote| remote == piece.sha256)
+            });
+            if complete {
+                continue;
+            }
+            let (_guard, dir, name) = self.materialize(local, piece)?;
             let upload = self.gh.run_with_deadline(
-                Some(local.dir),
+                Some(&dir),
                 &[
                     "release",
                     "upload",
                     &tag,
-                    &local.name,
+                    &name,
                     "--clobber",
                     "-R",
                     self.repo(),
                 ],
-                self.gh.transfer_timeout(local.size),
+                self.gh.transfer_timeout(piece.size),
             );
             if let Err(f) = upload {
-                return Err(self.fail(&format!("upload {} into release {tag}", local.name), &f));
+                return Err(self.fail(&format!("upload {name} into release {tag}"), &f));
             }
         }
         if keep.draft {
@@ -308,27 +423,60 @@ impl GithubRemote {
         let Some(release) = self.release_by_tag(tag)? else {
             return Err(unconfirmed("the API does not find it (404)".into()));
         };
-        let Some(asset) = release.assets.iter().find(|a| a.name == local.name) else {
-            return Err(unconfirmed(format!("it has no asset {}", local.name)));
-        };
-        if asset.size != local.size {
-            return Err(unconfirmed(format!(
-                "asset {} is {} bytes, the archive {}",
-                asset.name, asset.size, local.size
-            )));
-        }
-        if let Some(remote) = asset.sha256()
-            && remote != local.sha256
-        {
-            return Err(unconfirmed(format!(
-                "asset {} has sha256 {remote}, the archive {}",
-                asset.name, local.sha256
-            )));
+        for piece in &local.pieces {
+            let Some(asset) = release.assets.iter().find(|a| a.name == piece.name) else {
+                return Err(unconfirmed(format!("it has no asset {}", piece.name)));
+            };
+            if asset.size != piece.size {
+                return Err(unconfirmed(format!(
+                    "asset {} is {} bytes, the archive's {}",
+                    asset.name, asset.size, piece.size
+                )));
+            }
+            if let Some(remote) = asset.sha256()
+                && remote != piece.sha256
+            {
+                return Err(unconfirmed(format!(
+                    "asset {} has sha256 {remote}, the archive's {}",
+                    asset.name, piece.sha256
+                )));
+            }
         }
         Ok(())
     }
 
+    /// A snapshot kept as parts: each part downloaded and verified like a
+    /// whole archive, then a parts list beside them that the archive reader
+    /// reads as one stream ([`crate::snapshot::archive::open_raw`]): the
+    /// archive is never joined on disk. The list is written last, so a
+    /// partial download never looks like a finished one.
+    fn download_parts(&self, snap: &RemoteSnapshot, dest_dir: &Path) -> Result<PathBuf> {
+        let mut names = Vec::new();
+        for part in &snap.parts {
+            let one = RemoteSnapshot {
+                tag: snap.tag,
+                asset_name: part.name.clone(),
+                size: part.size,
+                sha256: part.sha256.clone(),
+                draft: snap.draft,
+                parts: vec![],
+            };
+            self.download_once(&one, dest_dir)?;
+            names.push(part.name.clone());
+        }
+        let list = dest_dir.join(format!(
+            "{}{}",
+            snap.asset_name,
+            crate::snapshot::archive::PARTS_SUFFIX
+        ));
+        crate::fsutil::write_json_atomic(&list, &serde_json::json!({ "parts": names }))?;
+        Ok(list)
+    }
+
     fn download_once(&self, snap: &RemoteSnapshot, dest_dir: &Path) -> Result<PathBuf> {
+        if !snap.parts.is_empty() {
+            return self.download_parts(snap, dest_dir);
+        }
         let tag = snap.tag.to_string();
         // A hidden temporary directory beside the destination: gh writes
         // the final name and leaves partial files, so it writes there and
@@ -439,6 +587,42 @@ fn gone(tag: &Tag, repo: &str) -> Error {
     .with_hint("`lifeboat list` shows the snapshots on the remote")
 }
 
+/// The archive of `tag` kept as parts in release `r`, when every part of
+/// one set is there (an unfinished push has some only: not a snapshot).
+fn parts_of(r: &Release, tag: &Tag) -> Option<RemoteSnapshot> {
+    let mut found: Vec<(&str, usize, usize, &Asset)> = r
+        .assets
+        .iter()
+        .filter_map(|a| {
+            let (archive, i, n) = parse_part(&a.name)?;
+            (Tag::from_archive_name(archive).map(|(t, _)| t) == Some(*tag))
+                .then_some((archive, i, n, a))
+        })
+        .collect();
+    let (archive, _, n, _) = *found.first()?;
+    found.retain(|(a, _, m, _)| *a == archive && *m == n);
+    found.sort_by_key(|(_, i, _, _)| *i);
+    found.dedup_by_key(|(_, i, _, _)| *i);
+    if found.len() != n {
+        return None;
+    }
+    Some(RemoteSnapshot {
+        tag: *tag,
+        asset_name: archive.to_string(),
+        size: found.iter().map(|(_, _, _, a)| a.size).sum(),
+        sha256: None,
+        draft: r.draft,
+        parts: found
+            .iter()
+            .map(|(_, _, _, a)| super::RemotePart {
+                name: a.name.clone(),
+                size: a.size,
+                sha256: a.sha256(),
+            })
+            .collect(),
+    })
+}
+
 /// The lifeboat snapshots in a release listing: foreign tags and releases
 /// without their archive are skipped; a published release wins over drafts
 /// of the same tag. Oldest first.
@@ -449,20 +633,26 @@ fn snapshots(releases: Vec<Release>) -> Vec<RemoteSnapshot> {
             tracing::debug!(tag = %r.tag, "ignoring a release that is not a lifeboat snapshot");
             continue;
         };
-        let Some(asset) = r
+        let whole = r
             .assets
             .iter()
-            .find(|a| Tag::from_archive_name(&a.name).map(|(t, _)| t) == Some(tag))
-        else {
-            tracing::debug!(%tag, "release has no archive asset (unfinished push)");
-            continue;
-        };
-        let snap = RemoteSnapshot {
-            tag,
-            asset_name: asset.name.clone(),
-            size: asset.size,
-            sha256: asset.sha256(),
-            draft: r.draft,
+            .find(|a| Tag::from_archive_name(&a.name).map(|(t, _)| t) == Some(tag));
+        let snap = match whole {
+            Some(asset) => RemoteSnapshot {
+                tag,
+                asset_name: asset.name.clone(),
+                size: asset.size,
+                sha256: asset.sha256(),
+                draft: r.draft,
+                parts: vec![],
+            },
+            None => match parts_of(&r, &tag) {
+                Some(snap) => snap,
+                None => {
+                    tracing::debug!(%tag, "release has no archive asset (unfinished push)");
+                    continue;
+                }
+            },
         };
         match out.iter_mut().find(|s| s.tag == tag) {
             Some(existing) if existing.draft && !snap.draft => *existing = snap,
@@ -493,20 +683,23 @@ impl Remote for GithubRemote {
         let size = std::fs::metadata(archive)
             .ctx(format!("cannot read {}", archive.display()))?
             .len();
-        if size >= MAX_ASSET_BYTES {
+        let part_size = self.config.part_size.clamp(1, MAX_ASSET_BYTES - 1);
+        let parts = size.div_ceil(part_size).max(1);
+        if parts > MAX_PARTS {
             // This archive only: later, smaller ones still go.
             return Err(PushFailure::archive_refused(
                 Error::new(
                     Kind::RemotePermanent,
                     format!(
-                        "cannot push {tag}: the archive is {size} bytes and GitHub release assets must be under 2 GiB"
+                        "cannot push {tag}: the archive is {size} bytes, more than {MAX_PARTS} \
+                         parts of {part_size} bytes"
                     ),
                 )
                 .with_hint(format!(
-                    "it stays on this machine (local retention keeps it while it is on no remote) \
-                     and later snapshots are pushed past it; copy {} somewhere safe (a [remote.dir] \
-                     drive), then delete it to drop it; see the runbook, \"A snapshot is too large \
-                     for the remote\"",
+                    "raise [github] part_size (under 2 GiB); meanwhile it stays on this machine \
+                     (local retention keeps it while it is on no remote) and later snapshots are \
+                     pushed past it; see the runbook, \"A snapshot is too large for the remote\" \
+                     ({})",
                     archive.display()
                 )),
             ));
@@ -524,6 +717,27 @@ impl Remote for GithubRemote {
             ))
             .into());
         }
+        let pieces = if parts == 1 {
+            vec![Piece {
+                name: name.clone(),
+                offset: 0,
+                size,
+                sha256: crate::hash::sha256_file(archive)?,
+            }]
+        } else {
+            (0..parts)
+                .map(|i| {
+                    let offset = i * part_size;
+                    let len = part_size.min(size - offset);
+                    Ok(Piece {
+                        name: part_name(&name, i as usize + 1, parts as usize),
+                        offset,
+                        size: len,
+                        sha256: copy_range(archive, offset, len, &mut std::io::sink())?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
         let local = Local {
             tag,
             dir: archive
@@ -531,8 +745,7 @@ impl Remote for GithubRemote {
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new(".")),
             name,
-            size,
-            sha256: crate::hash::sha256_file(archive)?,
+            pieces,
         };
         let what = format!("push {tag} to {}", self.describe());
         let ((), attempts) = self
@@ -584,6 +797,37 @@ impl Remote for GithubRemote {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn part_names_round_trip_and_only_whole_sets_are_snapshots() {
+        let archive = "snap-shop-20261122T014500Z.tar.gz";
+        assert_eq!(
+            part_name(archive, 2, 3),
+            format!("{archive}.part-002-of-003")
+        );
+        assert_eq!(parse_part(&part_name(archive, 2, 3)), Some((archive, 2, 3)));
+        for bad in [
+            "x.part-1-of-3",
+            "x.part-004-of-003",
+            "x.part-000-of-003",
+            "x.tar.gz",
+        ] {
+            assert_eq!(parse_part(bad), None, "{bad}");
+        }
+        let tag = Tag::parse("snap-shop-20261122T014500Z").unwrap();
+        let p = |i| (part_name(archive, i, 3), 10 + i as u64, None);
+        let names: Vec<(String, u64, Option<&str>)> = vec![p(1), p(2), p(3)];
+        let assets: Vec<(&str, u64, Option<&str>)> =
+            names.iter().map(|(n, s, d)| (n.as_str(), *s, *d)).collect();
+        let whole = snapshots(vec![rel(&tag.to_string(), 1, false, &assets)]);
+        assert_eq!(whole.len(), 1);
+        assert_eq!(whole[0].asset_name, archive);
+        assert_eq!(whole[0].size, 11 + 12 + 13);
+        assert_eq!(whole[0].parts.len(), 3);
+        // An unfinished push (a part missing) is not a snapshot.
+        let missing = snapshots(vec![rel(&tag.to_string(), 1, false, &assets[..2])]);
+        assert!(missing.is_empty());
+    }
 
     fn rel(tag: &str, id: u64, draft: bool, assets: &[(&str, u64, Option<&str>)]) -> Release {
         Release {

@@ -500,6 +500,7 @@ impl RcloneRemote {
                     size: u64::try_from(e.size).unwrap_or(0),
                     sha256: None,
                     draft: false,
+                    parts: vec![],
                 })
             })
             .collect();
