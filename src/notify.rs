@@ -137,7 +137,7 @@ fn run_one(argv: &[String], event: Event, timeout: std::time::Duration, outcome:
         Ok(crate::child::Ended::Exited { .. }) => {
             tracing::info!(hook, program, "notify hook ran")
         }
-        Ok(crate::child::Ended::TimedOut) => tracing::warn!(
+        Ok(crate::child::Ended::TimedOut | crate::child::Ended::Stopped(_)) => tracing::warn!(
             hook,
             program,
             ?timeout,

@@ -16,13 +16,12 @@
 //! stops lifeboat cannot catch (SIGKILL, the OOM killer), the child asks the
 //! kernel for SIGKILL when its parent dies (`PR_SET_PDEATHSIG`, Linux).
 
+use crate::child::Ended;
 use crate::error::{Error, Kind};
 use crate::interrupt::{self, Flag, Interrupted};
 use std::ffi::OsStr;
-use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The slowest transfer a gh upload or download is given time for, on top
@@ -144,69 +143,38 @@ impl Gh {
             cmd.current_dir(dir);
         }
         cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .env("GH_PROMPT_DISABLED", "1")
             .env("NO_COLOR", "1")
             .env("GH_NO_UPDATE_NOTIFIER", "1")
-            .env("GH_SPINNER_DISABLED", "1")
-            .process_group(0);
-        die_with_parent(&mut cmd);
-        // "Text file busy": the binary is still open for writing somewhere
-        // (a package upgrade replacing gh, or a process forked while it was
-        // written). It passes within moments; anything else is final.
-        let mut busy_waits = 0;
-        let mut child = loop {
-            match cmd.spawn() {
-                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && busy_waits < 50 => {
-                    busy_waits += 1;
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                other => break other.map_err(Failure::Spawn)?,
-            }
+            .env("GH_SPINNER_DISABLED", "1");
+        let watch = crate::child::Watch {
+            timeout,
+            stop: Some(self.stop),
+            die_with_parent: true,
+            umask: None,
+            keep: None,
         };
-        let stdout = drain(child.stdout.take());
-        let stderr = drain(child.stderr.take());
-        let deadline = started + timeout;
-        let mut pause = Duration::from_millis(2);
-        // This thread waits for gh until it is gone, whatever happens: the
-        // kernel's parent-death signal is tied to the thread that spawned
-        // the child, so that thread must outlive it.
-        let ended = loop {
-            if let Some(stop) = self.stop.get() {
-                break Err(Failure::Interrupted(stop));
+        let (status, stdout, stderr) = match crate::child::supervise(&mut cmd, &watch)
+            .map_err(Failure::Spawn)?
+        {
+            Ended::Exited {
+                status,
+                stdout,
+                stderr,
+            } => (status, stdout, stderr),
+            Ended::TimedOut => {
+                tracing::warn!(args = ?shown, ?timeout, "gh timed out; killed");
+                return Err(Failure::TimedOut(timeout));
             }
-            match child.try_wait() {
-                Ok(Some(status)) => break Ok(status),
-                Ok(None) if Instant::now() >= deadline => break Err(Failure::TimedOut(timeout)),
-                Ok(None) => {
-                    std::thread::sleep(
-                        pause.min(deadline.saturating_duration_since(Instant::now())),
-                    );
-                    pause = (pause * 2).min(Duration::from_millis(10));
-                }
-                Err(_) => break Err(Failure::TimedOut(timeout)),
-            }
-        };
-        let status = match ended {
-            Ok(status) => status,
-            Err(failure) => {
-                kill_group(&mut child);
-                let _ = (stdout.join(), stderr.join());
-                match &failure {
-                    Failure::Interrupted(stop) => {
-                        tracing::warn!(args = ?shown, signal = stop.name(), "stop requested; gh killed")
-                    }
-                    _ => tracing::warn!(args = ?shown, ?timeout, "gh timed out; killed"),
-                }
-                return Err(failure);
+            Ended::Stopped(stop) => {
+                tracing::warn!(args = ?shown, signal = stop.name(), "stop requested; gh killed");
+                return Err(Failure::Interrupted(stop));
             }
         };
         let output = Output {
             code: status.code().unwrap_or(-1),
-            stdout: stdout.join().unwrap_or_default(),
-            stderr: stderr.join().unwrap_or_default(),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
         };
         tracing::debug!(code = output.code, elapsed = ?started.elapsed(), "gh finished");
         if status.success() {
@@ -215,63 +183,6 @@ impl Gh {
             Err(Failure::Exit(output))
         }
     }
-}
-
-/// Kill gh's whole process group and wait for gh. Killing before reaping
-/// keeps the group id from being reused by an unrelated process. SIGKILL,
-/// as on a timeout: nothing gh might do on its way out reaches the remote.
-fn kill_group(child: &mut Child) {
-    // SAFETY: kill(2) on the process group we created for this child
-    // (process_group(0) makes its pid the group id); it is not reaped yet,
-    // so the id still names that group.
-    unsafe {
-        libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
-    }
-    let _ = child.wait();
-}
-
-/// Make the kernel SIGKILL the child when lifeboat dies in a way it cannot
-/// handle (SIGKILL, the OOM killer, a crash): no gh may act on a remote after
-/// the run that started it is over, since a later run may already have
-/// confirmed what the orphan would undo.
-///
-/// The signal fires when the *thread* that forked the child exits: gh is
-/// spawned by the thread that calls [`Gh::run_with_deadline`], which waits
-/// for it before returning.
-#[cfg(target_os = "linux")]
-fn die_with_parent(cmd: &mut Command) {
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the closure runs in the forked child before exec and only
-    // makes async-signal-safe system calls (prctl, getppid); its error is
-    // built from a raw code, without allocating.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // lifeboat died between fork and prctl: the child was already
-            // re-parented, and the death signal will never come.
-            if libc::getppid() != parent {
-                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            Ok(())
-        });
-    }
-}
-
-/// No parent-death signal outside Linux: there, only the stops lifeboat can
-/// catch stop gh; a SIGKILL of lifeboat leaves gh running on its own.
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_cmd: &mut Command) {}
-
-fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        if let Some(mut p) = pipe {
-            let _ = p.read_to_end(&mut bytes);
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
 }
 
 impl Failure {

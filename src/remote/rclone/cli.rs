@@ -27,13 +27,12 @@
 //! are "syntax or usage error" and "uncategorised error", swapped in rclone
 //! 1.68: both are classified by what rclone printed.
 
+use crate::child::Ended;
 use crate::error::{Error, Kind};
 use crate::interrupt::{self, Flag, Interrupted};
 use std::ffi::{OsStr, OsString};
-use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The slowest transfer an upload or download is given time for, on top of
@@ -153,64 +152,37 @@ impl Rclone {
         tracing::debug!(rclone = %self.bin.display(), args = ?shown, "running rclone");
         let started = Instant::now();
         let mut cmd = Command::new(&self.bin);
-        cmd.args(&argv)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        die_with_parent(&mut cmd);
-        // "Text file busy": the binary is being replaced (a package
-        // upgrade). It passes within moments.
-        let mut busy_waits = 0;
-        let mut child = loop {
-            match cmd.spawn() {
-                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && busy_waits < 50 => {
-                    busy_waits += 1;
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                other => break other.map_err(Failure::Spawn)?,
-            }
+        cmd.args(&argv);
+        let watch = crate::child::Watch {
+            timeout,
+            stop: Some(self.stop),
+            die_with_parent: true,
+            // What rclone creates on this machine (a local-path remote's
+            // directory and archives, a download) is the data's: private.
+            umask: Some(0o077),
+            keep: None,
         };
-        let stdout = drain(child.stdout.take());
-        let stderr = drain(child.stderr.take());
-        let deadline = started + timeout;
-        let mut pause = Duration::from_millis(2);
-        // This thread waits until rclone is gone: the parent-death signal
-        // is tied to the thread that spawned the child.
-        let ended = loop {
-            if let Some(stop) = self.stop.get() {
-                break Err(Failure::Interrupted(stop));
+        let (status, stdout, stderr) = match crate::child::supervise(&mut cmd, &watch)
+            .map_err(Failure::Spawn)?
+        {
+            Ended::Exited {
+                status,
+                stdout,
+                stderr,
+            } => (status, stdout, stderr),
+            Ended::TimedOut => {
+                tracing::warn!(args = ?shown, ?timeout, "rclone timed out; killed");
+                return Err(Failure::TimedOut(timeout));
             }
-            match child.try_wait() {
-                Ok(Some(status)) => break Ok(status),
-                Ok(None) if Instant::now() >= deadline => break Err(Failure::TimedOut(timeout)),
-                Ok(None) => {
-                    std::thread::sleep(
-                        pause.min(deadline.saturating_duration_since(Instant::now())),
-                    );
-                    pause = (pause * 2).min(Duration::from_millis(10));
-                }
-                Err(_) => break Err(Failure::TimedOut(timeout)),
-            }
-        };
-        let status = match ended {
-            Ok(status) => status,
-            Err(failure) => {
-                kill_group(&mut child);
-                let _ = (stdout.join(), stderr.join());
-                match &failure {
-                    Failure::Interrupted(stop) => {
-                        tracing::warn!(args = ?shown, signal = stop.name(), "stop requested; rclone killed")
-                    }
-                    _ => tracing::warn!(args = ?shown, ?timeout, "rclone timed out; killed"),
-                }
-                return Err(failure);
+            Ended::Stopped(stop) => {
+                tracing::warn!(args = ?shown, signal = stop.name(), "stop requested; rclone killed");
+                return Err(Failure::Interrupted(stop));
             }
         };
         let output = Output {
             code: status.code().unwrap_or(-1),
-            stdout: stdout.join().unwrap_or_default(),
-            stderr: String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned(),
+            stdout,
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
         };
         tracing::debug!(code = output.code, elapsed = ?started.elapsed(), "rclone finished");
         if status.success() {
@@ -219,53 +191,6 @@ impl Rclone {
             Err(Failure::Exit(output))
         }
     }
-}
-
-/// Kill rclone's process group, then reap rclone (killing first keeps the
-/// group id from being reused meanwhile).
-fn kill_group(child: &mut Child) {
-    // SAFETY: kill(2) on the process group created for this child
-    // (process_group(0)); it is not reaped yet, so the id still names it.
-    unsafe {
-        libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
-    }
-    let _ = child.wait();
-}
-
-/// SIGKILL the child when lifeboat dies unhandled (see gh's runner), and
-/// give it a private umask.
-#[cfg(target_os = "linux")]
-fn die_with_parent(cmd: &mut Command) {
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: runs in the forked child before exec; only async-signal-safe
-    // calls (prctl, getppid), and an error built without allocating.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            // What rclone creates on this machine (a local-path remote's
-            // directory and archives, a download) is the data's: private.
-            libc::umask(0o077);
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_cmd: &mut Command) {}
-
-fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        if let Some(mut p) = pipe {
-            let _ = p.read_to_end(&mut bytes);
-        }
-        bytes
-    })
 }
 
 impl Failure {
