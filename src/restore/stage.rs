@@ -157,7 +157,12 @@ fn from_remotes(
             config.backup_dir.display()
         ))
         .with_hint("`lifeboat restore` without a tag lists the available snapshots")),
-        None => unreachable!("a remote that lists the tag either served it or failed"),
+        // Every remote listed it and none failed: cannot happen (the first
+        // would have served it); said plainly rather than a panic.
+        None => Err(Error::new(
+            Kind::RemoteTransient,
+            format!("snapshot {tag} could not be obtained from any remote"),
+        )),
     }
 }
 
