@@ -24,7 +24,8 @@
 use crate::config::CheckLevel;
 use crate::error::{Error, Result};
 use crate::migrate::{Applied, MigrationRunner};
-use crate::snapshot::manifest::{DatabaseEntry, ForeignKeyCount, ForeignKeyState};
+use crate::snapshot::facts::{self, ForeignKeyFindings};
+use crate::snapshot::manifest::{DatabaseEntry, ForeignKeyState};
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 
@@ -316,30 +317,23 @@ struct Violation {
     mismatch: bool,
 }
 
-/// The summary a manifest records of these findings (as
-/// [`crate::snapshot::facts`] makes it when the snapshot is taken).
+/// The summary a manifest records of these findings, made as the snapshot
+/// made it ([`crate::snapshot::facts`]).
 fn state(found: &[Violation]) -> ForeignKeyState {
-    if let Some(m) = found.iter().find(|v| v.mismatch) {
-        return ForeignKeyState {
-            violations: vec![],
-            mismatch: Some(m.text.clone()),
-        };
-    }
-    let mut counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    for v in found {
-        *counts.entry((&v.table, &v.parent)).or_default() += 1;
-    }
-    ForeignKeyState {
-        violations: counts
-            .into_iter()
-            .map(|((table, parent), rows)| ForeignKeyCount {
-                table: table.to_string(),
-                parent: parent.to_string(),
-                rows,
-            })
-            .collect(),
-        mismatch: None,
-    }
+    let findings = match found.iter().find(|v| v.mismatch) {
+        Some(m) => ForeignKeyFindings::Mismatch(m.text.clone()),
+        None => ForeignKeyFindings::Rows(
+            found
+                .iter()
+                .map(|v| facts::ForeignKeyRow {
+                    table: v.table.clone(),
+                    rowid: None,
+                    parent: v.parent.clone(),
+                })
+                .collect(),
+        ),
+    };
+    findings.state()
 }
 
 fn describe(state: &ForeignKeyState) -> String {
