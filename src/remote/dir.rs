@@ -19,6 +19,7 @@
 //! existed, is marked by the first push or delete, as long as this machine
 //! remembers no other id for it.
 
+use super::marker::{self, Marker};
 use super::{Checks, PushFailure, PushOutcome, Remote, RemoteSnapshot};
 use crate::config::DirRemoteConfig;
 use crate::error::{Error, IoContext, Kind, Result};
@@ -36,25 +37,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 const SIDECAR: &str = ".sha256";
 
 /// The marker's name at the root of a directory remote.
-pub const MARKER: &str = ".lifeboat-remote";
-/// The version of the marker's format that this lifeboat reads and writes.
-const MARKER_VERSION: u32 = 1;
-/// A marker is a few hundred bytes; anything much larger is not one.
-const MARKER_MAX_BYTES: u64 = 64 << 10;
+pub const MARKER: &str = marker::NAME;
 /// The prefix of `doctor`'s probe for a writable root.
 const PROBE_PREFIX: &str = ".lifeboat-doctor-";
-
-/// `.lifeboat-remote`: which drive this is.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Marker {
-    marker_version: u32,
-    /// 32 random lowercase hex digits.
-    id: String,
-    created_at: chrono::DateTime<chrono::Utc>,
-    /// The lifeboat that wrote it (information only).
-    #[serde(default)]
-    lifeboat_version: String,
-}
 
 /// What a remote-ids.json entry remembers.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -298,15 +283,9 @@ impl DirRemote {
 
     /// Write a new marker at `root` (which has none) and remember its id.
     fn mark(&self, root: &Path) -> Result<String> {
-        let id = random_id()?;
-        let marker = Marker {
-            marker_version: MARKER_VERSION,
-            id: id.clone(),
-            created_at: chrono::Utc::now(),
-            lifeboat_version: env!("CARGO_PKG_VERSION").to_string(),
-        };
-        let mut bytes = serde_json::to_vec_pretty(&marker).expect("a marker always serialises");
-        bytes.push(b'\n');
+        let marker = Marker::new()?;
+        let id = marker.id.clone();
+        let bytes = marker.to_bytes();
         // The marker first: a crash before the id is remembered leaves a
         // marked drive that the next use learns, never a remembered id
         // without its marker (which reads as "the drive is not mounted").
@@ -363,45 +342,14 @@ fn read_marker(root: &Path) -> Result<Option<Marker>> {
         Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
     };
     let mut bytes = Vec::new();
-    file.take(MARKER_MAX_BYTES)
+    file.take(marker::MAX_BYTES)
         .read_to_end(&mut bytes)
         .ctx(format!("cannot read {}", path.display()))?;
-    let damaged = |why: String| {
-        Error::new(
-            Kind::RemotePermanent,
-            format!("{} is not a valid remote marker: {why}", path.display()),
-        )
-        .with_hint(format!(
-            "if this directory is your lifeboat remote, remove {} and run `lifeboat doctor --fix` to mark it again",
-            path.display()
-        ))
-    };
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
-    match value.get("marker_version").and_then(|v| v.as_u64()) {
-        Some(v) if v == u64::from(MARKER_VERSION) => {}
-        Some(v) => {
-            return Err(Error::new(
-                Kind::RemotePermanent,
-                format!(
-                    "{} has marker_version {v}; this lifeboat knows version {MARKER_VERSION}",
-                    path.display()
-                ),
-            )
-            .with_hint("it was written by a newer lifeboat: upgrade lifeboat"));
-        }
-        None => return Err(damaged("no marker_version".into())),
-    }
-    let marker: Marker = serde_json::from_value(value).map_err(|e| damaged(e.to_string()))?;
-    let valid_id = (1..=64).contains(&marker.id.len())
-        && marker
-            .id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if !valid_id {
-        return Err(damaged(format!("id {:?} is not an id", marker.id)));
-    }
-    Ok(Some(marker))
+    let fix = format!(
+        "if this directory is your lifeboat remote, remove {} and run `lifeboat doctor --fix` to mark it again",
+        path.display()
+    );
+    Marker::parse(&bytes, &path.display().to_string(), &fix).map(Some)
 }
 
 /// Whether `root` holds a lifeboat archive with its sidecar: what every
@@ -420,15 +368,6 @@ fn holds_lifeboat_archives(root: &Path) -> Result<bool> {
         }
     }
     Ok(false)
-}
-
-/// 32 random hex digits from the kernel.
-fn random_id() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .ctx("cannot read /dev/urandom")?;
-    Ok(hash::hex(&bytes))
 }
 
 /// Whether `name` is a temporary file a lifeboat process of installation

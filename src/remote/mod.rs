@@ -14,6 +14,7 @@
 
 pub mod dir;
 pub mod github;
+pub mod marker;
 pub mod rclone;
 
 use crate::config::RemoteConfig;

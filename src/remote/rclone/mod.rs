@@ -42,6 +42,7 @@
 
 mod cli;
 
+use super::marker::{self, Marker};
 use super::{Checks, PushFailure, PushOutcome, Remote, RemoteSnapshot};
 use crate::config::RcloneConfig;
 use crate::error::{Error, IoContext, Kind, Result};
@@ -54,28 +55,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The marker's name, as for the directory remote.
-pub const MARKER: &str = ".lifeboat-remote";
-/// The version of the marker's format (the directory remote's).
-const MARKER_VERSION: u32 = 1;
-/// A marker is a few hundred bytes; anything much larger is not one.
-const MARKER_MAX_BYTES: u64 = 64 << 10;
+pub const MARKER: &str = marker::NAME;
 /// The suffix of an upload in progress.
 const PARTIAL: &str = ".partial";
 /// A `.partial` object older than this is a leftover, not an upload in
 /// progress elsewhere.
 const LEFTOVER_AGE: chrono::TimeDelta = chrono::TimeDelta::days(1);
-
-/// `.lifeboat-remote`: which remote this is (the directory remote's format).
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Marker {
-    marker_version: u32,
-    /// 32 random lowercase hex digits.
-    id: String,
-    created_at: chrono::DateTime<chrono::Utc>,
-    /// The lifeboat that wrote it (information only).
-    #[serde(default)]
-    lifeboat_version: String,
-}
 
 /// One object of `rclone lsjson`.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -236,7 +221,7 @@ impl RcloneRemote {
 
     /// The marker, read and checked: `None` when there is none.
     fn read_marker(&self) -> Result<Option<Marker>> {
-        let count = MARKER_MAX_BYTES.to_string();
+        let count = marker::MAX_BYTES.to_string();
         let out = match self
             .rclone
             .run(&["cat", "--count", &count, &self.path(MARKER)])
@@ -247,20 +232,19 @@ impl RcloneRemote {
             }
             Err(f) => return Err(self.fail(&format!("read {}", self.path(MARKER)), &f)),
         };
-        parse_marker(&out.stdout, &self.path(MARKER)).map(Some)
+        let shown = self.path(MARKER);
+        let fix = format!(
+            "if this is your lifeboat remote, delete it (`rclone deletefile \"{shown}\"`) and run \
+             `lifeboat doctor --fix` to mark it again"
+        );
+        Marker::parse(&out.stdout, &shown, &fix).map(Some)
     }
 
     /// Write a new marker (the directory has none) and return its id.
     fn mark(&self) -> Result<String> {
-        let id = random_id()?;
-        let marker = Marker {
-            marker_version: MARKER_VERSION,
-            id: id.clone(),
-            created_at: chrono::Utc::now(),
-            lifeboat_version: env!("CARGO_PKG_VERSION").to_string(),
-        };
-        let mut bytes = serde_json::to_vec_pretty(&marker).expect("a marker always serialises");
-        bytes.push(b'\n');
+        let marker = Marker::new()?;
+        let id = marker.id.clone();
+        let bytes = marker.to_bytes();
         let tmp = tempfile::Builder::new()
             .prefix(".lifeboat-marker-")
             .tempfile()
@@ -798,54 +782,6 @@ fn parse_entries(stdout: &[u8]) -> Result<Vec<Entry>> {
     })
 }
 
-/// A marker's bytes, checked as the directory remote checks them.
-fn parse_marker(bytes: &[u8], shown: &str) -> Result<Marker> {
-    let damaged = |why: String| {
-        Error::new(
-            Kind::RemotePermanent,
-            format!("{shown} is not a valid remote marker: {why}"),
-        )
-        .with_hint(format!(
-            "if this is your lifeboat remote, delete it (`rclone deletefile \"{shown}\"`) and run \
-             `lifeboat doctor --fix` to mark it again"
-        ))
-    };
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| damaged(e.to_string()))?;
-    match value.get("marker_version").and_then(|v| v.as_u64()) {
-        Some(v) if v == u64::from(MARKER_VERSION) => {}
-        Some(v) => {
-            return Err(Error::new(
-                Kind::RemotePermanent,
-                format!(
-                    "{shown} has marker_version {v}; this lifeboat knows version {MARKER_VERSION}"
-                ),
-            )
-            .with_hint("it was written by a newer lifeboat: upgrade lifeboat"));
-        }
-        None => return Err(damaged("no marker_version".into())),
-    }
-    let marker: Marker = serde_json::from_value(value).map_err(|e| damaged(e.to_string()))?;
-    let valid_id = (1..=64).contains(&marker.id.len())
-        && marker
-            .id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if !valid_id {
-        return Err(damaged(format!("id {:?} is not an id", marker.id)));
-    }
-    Ok(marker)
-}
-
-/// 32 random hex digits from the kernel.
-fn random_id() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .ctx("cannot read /dev/urandom")?;
-    Ok(hash::hex(&bytes))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -892,25 +828,6 @@ mod tests {
         assert_eq!(pick_hash(&v(&["sha1", "md5"])).as_deref(), Some("md5"));
         assert_eq!(pick_hash(&v(&["quickxor"])).as_deref(), Some("quickxor"));
         assert_eq!(pick_hash(&[]), None);
-    }
-
-    #[test]
-    fn markers_are_checked() {
-        let good =
-            br#"{"marker_version": 1, "id": "0123abcd", "created_at": "2030-01-01T00:00:00Z"}"#;
-        assert_eq!(parse_marker(good, "r:x").unwrap().id, "0123abcd");
-        let newer = br#"{"marker_version": 2, "id": "x", "created_at": "2030-01-01T00:00:00Z"}"#;
-        let err = parse_marker(newer, "r:x").unwrap_err();
-        assert!(err.hint.unwrap().contains("newer lifeboat"));
-        for bad in [
-            &b"{not json"[..],
-            br#"{"marker_version": 1, "id": "../x", "created_at": "2030-01-01T00:00:00Z"}"#,
-            br#"{"id": "x"}"#,
-        ] {
-            let err = parse_marker(bad, "r:x").unwrap_err();
-            assert!(err.message.contains("not a valid remote marker"), "{err}");
-            assert!(err.hint.unwrap().contains("doctor --fix"));
-        }
     }
 
     #[test]
