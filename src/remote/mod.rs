@@ -134,6 +134,48 @@ pub trait Remote {
     fn delete(&self, tag: &Tag) -> Result<()>;
 }
 
+/// Run `f` until it succeeds, fails other than transiently, or `attempts`
+/// are used up; the wait doubles from `backoff` (at most 5 minutes) and is
+/// cut short when `stopping` says so (the next attempt then fails as
+/// interrupted without starting anything). Returns the attempts used, on
+/// failure too. Every backend retries through this.
+pub fn retrying<T>(
+    what: &str,
+    attempts: u32,
+    backoff: std::time::Duration,
+    stopping: impl Fn() -> bool,
+    mut f: impl FnMut() -> Result<T>,
+) -> std::result::Result<(T, u32), (crate::Error, u32)> {
+    use crate::error::Kind;
+    use std::time::{Duration, Instant};
+    let attempts = attempts.max(1);
+    let mut delay = backoff;
+    let mut attempt = 1;
+    loop {
+        match f() {
+            Ok(v) => return Ok((v, attempt)),
+            Err(e) if e.kind == Kind::RemoteTransient && attempt < attempts => {
+                tracing::warn!(attempt, error = %e.message, retry_in = ?delay, "{what} failed; retrying");
+                let until = Instant::now() + delay;
+                while !stopping() {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    std::thread::sleep(left.min(Duration::from_millis(50)));
+                }
+                delay = delay.saturating_mul(2).min(Duration::from_secs(300));
+                attempt += 1;
+            }
+            Err(e) if e.kind == Kind::RemoteTransient => {
+                let e = e.context(format!("{what}: gave up after {attempt} attempt(s)"));
+                return Err((e, attempt));
+            }
+            Err(e) => return Err((e.context(what), attempt)),
+        }
+    }
+}
+
 /// The backends of every configured remote, in the configuration's order.
 pub fn open_all(config: &crate::config::Config) -> Vec<Box<dyn Remote>> {
     config.remotes.iter().map(open).collect()

@@ -41,7 +41,6 @@ use crate::error::{Error, IoContext, Kind, Result};
 use crate::tag::Tag;
 use gh::{Class, Failure, Gh};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 /// GitHub refuses release assets of 2 GiB and more.
 pub const MAX_ASSET_BYTES: u64 = 2 * 1024 * 1024 * 1024;
@@ -173,47 +172,20 @@ impl GithubRemote {
         failure.to_error(&self.gh, what, self.repo())
     }
 
-    /// Run `f` until it succeeds, fails permanently, or `attempts` are used
-    /// up; the wait doubles from `backoff`. Returns the attempts used, on
-    /// failure too.
+    /// [`super::retrying`] with this remote's attempts and backoff, cut
+    /// short by a stop.
     fn retrying<T>(
         &self,
         what: &str,
-        mut f: impl FnMut() -> Result<T>,
+        f: impl FnMut() -> Result<T>,
     ) -> std::result::Result<(T, u32), (Error, u32)> {
-        let attempts = self.config.attempts.max(1);
-        let mut delay = self.config.backoff;
-        let mut attempt = 1;
-        loop {
-            match f() {
-                Ok(v) => return Ok((v, attempt)),
-                Err(e) if e.kind == Kind::RemoteTransient && attempt < attempts => {
-                    tracing::warn!(attempt, error = %e.message, retry_in = ?delay, "{what} failed; retrying");
-                    self.back_off(delay);
-                    delay = delay.saturating_mul(2).min(Duration::from_secs(300));
-                    attempt += 1;
-                }
-                Err(e) if e.kind == Kind::RemoteTransient => {
-                    let e = e.context(format!("{what}: gave up after {attempt} attempt(s)"));
-                    return Err((e, attempt));
-                }
-                Err(e) => return Err((e.context(what), attempt)),
-            }
-        }
-    }
-
-    /// Wait `delay` before a retry, or less if lifeboat is asked to stop (the
-    /// wait can be minutes; the next attempt then fails as interrupted
-    /// without starting gh).
-    fn back_off(&self, delay: Duration) {
-        let until = Instant::now() + delay;
-        while self.gh.interrupted().is_none() {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            std::thread::sleep(left.min(Duration::from_millis(50)));
-        }
+        super::retrying(
+            what,
+            self.config.attempts,
+            self.config.backoff,
+            || self.gh.interrupted().is_some(),
+            f,
+        )
     }
 
     /// Every release of the repository, drafts included.

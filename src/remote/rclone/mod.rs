@@ -52,7 +52,6 @@ use cli::{Class, Failure, Rclone};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 /// The marker's name, as for the directory remote.
 pub const MARKER: &str = marker::NAME;
@@ -128,45 +127,20 @@ impl RcloneRemote {
         failure.to_error(&self.rclone, what, self.remote())
     }
 
-    /// Run `f` until it succeeds, fails permanently, or the attempts are
-    /// used up; the wait doubles from `backoff`. Returns the attempts used,
-    /// on failure too.
+    /// [`super::retrying`] with this remote's attempts and backoff, cut
+    /// short by a stop.
     fn retrying<T>(
         &self,
         what: &str,
-        mut f: impl FnMut() -> Result<T>,
+        f: impl FnMut() -> Result<T>,
     ) -> std::result::Result<(T, u32), (Error, u32)> {
-        let attempts = self.config.attempts.max(1);
-        let mut delay = self.config.backoff;
-        let mut attempt = 1;
-        loop {
-            match f() {
-                Ok(v) => return Ok((v, attempt)),
-                Err(e) if e.kind == Kind::RemoteTransient && attempt < attempts => {
-                    tracing::warn!(attempt, error = %e.message, retry_in = ?delay, "{what} failed; retrying");
-                    self.back_off(delay);
-                    delay = delay.saturating_mul(2).min(Duration::from_secs(300));
-                    attempt += 1;
-                }
-                Err(e) if e.kind == Kind::RemoteTransient => {
-                    let e = e.context(format!("{what}: gave up after {attempt} attempt(s)"));
-                    return Err((e, attempt));
-                }
-                Err(e) => return Err((e.context(what), attempt)),
-            }
-        }
-    }
-
-    /// Wait `delay`, or less if lifeboat is asked to stop.
-    fn back_off(&self, delay: Duration) {
-        let until = Instant::now() + delay;
-        while self.rclone.interrupted().is_none() {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            std::thread::sleep(left.min(Duration::from_millis(50)));
-        }
+        super::retrying(
+            what,
+            self.config.attempts,
+            self.config.backoff,
+            || self.rclone.interrupted().is_some(),
+            f,
+        )
     }
 
     /// The objects in the remote directory (files only, not recursive).
@@ -868,9 +842,9 @@ mod tests {
             remote: root.display().to_string(),
             rclone: bin,
             config: Some(conf.to_path_buf()),
-            timeout: Duration::from_secs(30),
+            timeout: std::time::Duration::from_secs(30),
             attempts: 2,
-            backoff: Duration::from_millis(10),
+            backoff: std::time::Duration::from_millis(10),
         });
         let report = remote.check(true);
         assert!(report.passed(), "{report:?}");
